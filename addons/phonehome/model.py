@@ -130,8 +130,8 @@ class Observation:
     kind: Literal["http", "websocket"] = "http"
     source: str = "live"
     """Where it came from: "live" or the capture file's name."""
-    markers: list[str] = field(default_factory=list)
-    """Marker labels stored in the flow's metadata (see timeline)."""
+    markers: list[tuple[str, float]] = field(default_factory=list)
+    """(label, timestamp) of auditor markers saved in the flow's metadata."""
     flow: Any = field(default=None, repr=False, compare=False)
     """The mitmproxy flow this came from, for flowfilter matching only."""
 

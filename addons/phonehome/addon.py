@@ -1,0 +1,258 @@
+"""The mitmproxy addon: the only module that knows mitmproxy's hook names.
+
+Options share the `phonehome_` prefix. `configure()` is the one place that
+parses anything (filters, rule packs, the identity file); hooks only feed
+flows to the audit session and never raise into mitmproxy.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from mitmproxy import command, ctx, exceptions, flowfilter, http
+
+from .capture import observe_request, observe_websocket_message
+from .decode import DecodeLimits
+from .pipeline import Auditor, AuditSettings
+from .report.terminal import format_flow_line, format_summary
+from .report.write import parse_formats, write_report
+from .session import AuditSession
+
+__all__ = ["PhonehomeAudit"]
+
+log = logging.getLogger(__name__)
+
+_PARSED_OPTIONS = {
+    "phonehome_scope",
+    "phonehome_rules",
+    "phonehome_identity",
+    "phonehome_reveal",
+    "phonehome_report_dir",
+    "phonehome_store",
+    "phonehome_formats",
+    "phonehome_max_body",
+    "phonehome_max_depth",
+    "phonehome_max_leaves",
+    "phonehome_time_scale",
+    "phonehome_marker_socket",
+}
+
+
+def _console(file: Any = None) -> Any:
+    from rich.console import Console
+
+    return Console(file=file or sys.stdout, soft_wrap=True, highlight=False)
+
+
+class PhonehomeAudit:
+    def __init__(self) -> None:
+        self.session: AuditSession | None = None
+        self.scope: flowfilter.TFilter | None = None
+        self.formats: list[str] = ["json"]
+        self.report_dir = Path("reports")
+        self._pending: dict[str, dict[str, Any]] = {}
+        self._pending_markers: list[dict[str, Any]] = []
+        self._tasks: list[asyncio.Task[None]] = []
+        self._listener: Any = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._console = _console()
+        self._finished = False
+
+    # --- options ---------------------------------------------------------
+
+    def load(self, loader: Any) -> None:
+        loader.add_option("phonehome_scope", str, "",
+                          "Audit only flows matching this mitmproxy filter (default: all).")
+        loader.add_option("phonehome_rules", Sequence[str], [],
+                          "Extra rule packs (YAML files or folders), added to the bundled ones.")
+        loader.add_option("phonehome_identity", str, "",
+                          "Identity file (YAML) with your own values to look for.")
+        loader.add_option("phonehome_reveal", bool, False,
+                          "Show raw values in reports instead of redacted evidence.")
+        loader.add_option("phonehome_report_dir", str, "reports",
+                          "Folder for the reports written when mitmdump stops.")
+        loader.add_option("phonehome_store", str, "",
+                          "Findings store (SQLite); default: <report_dir>/audit.sqlite.")
+        loader.add_option("phonehome_formats", str, "json,md,html,csv",
+                          "Report formats: json, md, html, csv, or all.")
+        loader.add_option("phonehome_quiet", bool, False,
+                          "No live one-line-per-flow view.")
+        loader.add_option("phonehome_max_body", int, DecodeLimits().max_decompressed_bytes,
+                          "Largest decompressed body to decode, in bytes.")
+        loader.add_option("phonehome_max_depth", int, DecodeLimits().max_depth,
+                          "Deepest nesting to decode.")
+        loader.add_option("phonehome_max_leaves", int, DecodeLimits().max_leaves,
+                          "Most values to decode per flow.")
+        loader.add_option("phonehome_time_scale", str, "1",
+                          "Stretch timestamps by this factor (for time-compressed simulations).")
+        loader.add_option("phonehome_marker_socket", str, "",
+                          "Socket for `phonehome mark`; default: <report_dir>/.phonehome-markers.sock.")
+
+    def configure(self, updated: set[str]) -> None:
+        if not updated & _PARSED_OPTIONS and self.session is not None:
+            return
+        opts = ctx.options
+        try:
+            self.scope = flowfilter.parse(opts.phonehome_scope) if opts.phonehome_scope else None
+        except ValueError as e:
+            raise exceptions.OptionsError(f"phonehome_scope: {e}") from e
+        try:
+            self.formats = parse_formats(opts.phonehome_formats)
+        except ValueError as e:
+            raise exceptions.OptionsError(f"phonehome_formats: {e}") from e
+        try:
+            time_scale = float(opts.phonehome_time_scale)
+            if not 0 < time_scale <= 1e6:
+                raise ValueError("must be between 0 and 1e6")
+        except ValueError as e:
+            raise exceptions.OptionsError(f"phonehome_time_scale: {e}") from e
+        settings = AuditSettings(
+            rule_paths=tuple(Path(p) for p in opts.phonehome_rules),
+            identity_path=Path(opts.phonehome_identity) if opts.phonehome_identity else None,
+            reveal=opts.phonehome_reveal,
+            limits=DecodeLimits(
+                max_decompressed_bytes=opts.phonehome_max_body,
+                max_depth=opts.phonehome_max_depth,
+                max_leaves=opts.phonehome_max_leaves,
+            ),
+        )
+        try:
+            auditor = Auditor(settings)
+        except Exception as e:  # rules, identity: the message names path:line
+            raise exceptions.OptionsError(f"phonehome: {e}") from e
+        self.report_dir = Path(opts.phonehome_report_dir)
+        store_path = Path(opts.phonehome_store or self.report_dir / "audit.sqlite")
+        if self.session is None or self.session.store_path != store_path:
+            if self.session is not None:
+                self.session.finish()
+            self.session = AuditSession(settings, store_path, auditor=auditor,
+                                        inputs={"captures": ["live"]}, time_scale=time_scale)
+        else:
+            self.session.auditor = auditor
+            self.session.time_scale = time_scale
+
+    @property
+    def marker_socket(self) -> Path:
+        custom = ctx.options.phonehome_marker_socket
+        return Path(custom) if custom else self.report_dir / ".phonehome-markers.sock"
+
+    # --- lifecycle -------------------------------------------------------
+
+    async def running(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._tasks.append(asyncio.create_task(self._flush_periodically()))
+        try:
+            from .timeline.channel import MarkerListener
+
+            self._listener = MarkerListener(self.marker_socket, self._marker_from_thread)
+            self._listener.start()
+        except Exception as e:  # noqa: BLE001 - marking from a terminal is optional
+            log.warning(f"phonehome: `phonehome mark` unavailable: {e}")
+            self._listener = None
+
+    async def _flush_periodically(self) -> None:
+        while True:
+            await asyncio.sleep(0.1)
+            if self.session is not None:
+                try:
+                    self.session.tick()
+                except Exception as e:  # noqa: BLE001
+                    log.error(f"phonehome: store commit failed: {e}")
+
+    def _marker_from_thread(self, label: str) -> None:
+        if self._loop is not None:
+            self._loop.call_soon_threadsafe(self.mark, label)
+
+    @command.command("phonehome.mark")
+    def mark(self, label: str) -> None:
+        """Mark this moment, e.g. `phonehome.mark meeting_join` or `opt_out`."""
+        if self.session is None:
+            return
+        marker = self.session.mark(label)
+        # Saved on the next flow's metadata too, so `-w` captures keep it.
+        self._pending_markers.append({"label": label, "timestamp": marker.timestamp})
+        log.info(f"phonehome: marked {label}")
+
+    # --- flows -------------------------------------------------------------
+
+    def _in_scope(self, flow: http.HTTPFlow) -> bool:
+        return self.scope is None or bool(self.scope(flow))
+
+    def request(self, flow: http.HTTPFlow) -> None:
+        if self.session is None or not self._in_scope(flow):
+            return
+        try:
+            record = self.session.audit(observe_request(flow))
+        except Exception as e:  # noqa: BLE001 - never break the traffic
+            log.error(f"phonehome: audit failed for {flow.request.pretty_url}: {e}")
+            return
+        self._pending[flow.id] = record
+        meta = flow.metadata.setdefault("phonehome", {})
+        meta.update({
+            "trigger": record["trigger"],
+            "purpose": record["purpose"],
+            "party": record["party"],
+            "rule_ids": record["rule_ids"],
+            "findings": sorted({f["type"] for f in record["findings"]}),
+        })
+        if self._pending_markers:
+            meta.setdefault("markers", []).extend(self._pending_markers)
+            self._pending_markers = []
+
+    def _complete(self, flow: http.HTTPFlow) -> None:
+        record = self._pending.pop(flow.id, None)
+        if record is None or self.session is None:
+            return
+        if flow.response is not None:
+            record["status"] = flow.response.status_code
+            raw = flow.response.raw_content
+            record["response_size"] = len(raw) if raw is not None else None
+        try:
+            self.session.commit(record)
+            if not ctx.options.phonehome_quiet:
+                self._console.print(format_flow_line(record))
+        except Exception as e:  # noqa: BLE001
+            log.error(f"phonehome: cannot store flow {flow.id}: {e}")
+
+    def response(self, flow: http.HTTPFlow) -> None:
+        self._complete(flow)
+
+    def error(self, flow: http.HTTPFlow) -> None:
+        self._complete(flow)
+
+    def websocket_message(self, flow: http.HTTPFlow) -> None:
+        if self.session is None or flow.websocket is None or not self._in_scope(flow):
+            return
+        index = len(flow.websocket.messages) - 1
+        try:
+            observation = observe_websocket_message(flow, index)
+            if observation is not None:
+                self.session.commit(self.session.audit(observation))
+        except Exception as e:  # noqa: BLE001
+            log.error(f"phonehome: websocket audit failed: {e}")
+
+    def done(self) -> None:
+        if self._finished or self.session is None:
+            return
+        self._finished = True
+        for task in self._tasks:
+            task.cancel()
+        if self._listener is not None:
+            self._listener.stop()
+        for flow_id in list(self._pending):
+            record = self._pending.pop(flow_id)
+            self.session.commit(record)
+        console = _console(sys.stdout)
+        try:
+            report = self.session.finish()
+            written = write_report(report, self.report_dir, self.formats)
+        except Exception as e:  # noqa: BLE001 - report what we can, never crash mitmdump
+            console.print(f"phonehome: could not write the report: {e}")
+            return
+        console.print(format_summary(report))
+        console.print("phonehome: reports written to " + ", ".join(str(p) for p in written))

@@ -1,0 +1,103 @@
+"""Capture: a mitmproxy flow (or one WebSocket message of it) → `Observation`.
+
+This module reads mitmproxy's flow objects but knows nothing of its hooks:
+the live addon and the offline reader both call it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from mitmproxy import http
+
+from .model import Observation
+
+__all__ = ["observe_request", "observe_websocket_message", "observations_from_flow"]
+
+
+def _timestamp(flow: http.HTTPFlow) -> float:
+    return float(flow.request.timestamp_start or flow.timestamp_created or 0.0)
+
+
+def _response_fields(flow: http.HTTPFlow) -> tuple[int | None, int | None]:
+    if flow.response is None:
+        return None, None
+    raw = flow.response.raw_content
+    return flow.response.status_code, (len(raw) if raw is not None else None)
+
+
+def _markers(flow: Any) -> list[tuple[str, float]]:
+    """Auditor markers the live addon saved in this flow's metadata."""
+    meta = getattr(flow, "metadata", None) or {}
+    phonehome = meta.get("phonehome") if isinstance(meta, dict) else None
+    markers: list[tuple[str, float]] = []
+    if isinstance(phonehome, dict):
+        for item in phonehome.get("markers", ()):
+            try:
+                markers.append((str(item["label"]), float(item["timestamp"])))
+            except (KeyError, TypeError, ValueError):
+                continue
+    return markers
+
+
+def observe_request(flow: http.HTTPFlow, *, source: str = "live") -> Observation:
+    """The request half of an HTTP flow, as it went on the wire."""
+    request = flow.request
+    body = request.raw_content or b""
+    status, response_size = _response_fields(flow)
+    return Observation(
+        id=flow.id,
+        timestamp=_timestamp(flow),
+        method=request.method,
+        url=request.pretty_url,
+        scheme=request.scheme,
+        host=request.pretty_host,
+        port=request.port,
+        path=request.path,
+        http_version=request.http_version,
+        headers=[(k, v) for k, v in request.headers.items(multi=True)],
+        cookies=[(k, v) for k, v in request.cookies.items(multi=True)],
+        query=[(k, v) for k, v in request.query.items(multi=True)],
+        body=body,
+        content_type=request.headers.get("content-type", ""),
+        content_encoding=request.headers.get("content-encoding", ""),
+        status=status,
+        response_size=response_size,
+        kind="http",
+        source=source,
+        markers=_markers(flow),
+        flow=flow,
+    )
+
+
+def observe_websocket_message(
+    flow: http.HTTPFlow, index: int, *, source: str = "live"
+) -> Observation | None:
+    """Message `index` of a WebSocket flow, if it went from client to server."""
+    if flow.websocket is None:
+        return None
+    message = flow.websocket.messages[index]
+    if not message.from_client:
+        return None
+    handshake = observe_request(flow, source=source)
+    handshake.id = f"{flow.id}:ws{index}"
+    handshake.timestamp = float(message.timestamp)
+    handshake.body = message.content
+    handshake.content_type = "text/plain" if message.is_text else "application/octet-stream"
+    handshake.content_encoding = ""
+    handshake.method = "WS"
+    handshake.kind = "websocket"
+    return handshake
+
+
+def observations_from_flow(flow: Any, *, source: str) -> Iterator[Observation]:
+    """Every observation a saved flow holds: its request, then its client messages."""
+    if not isinstance(flow, http.HTTPFlow):
+        return
+    yield observe_request(flow, source=source)
+    if flow.websocket is not None:
+        for index in range(len(flow.websocket.messages)):
+            observation = observe_websocket_message(flow, index, source=source)
+            if observation is not None:
+                yield observation

@@ -1,0 +1,134 @@
+"""`phonehome audit CAPTURE…`: the offline audit of saved captures."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeElapsedColumn
+
+from ..captures import CaptureError, CaptureProblem, check_capture, read_capture
+from ..capture import observations_from_flow
+from ..exitcodes import ExitCode
+from ..model import SEVERITIES, severity_rank
+from ..pipeline import Auditor, AuditSettings
+from ..report.build import highest_severity
+from ..report.terminal import format_summary
+from ..report.write import parse_formats, write_report
+from ..session import AuditSession
+
+__all__ = ["register", "run_audit"]
+
+
+def register(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "audit", help="audit saved captures (.mitm flow files, .har)",
+        description="Audit saved captures with the same pipeline as the live addon.",
+    )
+    parser.add_argument("captures", nargs="+", type=Path, metavar="CAPTURE")
+    parser.add_argument("--rules", action="append", type=Path, default=[], metavar="PATH",
+                        help="extra rule pack file or folder (repeatable)")
+    parser.add_argument("--no-builtin-rules", action="store_true",
+                        help="use only the packs given with --rules")
+    parser.add_argument("--identity", type=Path, metavar="FILE",
+                        help="identity file with your own values to look for")
+    parser.add_argument("-o", "--output", type=Path, default=Path("reports"), metavar="DIR",
+                        help="where to write the reports (default: reports/)")
+    parser.add_argument("--format", default="json,md,html,csv", metavar="LIST",
+                        help="report formats: json,md,html,csv or all (default: all four)")
+    parser.add_argument("--fail-on", choices=SEVERITIES, metavar="SEVERITY",
+                        help="exit 3 when a finding at or above this severity exists")
+    parser.add_argument("--reveal", action="store_true",
+                        help="show raw values in reports instead of redacted evidence")
+    parser.add_argument("--time-scale", type=float, default=1.0, metavar="X",
+                        help="stretch timestamps by X (for time-compressed simulations)")
+    parser.add_argument("--store", type=Path, metavar="PATH",
+                        help="findings store (default: DIR/audit.sqlite)")
+    parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar or summary")
+    parser.set_defaults(func=run_audit)
+
+
+def _fail(console: Console, message: str) -> int:
+    console.print(f"phonehome audit: {message}", markup=False, highlight=False)
+    return ExitCode.USAGE
+
+
+def run_audit(args: argparse.Namespace, *, out: Any = None, err: Any = None) -> int:
+    console = Console(file=out or sys.stdout, soft_wrap=True)
+    errors = Console(file=err or sys.stderr, soft_wrap=True)
+    try:
+        formats = parse_formats(args.format)
+    except ValueError as e:
+        return _fail(errors, str(e))
+    if not args.time_scale > 0:
+        return _fail(errors, "--time-scale must be greater than 0")
+    for path in args.captures:
+        try:
+            check_capture(path)
+        except CaptureError as e:
+            return _fail(errors, str(e))
+    settings = AuditSettings(
+        rule_paths=tuple(args.rules),
+        include_builtin_rules=not args.no_builtin_rules,
+        identity_path=args.identity,
+        reveal=args.reveal,
+    )
+    try:
+        auditor = Auditor(settings)
+    except Exception as e:  # rules and identity errors carry path:line
+        return _fail(errors, str(e))
+
+    problems: list[CaptureProblem] = []
+    store_path = args.store or args.output / "audit.sqlite"
+    try:
+        session = AuditSession(
+            settings, store_path, auditor=auditor, time_scale=args.time_scale,
+            inputs={"captures": [str(p) for p in args.captures]},
+        )
+    except OSError as e:
+        return _fail(errors, f"{store_path}: cannot create the store ({e.strerror or e})")
+
+    total = sum(p.stat().st_size for p in args.captures)
+    progress = Progress(
+        TextColumn("[bold]{task.description}"), BarColumn(), DownloadColumn(),
+        TextColumn("{task.fields[flows]} flows"), TimeElapsedColumn(),
+        console=errors, disable=args.quiet, transient=False,
+    )
+    with progress:
+        task = progress.add_task("auditing", total=total, flows=0)
+        done_bytes = 0
+        for path in args.captures:
+            progress.update(task, description=path.name)
+            position = 0
+            try:
+                for flow, position in read_capture(path, problems.append):
+                    for observation in observations_from_flow(flow, source=path.name):
+                        session.add(observation)
+                    progress.update(task, completed=done_bytes + position, flows=session.flows)
+            except CaptureError as e:
+                problems.append(CaptureProblem(path, str(e)))
+            done_bytes += path.stat().st_size
+            progress.update(task, completed=done_bytes)
+
+    session.note_inputs(capture_errors=[str(p) for p in problems])
+    report = session.finish()
+    try:
+        written = write_report(report, args.output, formats)
+    except OSError as e:
+        return _fail(errors, f"{args.output}: cannot write reports ({e.strerror or e})")
+    for problem in problems:
+        errors.print(f"phonehome audit: warning: {problem}", markup=False, highlight=False)
+    if not args.quiet:
+        console.print(format_summary(report))
+    console.print(f"Reports: {', '.join(str(p) for p in written)}", markup=False,
+                  highlight=False)
+    if args.fail_on:
+        worst = highest_severity(report)
+        if worst is not None and severity_rank(worst) >= severity_rank(args.fail_on):
+            errors.print(f"phonehome audit: --fail-on {args.fail_on}: found {worst}",
+                         markup=False, highlight=False)
+            return ExitCode.FAIL_ON
+    return ExitCode.OK

@@ -1,0 +1,46 @@
+"""`phonehome report STORE`: rebuild every report format from a findings store."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+
+from ..exitcodes import ExitCode
+from ..report.terminal import format_summary
+from ..report.write import parse_formats, write_report
+from ..session import report_from_store
+from ..store import StoreError
+
+__all__ = ["register", "run_report"]
+
+
+def register(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "report", help="rebuild reports from a findings store (even one left by a killed run)",
+    )
+    parser.add_argument("store", type=Path, metavar="STORE")
+    parser.add_argument("-o", "--output", type=Path, default=Path("reports"), metavar="DIR")
+    parser.add_argument("--format", default="json,md,html,csv", metavar="LIST")
+    parser.add_argument("-q", "--quiet", action="store_true")
+    parser.set_defaults(func=run_report)
+
+
+def run_report(args: argparse.Namespace) -> int:
+    console = Console(soft_wrap=True)
+    errors = Console(file=sys.stderr, soft_wrap=True)
+    try:
+        formats = parse_formats(args.format)
+        report = report_from_store(args.store)
+    except (ValueError, StoreError) as e:
+        errors.print(f"phonehome report: {e}", markup=False, highlight=False)
+        return ExitCode.USAGE
+    written = write_report(report, args.output, formats)
+    if not args.quiet:
+        console.print(format_summary(report))
+    console.print(f"Reports: {', '.join(str(p) for p in written)}", markup=False,
+                  highlight=False)
+    return ExitCode.OK

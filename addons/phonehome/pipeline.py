@@ -1,0 +1,184 @@
+"""The per-flow pipeline: capture → decode → classify → detect → record.
+
+`Auditor` loads rules, identity and detectors once (configure time) and turns
+each `Observation` into a flow record: a JSON-safe dict shaped like the
+report's `flows[]` item. It never raises: a stage that fails leaves
+`audit_error` on the record and the later stages run on what is left.
+
+The whole-session stages (timeline, persistent ids, claims) run at report
+time, in `phonehome.report.build`.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .decode import DecodeLimits, decode
+from .detect import DetectionEngine, identifier_candidates, load_identity, redact_tree
+from .model import Classification, Finding, Observation, Payload
+from .rules import RuleSet, load_rules
+
+__all__ = ["AuditSettings", "Auditor", "flow_record"]
+
+# The redacted decoded body is kept for the HTML per-flow detail, up to this size.
+MAX_DECODED_IN_RECORD = 64 * 1024
+
+
+@dataclass(frozen=True)
+class AuditSettings:
+    rule_paths: tuple[Path, ...] = ()
+    include_builtin_rules: bool = True
+    identity_path: Path | None = None
+    reveal: bool = False
+    limits: DecodeLimits = field(default_factory=DecodeLimits)
+    keep_decoded: bool = True
+
+
+class Auditor:
+    """Everything parsed and compiled once; `audit()` per observation."""
+
+    def __init__(self, settings: AuditSettings) -> None:
+        self.settings = settings
+        self.rules: RuleSet = load_rules(
+            settings.rule_paths, include_builtin=settings.include_builtin_rules
+        )
+        identity = load_identity(settings.identity_path) if settings.identity_path else None
+        self.has_identity = identity is not None
+        self.detector = DetectionEngine(identity)
+
+    def audit(self, observation: Observation) -> dict[str, Any]:
+        """The flow record for one observation. Never raises."""
+        errors: list[dict[str, str]] = []
+
+        def stage(name: str, run: Any, fallback: Any) -> Any:
+            try:
+                return run()
+            except Exception as e:  # noqa: BLE001 - one failed stage must not stop the audit
+                errors.append({"stage": name, "reason": f"{type(e).__name__}: {e}"[:500]})
+                return fallback
+
+        payload: Payload | None = stage(
+            "decode", lambda: decode(observation, self.settings.limits), None
+        )
+        classification: Classification = stage(
+            "classify",
+            lambda: self.rules.classify(observation, payload or _empty_payload()),
+            Classification(),
+        )
+        findings: list[Finding] = []
+        identifiers: list[dict[str, str]] = []
+        if payload is not None:
+            findings = stage("detect", lambda: self.detector.detect(payload), [])
+            identifiers = stage("detect", lambda: identifier_candidates(payload), [])
+        error = errors[0] if errors else None
+
+        return flow_record(
+            observation,
+            payload,
+            classification,
+            findings,
+            identifiers,
+            reveal=self.settings.reveal,
+            keep_decoded=self.settings.keep_decoded,
+            audit_error=error,
+        )
+
+
+def _empty_payload() -> Payload:
+    return Payload(kind="empty", tree=None, leaves=[], size=0, decoded_size=0, sha256="")
+
+
+def _finding_dict(finding: Finding, reveal: bool) -> dict[str, Any]:
+    data: dict[str, Any] = {
+        "type": finding.type,
+        "category": finding.category,
+        "severity": finding.severity,
+        "location": finding.location,
+        "encoding": finding.encoding,
+        "detector": finding.detector,
+        "evidence": finding.evidence,
+        "confidence": round(finding.confidence, 3),
+        "reason": finding.reason,
+        "fingerprint": finding.fingerprint,
+    }
+    if reveal:
+        data["value"] = finding.value
+    return data
+
+
+def _decoded_for_record(payload: Payload, findings: list[Finding], reveal: bool) -> Any:
+    if payload.tree is None or payload.decoded_size > MAX_DECODED_IN_RECORD:
+        return None
+    return payload.tree if reveal else redact_tree(payload.tree, findings)
+
+
+def flow_record(
+    observation: Observation,
+    payload: Payload | None,
+    classification: Classification,
+    findings: list[Finding],
+    identifiers: list[dict[str, str]],
+    *,
+    reveal: bool = False,
+    keep_decoded: bool = True,
+    audit_error: dict[str, str] | None = None,
+) -> dict[str, Any]:
+    """The report's `flows[]` item for one observation (JSON-safe)."""
+    record: dict[str, Any] = {
+        "id": observation.id,
+        "timestamp": observation.timestamp,
+        "method": observation.method,
+        "url": observation.url,
+        "host": observation.host,
+        "purpose": classification.purpose,
+        "party": classification.party,
+        "organization": classification.organization,
+        "bytes_out": len(observation.body),
+        "rule_ids": list(classification.rule_ids),
+        "events": [
+            {
+                "name": hit.name,
+                "rule_id": hit.rule_id,
+                "trigger": hit.trigger,
+                "categories": list(hit.categories),
+            }
+            for hit in classification.events
+        ],
+        "trigger": classification.trigger,
+        "trigger_source": classification.trigger_source,
+        "categories": list(classification.categories),
+        "findings": [_finding_dict(f, reveal) for f in findings],
+        "audit_error": audit_error,
+        "enforcement": None,
+        "source": observation.source,
+        "kind": observation.kind,
+        "http_version": observation.http_version,
+        "status": observation.status,
+        "response_size": observation.response_size,
+        "content_type": observation.content_type,
+        "payload": None,
+        "marks": list(classification.marks),
+        "markers": list(observation.markers),
+        "identifiers": identifiers,
+        "phase": None,
+        "decoded": None,
+        "audited_at": time.time(),
+    }
+    if payload is not None:
+        record["payload"] = {
+            "kind": payload.kind,
+            "size": payload.size,
+            "decoded_size": payload.decoded_size,
+            "sha256": payload.sha256,
+            "truncated": list(payload.truncated),
+            "notes": list(payload.notes),
+        }
+        if keep_decoded:
+            try:
+                record["decoded"] = _decoded_for_record(payload, findings, reveal)
+            except Exception:  # noqa: BLE001 - detail view only; never lose the record
+                record["decoded"] = None
+    return record

@@ -1,0 +1,176 @@
+"""Terminal output: pure builders of rich renderables. Printing is the caller's."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Mapping
+from typing import Any
+
+from rich.console import Group, RenderableType
+from rich.table import Table
+from rich.text import Text
+
+__all__ = ["format_flow_line", "format_summary", "SEVERITY_STYLE", "VERDICT_STYLE"]
+
+SEVERITY_STYLE = {"info": "dim", "low": "cyan", "medium": "yellow", "high": "bold red"}
+VERDICT_STYLE = {"holds": "green", "contradicted": "bold red", "untested": "yellow"}
+
+
+def _size(n: int) -> str:
+    for unit in ("B", "KiB", "MiB"):
+        if n < 1024:
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024  # type: ignore[assignment]
+    return f"{n:.1f} GiB"
+
+
+def format_flow_line(record: Mapping[str, Any]) -> Text:
+    """One line per audited flow, for the live view."""
+    findings = record.get("findings") or ()
+    worst = max(
+        (f["severity"] for f in findings),
+        key=lambda s: ("info", "low", "medium", "high").index(s),
+        default=None,
+    )
+    line = Text()
+    line.append(f"{record['method']:<6} ", style="bold")
+    line.append(f"{record['host']}", style="cyan")
+    path = record["url"].split(record["host"], 1)[-1]
+    line.append(f"{path[:60]} ")
+    line.append(f"{record['purpose']}/{record['trigger']} ", style="magenta")
+    line.append(f"{_size(record['bytes_out'])}", style="dim")
+    if findings:
+        types = Counter(f["type"] for f in findings)
+        line.append("  ⚑ " + ", ".join(f"{t}×{n}" for t, n in types.most_common(4)),
+                    style=SEVERITY_STYLE.get(worst or "info", ""))
+    if record.get("audit_error"):
+        line.append(f"  audit_error:{record['audit_error']['stage']}", style="red")
+    return line
+
+
+def _count_table(title: str, counts: Mapping[str, Any], label: str, limit: int = 12) -> Table:
+    table = Table(title=title, title_justify="left", show_edge=False)
+    table.add_column(label)
+    table.add_column("flows", justify="right")
+    table.add_column("bytes out", justify="right")
+    for key, (flows, size) in list(counts.items())[:limit]:
+        table.add_row(key, str(flows), _size(size))
+    return table
+
+
+def _grouped(report: Mapping[str, Any], key: Any) -> dict[str, tuple[int, int]]:
+    flows: Counter[str] = Counter()
+    size: Counter[str] = Counter()
+    for flow in report["flows"]:
+        name = key(flow)
+        flows[name] += 1
+        size[name] += int(flow.get("bytes_out") or 0)
+    return {name: (count, size[name]) for name, count in flows.most_common()}
+
+
+def _trigger_category_table(report: Mapping[str, Any]) -> Table:
+    categories = [c for c, _ in Counter(
+        c for f in report["flows"] for c in f.get("categories") or ()).most_common()]
+    table = Table(title="Triggers × data categories (flows)", title_justify="left",
+                  show_edge=False)
+    table.add_column("trigger")
+    for category in categories:
+        table.add_column(category.replace("_", " "), justify="right")
+    rows: dict[str, Counter[str]] = {}
+    for flow in report["flows"]:
+        row = rows.setdefault(flow["trigger"], Counter())
+        row.update(flow.get("categories") or ())
+    for trigger, row in rows.items():
+        table.add_row(trigger, *(str(row[c] or "") for c in categories))
+    return table
+
+
+def _party_table(report: Mapping[str, Any]) -> Table:
+    table = Table(title="First party vs third party", title_justify="left", show_edge=False)
+    for column in ("party", "organization", "hosts", "flows", "bytes out", "telemetry"):
+        table.add_column(column, justify="right" if column in ("flows", "telemetry") else "left")
+    groups: dict[tuple[str, str], dict[str, Any]] = {}
+    for flow in report["flows"]:
+        key = (flow["party"], flow.get("organization") or "?")
+        group = groups.setdefault(key, {"hosts": set(), "flows": 0, "bytes": 0, "telemetry": 0})
+        group["hosts"].add(flow["host"])
+        group["flows"] += 1
+        group["bytes"] += int(flow.get("bytes_out") or 0)
+        group["telemetry"] += flow["purpose"] == "telemetry"
+    for (party, org), group in sorted(groups.items()):
+        table.add_row(party, org, ", ".join(sorted(group["hosts"]))[:60], str(group["flows"]),
+                      _size(group["bytes"]), str(group["telemetry"]))
+    return table
+
+
+def _findings_table(report: Mapping[str, Any], limit: int = 20) -> Table:
+    table = Table(title="Findings", title_justify="left", show_edge=False)
+    for column in ("severity", "type", "encoding", "host", "location", "evidence"):
+        table.add_column(column)
+    rows = []
+    for flow in report["flows"]:
+        for finding in flow.get("findings") or ():
+            rows.append((flow, finding))
+    order = ("high", "medium", "low", "info")
+    rows.sort(key=lambda row: order.index(row[1]["severity"]))
+    for flow, finding in rows[:limit]:
+        table.add_row(
+            Text(finding["severity"], style=SEVERITY_STYLE[finding["severity"]]),
+            finding["type"], finding.get("encoding") or "", flow["host"],
+            finding["location"][:48], finding["evidence"][:40],
+        )
+    if len(rows) > limit:
+        table.caption = f"{len(rows) - limit} more in the report files"
+    return table
+
+
+def _claims_table(report: Mapping[str, Any]) -> Table:
+    table = Table(title="Vendor claims", title_justify="left", show_edge=False)
+    table.add_column("claim")
+    table.add_column("verdict")
+    table.add_column("why")
+    for claim in report.get("claims") or ():
+        table.add_row(claim["statement"][:60],
+                      Text(claim["verdict"], style=VERDICT_STYLE.get(claim["verdict"], "")),
+                      claim.get("reason", "")[:80])
+    return table
+
+
+def format_summary(report: Mapping[str, Any]) -> RenderableType:
+    """The end-of-audit summary as one rich renderable."""
+    summary = report["summary"]
+    parts: list[RenderableType] = [
+        Text(
+            f"phonehome: {summary['flows']} flows, {_size(summary['bytes_out'])} sent, "
+            f"{sum(summary['by_finding_type'].values())} findings, "
+            f"{summary.get('audit_errors', 0)} audit errors",
+            style="bold",
+        )
+    ]
+    if report.get("claims"):
+        parts.append(_claims_table(report))
+    parts.append(_count_table("By host", _grouped(report, lambda f: f["host"]), "host"))
+    parts.append(_count_table(
+        "By content type",
+        _grouped(report, lambda f: (f.get("content_type") or "").split(";")[0] or "(none)"),
+        "content type"))
+    parts.append(_count_table("By method", _grouped(report, lambda f: f["method"]), "method"))
+    if report["flows"]:
+        parts.append(_trigger_category_table(report))
+        parts.append(_party_table(report))
+    timeline = _timeline_renderable(report)
+    if timeline is not None:
+        parts.append(timeline)
+    if summary["by_finding_type"]:
+        parts.append(_findings_table(report))
+    return Group(*parts)
+
+
+def _timeline_renderable(report: Mapping[str, Any]) -> RenderableType | None:
+    try:
+        from ..timeline import format_timeline
+    except ImportError:  # pragma: no cover
+        return None
+    if not report["flows"]:
+        return None
+    return format_timeline(report)

@@ -1,0 +1,115 @@
+"""An audit session: the per-flow pipeline feeding the store, and the report at the end.
+
+Both the live addon and `phonehome audit` drive one of these, so identical
+traffic gives identical reports.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from .model import Marker, Observation
+from .pipeline import Auditor, AuditSettings
+from .report.build import build_report
+from .store import FindingsStore, read_store
+
+__all__ = ["AuditSession", "report_from_store"]
+
+
+class AuditSession:
+    def __init__(
+        self,
+        settings: AuditSettings,
+        store_path: Path,
+        *,
+        inputs: Mapping[str, Any] | None = None,
+        on_record: Callable[[dict[str, Any]], None] | None = None,
+        auditor: Auditor | None = None,
+        time_scale: float = 1.0,
+    ) -> None:
+        self.auditor = auditor or Auditor(settings)
+        self.store = FindingsStore(store_path)
+        self.store_path = store_path
+        self.inputs = {
+            "captures": [],
+            "rule_packs": [
+                {"pack": pack.id, "version": pack.version, "path": str(pack.path)}
+                for pack in self.auditor.rules.packs
+            ],
+            "identity": self.auditor.has_identity,
+            "reveal": settings.reveal,
+            "time_scale": time_scale,
+            "capture_errors": [],
+            **dict(inputs or {}),
+        }
+        self.store.set_meta("inputs", self.inputs)
+        self.on_record = on_record
+        self.time_scale = time_scale
+        self._origin: float | None = None
+        self.flows = 0
+        self._closed = False
+
+    def _scaled(self, timestamp: float) -> float:
+        """Stretch time from the first flow on (for time-compressed simulations)."""
+        if self.time_scale == 1.0:
+            return timestamp
+        if self._origin is None:
+            self._origin = timestamp
+        return self._origin + (timestamp - self._origin) * self.time_scale
+
+    def audit(self, observation: Observation) -> dict[str, Any]:
+        """The flow record, not yet stored (the addon fills in the response first)."""
+        observation.timestamp = self._scaled(observation.timestamp)
+        return self.auditor.audit(observation)
+
+    def commit(self, record: dict[str, Any]) -> None:
+        self.store.append(record)
+        self.flows += 1
+        if self.on_record is not None:
+            self.on_record(record)
+
+    def add(self, observation: Observation) -> dict[str, Any]:
+        """Audit and store one observation, with the markers saved on its flow."""
+        for label, timestamp in observation.markers:
+            self.mark(label, timestamp, flow_id=observation.id)
+        record = self.audit(observation)
+        self.commit(record)
+        return record
+
+    def mark(self, label: str, timestamp: float | None = None, *, flow_id: str | None = None,
+             source: str = "auditor") -> Marker:
+        when = self._scaled(time.time() if timestamp is None else timestamp)
+        marker = Marker(when, label, source, flow_id)
+        self.store.add_marker(marker)
+        return marker
+
+    def note_inputs(self, **values: Any) -> None:
+        self.inputs.update(values)
+        self.store.set_meta("inputs", self.inputs)
+
+    def tick(self) -> None:
+        """Commit the pending batch if it is due (call from a timer)."""
+        self.store.flush_if_due()
+
+    def finish(self, claims_paths: Sequence[Path] | None = None) -> dict[str, Any]:
+        """Close the store and build the report from it."""
+        if not self._closed:
+            self.store.close()
+            self._closed = True
+        return report_from_store(self.store_path, claims_paths=claims_paths)
+
+
+def report_from_store(
+    path: Path, *, claims_paths: Sequence[Path] | None = None
+) -> dict[str, Any]:
+    with read_store(path) as contents:
+        meta = contents.meta()
+        return build_report(
+            contents.records(),
+            contents.markers(),
+            inputs=meta.get("inputs") or {},
+            claims_paths=claims_paths,
+        )

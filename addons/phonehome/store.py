@@ -1,0 +1,200 @@
+"""Store: flow records and markers appended durably as they are audited.
+
+SQLite in WAL mode. Commits are batched: at most every `commit_interval_s`
+or every `commit_every` records, whichever comes first, so a process killed
+with SIGKILL loses at most the batch since the last commit. Reports are
+rebuilt from the store (`phonehome report STORE`), which opens read-only.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import time
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+from .model import Marker
+
+__all__ = ["FindingsStore", "StoreError", "read_store", "StoreContents"]
+
+SCHEMA_VERSION = "1"
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS flows (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    id TEXT NOT NULL,
+    timestamp REAL NOT NULL,
+    record TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS flows_by_time ON flows (timestamp, seq);
+CREATE TABLE IF NOT EXISTS markers (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    timestamp REAL NOT NULL,
+    label TEXT NOT NULL,
+    source TEXT NOT NULL,
+    flow_id TEXT
+);
+"""
+
+
+class StoreError(Exception):
+    """A store that cannot be opened or read."""
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, bytes):
+        return value.hex()
+    if isinstance(value, (set, frozenset, tuple)):
+        return list(value)
+    return str(value)
+
+
+class FindingsStore:
+    """Append-only writer. One per audit session; not thread-safe."""
+
+    def __init__(
+        self,
+        path: Path,
+        *,
+        commit_interval_s: float = 0.2,
+        commit_every: int = 100,
+        fresh: bool = True,
+    ) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        if fresh:
+            for suffix in ("", "-wal", "-shm"):
+                Path(f"{self.path}{suffix}").unlink(missing_ok=True)
+        # Owner-only from the first byte: create the file 0600 before SQLite opens it.
+        fd = os.open(self.path, os.O_CREAT | os.O_RDWR, 0o600)
+        os.close(fd)
+        os.chmod(self.path, 0o600)
+        self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.executescript(_SCHEMA)
+        self._db.execute(
+            "INSERT OR REPLACE INTO meta VALUES ('schema_version', ?)", (SCHEMA_VERSION,)
+        )
+        self.commit_interval_s = commit_interval_s
+        self.commit_every = commit_every
+        self._pending = 0
+        self._last_commit = time.monotonic()
+        self._in_transaction = False
+        self.flows_written = 0
+
+    # --- writing ---------------------------------------------------------
+
+    def _begin(self) -> None:
+        if not self._in_transaction:
+            self._db.execute("BEGIN")
+            self._in_transaction = True
+
+    def set_meta(self, key: str, value: Any) -> None:
+        self._begin()
+        self._db.execute(
+            "INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, json.dumps(value, default=str))
+        )
+        self._pending += 1
+        self.flush_if_due()
+
+    def append(self, record: Mapping[str, Any]) -> None:
+        self._begin()
+        self._db.execute(
+            "INSERT INTO flows (id, timestamp, record) VALUES (?, ?, ?)",
+            (
+                str(record["id"]),
+                float(record["timestamp"]),
+                json.dumps(record, default=_json_default, separators=(",", ":")),
+            ),
+        )
+        self._pending += 1
+        self.flows_written += 1
+        self.flush_if_due()
+
+    def add_marker(self, marker: Marker) -> None:
+        self._begin()
+        self._db.execute(
+            "INSERT INTO markers (timestamp, label, source, flow_id) VALUES (?, ?, ?, ?)",
+            (marker.timestamp, marker.label, marker.source, marker.flow_id),
+        )
+        self._pending += 1
+        self.flush_if_due()
+
+    def flush_if_due(self) -> None:
+        if not self._pending:
+            return
+        if (
+            self._pending >= self.commit_every
+            or time.monotonic() - self._last_commit >= self.commit_interval_s
+        ):
+            self.flush()
+
+    def flush(self) -> None:
+        if self._in_transaction:
+            self._db.execute("COMMIT")
+            self._in_transaction = False
+        self._pending = 0
+        self._last_commit = time.monotonic()
+
+    def close(self) -> None:
+        self.flush()
+        self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        self._db.close()
+
+
+# --- reading ---------------------------------------------------------------
+
+
+class StoreContents:
+    """A read-only view of a store: meta, markers, and records streamed in time order."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        if not self.path.is_file():
+            raise StoreError(f"{self.path}: no such store")
+        try:
+            self._db = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True)
+            self._db.execute("SELECT count(*) FROM flows").fetchone()
+        except sqlite3.DatabaseError as e:
+            raise StoreError(f"{self.path}: not a phonehome store ({e})") from e
+
+    def meta(self) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for key, value in self._db.execute("SELECT key, value FROM meta"):
+            try:
+                out[key] = json.loads(value)
+            except ValueError:
+                out[key] = value
+        return out
+
+    def markers(self) -> list[Marker]:
+        rows = self._db.execute(
+            "SELECT timestamp, label, source, flow_id FROM markers ORDER BY timestamp, seq"
+        )
+        return [Marker(ts, label, source, flow_id) for ts, label, source, flow_id in rows]
+
+    def count(self) -> int:
+        return int(self._db.execute("SELECT count(*) FROM flows").fetchone()[0])
+
+    def records(self) -> Iterator[dict[str, Any]]:
+        cursor = self._db.execute("SELECT record FROM flows ORDER BY timestamp, seq")
+        for (text,) in cursor:
+            yield json.loads(text)
+
+    def close(self) -> None:
+        self._db.close()
+
+    def __enter__(self) -> StoreContents:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def read_store(path: Path) -> StoreContents:
+    return StoreContents(path)
