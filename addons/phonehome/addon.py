@@ -171,6 +171,12 @@ class PhonehomeAudit:
     @command.command("phonehome.mark")
     def mark(self, label: str) -> None:
         """Mark this moment, e.g. `phonehome.mark meeting_join` or `opt_out`."""
+        from .timeline import check_label
+
+        try:
+            check_label(label)
+        except ValueError as e:
+            raise exceptions.CommandError(str(e)) from e
         if self.session is None:
             return
         marker = self.session.mark(label)

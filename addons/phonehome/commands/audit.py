@@ -8,17 +8,9 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Console
-from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeElapsedColumn
 
-from ..captures import CaptureError, CaptureProblem, check_capture, read_capture
-from ..capture import observations_from_flow
 from ..exitcodes import ExitCode
 from ..model import SEVERITIES, severity_rank
-from ..pipeline import Auditor, AuditSettings
-from ..report.build import highest_severity
-from ..report.terminal import format_summary
-from ..report.write import parse_formats, write_report
-from ..session import AuditSession
 
 __all__ = ["register", "run_audit"]
 
@@ -57,6 +49,17 @@ def _fail(console: Console, message: str) -> int:
 
 
 def run_audit(args: argparse.Namespace, *, out: Any = None, err: Any = None) -> int:
+    # Imported here so `phonehome --help` and the other commands start fast.
+    from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from ..capture import observations_from_flow
+    from ..captures import CaptureError, CaptureProblem, check_capture, read_capture
+    from ..pipeline import Auditor, AuditSettings
+    from ..report.build import highest_severity
+    from ..report.terminal import format_summary
+    from ..report.write import parse_formats, write_report
+    from ..session import AuditSession
+
     console = Console(file=out or sys.stdout, soft_wrap=True)
     errors = Console(file=err or sys.stderr, soft_wrap=True)
     try:

@@ -10,10 +10,6 @@ from typing import Any
 from rich.console import Console
 
 from ..exitcodes import ExitCode
-from ..report.terminal import format_summary
-from ..report.write import parse_formats, write_report
-from ..session import report_from_store
-from ..store import StoreError
 
 __all__ = ["register", "run_report"]
 
@@ -30,6 +26,11 @@ def register(subparsers: Any) -> None:
 
 
 def run_report(args: argparse.Namespace) -> int:
+    from ..report.terminal import format_summary
+    from ..report.write import parse_formats, write_report
+    from ..session import report_from_store
+    from ..store import StoreError
+
     console = Console(soft_wrap=True)
     errors = Console(file=sys.stderr, soft_wrap=True)
     try:

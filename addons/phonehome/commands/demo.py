@@ -1,0 +1,117 @@
+"""`phonehome demo`: the main job in one command, offline.
+
+Starts the local vendor stand-in and a real mitmdump with the phonehome addon
+on 127.0.0.1, drives the simulated meeting-app session through it, stops
+everything, prints the audit and says where the reports are.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+
+from ..exitcodes import ExitCode
+
+__all__ = ["register", "run_demo"]
+
+
+def register(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "demo", help="audit a simulated Webex-like session through a real mitmdump (offline)",
+    )
+    parser.add_argument("-o", "--output", type=Path, default=Path("reports"), metavar="DIR",
+                        help="where to write the reports (default: reports/)")
+    parser.add_argument("--seed", type=int, default=1, help="seed for the synthetic identity")
+    parser.add_argument("--speed", type=float, default=100.0,
+                        help="time compression of the ~25-minute session (default: 100×)")
+    parser.add_argument("--leaks", default="all",
+                        help="leaks to plant: all, none, or a comma list (see `simulate -h`)")
+    parser.add_argument("--format", default="all", metavar="LIST",
+                        help="report formats (default: all)")
+    parser.add_argument("--enforce", choices=("observe", "redact", "block"), default="observe",
+                        help="enforce mode for the proxy (default: observe)")
+    parser.add_argument("--keep-workdir", action="store_true",
+                        help="keep the temporary folder with the capture and server record")
+    parser.set_defaults(func=run_demo)
+
+
+def run_demo(args: argparse.Namespace) -> int:
+    from ..proxy_process import MitmdumpProcess, addon_script
+    from ..report.terminal import format_summary
+    from ..simulate import RESOLVER_ADDON_PATH, simulate
+    from ..simulate.identity import make_identity, write_identity
+    from ..simulate.leaks import parse_leaks
+    from ..simulate.vendor_server import VendorServer
+
+    console = Console(soft_wrap=True)
+    errors = Console(file=sys.stderr, soft_wrap=True)
+    try:
+        leaks = parse_leaks(args.leaks)
+    except ValueError as e:
+        errors.print(f"phonehome demo: {e}", markup=False, highlight=False)
+        return ExitCode.USAGE
+    if not args.speed > 0:
+        errors.print("phonehome demo: --speed must be greater than 0", markup=False)
+        return ExitCode.USAGE
+    out_dir: Path = args.output
+    if out_dir.exists() and not out_dir.is_dir():
+        errors.print(f"phonehome demo: {out_dir}: not a folder", markup=False, highlight=False)
+        return ExitCode.USAGE
+    workdir = Path(tempfile.mkdtemp(prefix="phonehome-demo-"))
+    try:
+        identity_path = write_identity(make_identity(args.seed), workdir / "identity.yaml")
+        capture = workdir / "session.mitm"
+        console.print("[bold]phonehome demo[/]: starting the vendor stand-in and mitmdump "
+                      "on 127.0.0.1 …")
+        with VendorServer(workdir / "vendor-record.jsonl") as vendor:
+            proxy = MitmdumpProcess(
+                workdir / "mitmproxy",
+                scripts=[addon_script(workdir), RESOLVER_ADDON_PATH],
+                options={
+                    "phonehome_report_dir": str(out_dir),
+                    "phonehome_identity": str(identity_path),
+                    "phonehome_formats": args.format,
+                    "phonehome_time_scale": str(args.speed),
+                    "phonehome_quiet": "true",
+                    "phonehome_sim_upstream": vendor.address,
+                    "ssl_insecure": "true",
+                    **({"phonehome_enforce": args.enforce} if args.enforce != "observe" else {}),
+                },
+                extra_args=["-w", str(capture), "--flow-detail", "0"],
+            )
+            with proxy:
+                console.print(f"Simulating a ~25-minute meeting-app session at {args.speed:g}× "
+                              f"through {proxy.url} …")
+                result = simulate(proxy.url, proxy.ca_cert, seed=args.seed, speed=args.speed,
+                                  leaks=leaks, out_dir=workdir)
+            if proxy.process is not None and proxy.process.returncode not in (0, None):
+                errors.print(f"phonehome demo: mitmdump exited with {proxy.process.returncode}:\n"
+                             f"{proxy.output()[-2000:]}", markup=False, highlight=False)
+                return ExitCode.FAILED
+        report_path = out_dir / "audit.json"
+        if not report_path.is_file():
+            errors.print(f"phonehome demo: mitmdump wrote no report:\n{proxy.output()[-2000:]}",
+                         markup=False, highlight=False)
+            return ExitCode.FAILED
+        report = json.loads(report_path.read_text())
+        console.print(format_summary(report))
+        for name in ("identity.yaml", "ground_truth.json"):
+            if (workdir / name).is_file():
+                shutil.copy(workdir / name, out_dir / name)
+        written = sorted(p.name for p in out_dir.iterdir() if p.name.startswith("audit"))
+        console.print(f"\n{result.requests} requests simulated. Reports in [bold]{out_dir}/[/]: "
+                      + ", ".join(written))
+        console.print(f"Open [bold]{out_dir / 'audit.html'}[/] in a browser for the full audit.")
+        if args.keep_workdir:
+            console.print(f"Work folder kept: {workdir}")
+        return ExitCode.OK
+    finally:
+        if not args.keep_workdir:
+            shutil.rmtree(workdir, ignore_errors=True)

@@ -1,0 +1,36 @@
+"""DETECT stage: personal data, meeting content, the auditor's own identity.
+
+    engine = DetectionEngine(load_identity(Path("identity.yaml")))  # once
+    findings = engine.detect(payload)                                # per flow
+
+One small class per finding type (personal.py, content.py), each a pure
+function of (value, key context); identity matching over every encoded form
+(identity.py); persistent identifiers across flows (persistent.py);
+redacted evidence (redact.py).
+"""
+
+from __future__ import annotations
+
+from .base import Context, Detector, Hit
+from .engine import DETECTORS, DetectionEngine
+from .identity import IDENTITY_FIELDS, Identity, IdentityError, load_identity
+from .persistent import identifier_candidates, is_identifier_key, persistent_ids
+from .redact import fingerprint, redact, redact_tree
+
+__all__ = [
+    "DETECTORS",
+    "DetectionEngine",
+    "Detector",
+    "Context",
+    "Hit",
+    "Identity",
+    "IdentityError",
+    "IDENTITY_FIELDS",
+    "load_identity",
+    "identifier_candidates",
+    "is_identifier_key",
+    "persistent_ids",
+    "redact",
+    "redact_tree",
+    "fingerprint",
+]

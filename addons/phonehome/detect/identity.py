@@ -1,0 +1,426 @@
+"""The auditor's own values: the identity file, its expansion, the one-pass search.
+
+Identity file (YAML), every key optional, each a string or a list of strings:
+
+    email: jane.roe@example.org
+    name: Jane Roe
+    phone: "+1 415 555 2671"
+    username: jroe
+    device_name: Jane's MacBook Pro
+    hostname: janes-mbp.local
+    ip: 203.0.113.42
+    mac: a4:83:e7:12:34:56
+    meeting_ids: ["2634 987 1234"]
+    meeting_titles: [Q3 budget review]
+    custom: [anything else]
+
+Each value is expanded once, at load, into every form it could travel in
+(`expand`): case variants, reversed, URL-encoded, hex, base64 (standard and
+URL-safe, padded or not), md5/sha1/sha224/sha256/sha512 of the raw value and
+of its trimmed lower-cased form written as hex (either case), base64 or
+base64url, plus two-layer chains (`url>base64`, `base64>url`,
+`sha256(lower)>base64`, `sha256>hex>base64`). Encoding names read left to
+right: `sha256(lower)>base64` is base64 of the sha256 digest of the
+lower-cased value.
+
+Base64 inside a longer blob: a value that starts at byte offset 0, 1 or 2
+(mod 3) of the blob encodes to three different strings. For each alignment
+we encode the value behind 0/1/2 zero bytes, drop the leading characters that
+mix in the prefix (0, 2 or 3) and the trailing character that would mix in
+whatever follows, and search for the stable middle (at least 8 characters).
+Such matches say `base64` with "inside a base64 blob" in the reason.
+
+All forms go into one Aho-Corasick automaton (pyahocorasick) built once;
+the engine runs it once over the text of every leaf of a payload.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote, quote_plus
+
+import ahocorasick
+import phonenumbers
+import yaml
+
+__all__ = [
+    "IDENTITY_FIELDS",
+    "Identity",
+    "IdentityError",
+    "IdentityForm",
+    "IdentityIndex",
+    "expand",
+    "load_identity",
+    "MIN_NEEDLE",
+]
+
+IDENTITY_FIELDS = (
+    "email",
+    "name",
+    "phone",
+    "username",
+    "device_name",
+    "hostname",
+    "ip",
+    "mac",
+    "meeting_ids",
+    "meeting_titles",
+    "custom",
+)
+MIN_NEEDLE = 4
+"""Needles shorter than this would match by chance; such values are skipped."""
+MIN_ALIGNED = 8
+"""Shortest stable base64 middle worth searching inside blobs."""
+
+_DIGESTS = ("md5", "sha1", "sha224", "sha256", "sha512")
+# Encodings that only a deliberate transformation produces; "plain"-like ones
+# get a word-boundary check so "jroe" does not match inside "jroebuck".
+_BOUNDED = frozenset({"plain", "case-folded", "reversed", "url"})
+
+
+class IdentityError(ValueError):
+    """A bad identity file; str() is "path:line: message". `errors` holds them all."""
+
+    def __init__(self, message: str, errors: list[str] | None = None) -> None:
+        super().__init__(message)
+        self.errors = errors or [message]
+
+
+@dataclass(frozen=True, slots=True)
+class IdentityForm:
+    """One searchable form of one declared value."""
+
+    needle: str
+    field: str
+    index: int
+    """Position of the declared value in Identity.values."""
+    encoding: str
+    hashed: bool
+    aligned: bool = False
+    """A base64 middle for a value embedded in a longer blob."""
+
+    @property
+    def bounded(self) -> bool:
+        return self.encoding in _BOUNDED
+
+
+# --- expansion ----------------------------------------------------------------
+
+
+def _b64(data: bytes, urlsafe: bool, pad: bool) -> str:
+    out = (base64.urlsafe_b64encode if urlsafe else base64.b64encode)(data).decode("ascii")
+    return out if pad else out.rstrip("=")
+
+
+def _b64_aligned(data: bytes, offset: int, urlsafe: bool) -> str:
+    """The characters of base64(prefix + data) that depend on `data` alone."""
+    encoded = _b64(b"\0" * offset + data, urlsafe, pad=False)
+    total = offset + len(data)
+    stable_end = 4 * (total // 3) + (total % 3)
+    return encoded[(0, 2, 3)[offset] : stable_end]
+
+
+def _variants(field: str, value: str) -> list[tuple[str, str]]:
+    """(text, encoding) for the value as typed, its case variants and its formats."""
+    out = [(value, "plain")]
+    for variant in (value.lower(), value.upper(), value.title(), value.strip()):
+        out.append((variant, "case-folded" if variant.strip() != value.strip() else "plain"))
+    if field == "mac":
+        digits = "".join(ch for ch in value if ch.isalnum()).lower()
+        if len(digits) == 12:
+            pairs = [digits[i : i + 2] for i in range(0, 12, 2)]
+            for text in (":".join(pairs), "-".join(pairs), digits,
+                         ".".join(digits[i : i + 4] for i in range(0, 12, 4))):
+                out.append((text, "plain"))
+                out.append((text.upper(), "plain"))
+    elif field == "phone":
+        try:
+            number = phonenumbers.parse(value, None if value.strip().startswith("+") else "US")
+        except phonenumbers.NumberParseException:
+            number = None
+        if number is not None:
+            fmt = phonenumbers.PhoneNumberFormat
+            for style in (fmt.E164, fmt.INTERNATIONAL, fmt.NATIONAL):
+                out.append((phonenumbers.format_number(number, style), "plain"))
+            e164 = phonenumbers.format_number(number, fmt.E164)
+            out.append((e164[1:], "plain"))
+            out.append((str(number.national_number), "plain"))
+    elif field == "meeting_ids":
+        out.append(("".join(value.split()), "plain"))
+    return out
+
+
+def expand(field: str, value: str) -> list[tuple[str, str, bool, bool]]:
+    """Every (needle, encoding, hashed, aligned) form of one declared value, most
+    specific encoding first; duplicates keep their first (simplest) name."""
+    forms: list[tuple[str, str, bool, bool]] = []
+
+    def add(needle: str, encoding: str, hashed: bool = False, aligned: bool = False) -> None:
+        forms.append((needle, encoding, hashed, aligned))
+
+    variants = _variants(field, value)
+    texts = list(dict.fromkeys(text for text, _ in variants))
+    names = {}
+    for text, encoding in variants:
+        names.setdefault(text, encoding)
+    for text in texts:
+        add(text, names[text])
+    for text in texts:
+        if len(text) >= MIN_NEEDLE:
+            add(text[::-1], "reversed")
+    for text in texts:
+        for encoded in (quote(text, safe=""), quote_plus(text, safe=""), quote(text, safe="@")):
+            if encoded != text:
+                add(encoded, "url")
+                add(_lower_escapes(encoded), "url")
+    for text in texts:
+        raw = text.encode("utf-8")
+        add(raw.hex(), "hex")
+        add(raw.hex().upper(), "hex")
+    # base64 of the value as typed and in the formats above (not of case variants:
+    # those that differ are searched through the digest of the lower-cased form).
+    encoded_texts = [t for t, enc in variants if enc == "plain"]
+    for text in dict.fromkeys(encoded_texts):
+        raw = text.encode("utf-8")
+        for urlsafe in (False, True):
+            name = "base64url" if urlsafe else "base64"
+            add(_b64(raw, urlsafe, pad=True), name)
+            add(_b64(raw, urlsafe, pad=False), name)
+        quoted = quote(text, safe="")
+        if quoted != text:
+            add(_b64(quoted.encode("ascii"), False, pad=True), "url>base64")
+            add(_b64(quoted.encode("ascii"), True, pad=False), "url>base64url")
+            add(quote(_b64(raw, False, pad=True), safe=""), "base64>url")
+    for text in dict.fromkeys(encoded_texts):
+        raw = text.encode("utf-8")
+        for offset in (0, 1, 2):
+            for urlsafe in (False, True):
+                middle = _b64_aligned(raw, offset, urlsafe)
+                if len(middle) >= MIN_ALIGNED:
+                    add(middle, "base64url" if urlsafe else "base64", aligned=True)
+    sources = {value: ""}
+    normalized = value.strip().lower()
+    sources.setdefault(normalized, "(lower)")
+    for text, _ in variants:
+        if text not in sources and text == text.strip():
+            sources[text] = ""  # formats (E.164, canonical MAC) hash as themselves
+    for text, label in sources.items():
+        raw = text.encode("utf-8")
+        for algo in _DIGESTS:
+            digest = hashlib.new(algo, raw).digest()
+            name = algo + label
+            add(digest.hex(), name, True)
+            add(digest.hex().upper(), name, True)
+            add(_b64(digest, False, pad=True), f"{name}>base64", True)
+            add(_b64(digest, True, pad=False), f"{name}>base64url", True)
+            add(_b64(digest.hex().encode("ascii"), False, pad=True), f"{name}>hex>base64", True)
+    return forms
+
+
+def _lower_escapes(encoded: str) -> str:
+    """`jane%40example.org` with lower-case hex escapes (`%2f` instead of `%2F`)."""
+    out = []
+    i = 0
+    while i < len(encoded):
+        if encoded[i] == "%" and i + 2 < len(encoded):
+            out.append(encoded[i : i + 3].lower())
+            i += 3
+        else:
+            out.append(encoded[i])
+            i += 1
+    return "".join(out)
+
+
+# --- the identity -------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Identity:
+    """Declared values and every form they expand to (computed once)."""
+
+    values: tuple[tuple[str, str], ...]
+    """(field, value) in declaration order."""
+    forms: tuple[IdentityForm, ...]
+    notes: tuple[str, ...] = ()
+    """Values skipped, and why."""
+
+    @classmethod
+    def from_mapping(cls, data: Mapping[str, Any]) -> Identity:
+        """Build from a mapping; raises IdentityError listing every bad entry."""
+        if not isinstance(data, Mapping):
+            raise IdentityError("identity: expected a mapping of field: value(s)")
+        errors: list[str] = []
+        entries: list[tuple[str, str]] = []
+        for key, raw in data.items():
+            problem = _check_entry(key, raw)
+            if problem:
+                errors.append(f"identity: {problem}")
+                continue
+            for item in raw if isinstance(raw, list) else [raw]:
+                entries.append((key, str(item)))
+        if errors:
+            raise IdentityError(errors[0], errors)
+        return cls.from_entries(entries)
+
+    @classmethod
+    def from_entries(cls, entries: list[tuple[str, str]]) -> Identity:
+        values: list[tuple[str, str]] = []
+        notes: list[str] = []
+        forms: list[IdentityForm] = []
+        seen: set[str] = set()
+        for field, value in entries:
+            if len(value.strip()) < MIN_NEEDLE:
+                notes.append(
+                    f"{field} value of {len(value.strip())} characters skipped "
+                    f"(shorter than {MIN_NEEDLE} would match by chance)"
+                )
+                continue
+            if (field, value) in values:
+                continue
+            index = len(values)
+            values.append((field, value))
+            for needle, encoding, hashed, aligned in expand(field, value):
+                if len(needle) < MIN_NEEDLE or needle in seen:
+                    continue
+                seen.add(needle)
+                forms.append(IdentityForm(needle, field, index, encoding, hashed, aligned))
+        return cls(tuple(values), tuple(forms), tuple(notes))
+
+    def __bool__(self) -> bool:
+        return bool(self.forms)
+
+
+def _check_entry(key: Any, raw: Any) -> str | None:
+    if key not in IDENTITY_FIELDS:
+        return f"unknown key {key!r} (expected one of: {', '.join(IDENTITY_FIELDS)})"
+    items = raw if isinstance(raw, list) else [raw]
+    if isinstance(raw, list) and not raw:
+        return f"{key}: empty list"
+    for item in items:
+        if isinstance(item, bool) or not isinstance(item, (str, int)):
+            return f"{key}: expected a string or a list of strings, got {type(item).__name__}"
+        if isinstance(item, str) and not item.strip():
+            return f"{key}: empty value"
+    return None
+
+
+class _LineLoader(yaml.SafeLoader):
+    """SafeLoader that keeps scalars as written (no int/bool guessing for values)."""
+
+
+def load_identity(path: Path) -> Identity:
+    """Read an identity YAML file; IdentityError "path:line: message" on any problem."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as e:
+        raise IdentityError(f"{path}:1: cannot read identity file: {e}") from e
+    try:
+        root = yaml.compose(text, Loader=_LineLoader)
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        line = mark.line + 1 if mark is not None else 1
+        problem = getattr(e, "problem", None) or str(e)
+        raise IdentityError(f"{path}:{line}: invalid YAML: {problem}") from e
+    if root is None:
+        raise IdentityError(f"{path}:1: identity file is empty (expected field: value lines)")
+    if not isinstance(root, yaml.MappingNode):
+        raise IdentityError(f"{path}:{root.start_mark.line + 1}: expected a mapping of fields")
+    errors: list[str] = []
+    entries: list[tuple[str, str]] = []
+    seen: dict[str, int] = {}
+    for key_node, value_node in root.value:
+        line = key_node.start_mark.line + 1
+        key = key_node.value if isinstance(key_node, yaml.ScalarNode) else None
+        if not isinstance(key, str) or key not in IDENTITY_FIELDS:
+            errors.append(
+                f"{path}:{line}: unknown key {key!r} (expected one of: "
+                f"{', '.join(IDENTITY_FIELDS)})"
+            )
+            continue
+        if key in seen:
+            errors.append(f"{path}:{line}: duplicate key {key!r} (first on line {seen[key]})")
+            continue
+        seen[key] = line
+        items = value_node.value if isinstance(value_node, yaml.SequenceNode) else [value_node]
+        if isinstance(value_node, yaml.SequenceNode) and not items:
+            errors.append(f"{path}:{line}: {key}: empty list")
+        for item in items:
+            problem = _scalar_problem(key, item)
+            if problem:
+                # a list item: its own line; a single value: the key's line
+                where = item.start_mark.line + 1
+                if not isinstance(value_node, yaml.SequenceNode):
+                    where = line
+                errors.append(f"{path}:{where}: {problem}")
+            else:
+                entries.append((key, item.value))
+    if errors:
+        raise IdentityError(errors[0], errors)
+    return Identity.from_entries(entries)
+
+
+_BAD_TAGS = {
+    "tag:yaml.org,2002:bool": "a boolean",
+    "tag:yaml.org,2002:null": "null",
+}
+
+
+def _scalar_problem(key: str, node: yaml.Node) -> str | None:
+    if not isinstance(node, yaml.ScalarNode):
+        kind = "a mapping" if isinstance(node, yaml.MappingNode) else "a nested list"
+        return f"{key}: expected a string or a list of strings, got {kind}"
+    if node.style is None:  # plain scalars: resolve to spot true/null/~
+        tag = _LineLoader.resolve(_LineLoader, yaml.ScalarNode, node.value, (True, False))
+        if tag in _BAD_TAGS:
+            return f"{key}: expected a string, got {_BAD_TAGS[tag]} ({node.value or '~'!s})"
+    if not node.value.strip():
+        return f"{key}: empty value"
+    return None
+
+
+# --- the search ---------------------------------------------------------------
+
+
+class IdentityIndex:
+    """One Aho-Corasick automaton over every form of every declared value."""
+
+    __slots__ = ("automaton", "forms", "needles")
+
+    def __init__(self, identity: Identity) -> None:
+        self.forms = identity.forms
+        self.needles = len(identity.forms)
+        automaton = ahocorasick.Automaton()
+        for number, form in enumerate(identity.forms):
+            automaton.add_word(form.needle, (number, len(form.needle)))
+        if len(automaton):
+            automaton.make_automaton()
+        self.automaton = automaton if len(automaton) else None
+
+    def matches(self, text: str) -> list[tuple[int, int, IdentityForm]]:
+        """(start, end, form) for every occurrence, overlapping ones included."""
+        if self.automaton is None:
+            return []
+        out = []
+        forms = self.forms
+        for last, (number, length) in self.automaton.iter(text):
+            form = forms[number]
+            start = last + 1 - length
+            if form.bounded and not _bounded(text, start, last + 1):
+                continue
+            out.append((start, last + 1, form))
+        return out
+
+
+def _bounded(text: str, start: int, end: int) -> bool:
+    """No letter or digit glued to either end (when the needle itself starts/ends with one)."""
+    if start > 0 and text[start].isalnum() and text[start - 1].isalnum():
+        return False
+    if end < len(text) and text[end - 1].isalnum() and text[end].isalnum():
+        return False
+    return True

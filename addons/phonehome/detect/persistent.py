@@ -1,0 +1,136 @@
+"""Persistent identifiers: ids that recur unchanged across flows and captures.
+
+`identifier_candidates(payload)` lists, per flow, the values under id-like
+keys (deviceId, machineId, installId, userId, advertisingId, orgId, hardware
+hashes …) as fingerprints. `persistent_ids(flows)` then links flows that
+carry the same fingerprint, in one streaming pass.
+
+Not persistent, by design:
+- per-event and per-request ids: eventId, messageId, requestId, trackingId,
+  traceId, spanId, nonce;
+- correlationId and sessionId (and sessionCorrelationId): Webex makes a new
+  correlationId per call/meeting and a new session per app run, so their
+  recurrence links flows of one meeting, not one person over time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from ..model import Payload
+from .base import normalize_key
+from .redact import fingerprint, redact
+
+__all__ = ["identifier_candidates", "persistent_ids", "is_identifier_key"]
+
+_ID_KEYS = frozenset(
+    {"deviceid", "machineid", "installid", "installationid", "userid", "advertisingid",
+     "adid", "idfa", "idfv", "gaid", "aaid", "orgid", "organizationid", "hardwareid", "hwid",
+     "hardwarehash", "hardwareuuid", "machineguid", "machinehash", "deviceuuid", "deviceurl",
+     "anonymousid", "distinctid", "clientid", "customerid", "accountid", "tenantid",
+     "profileid", "personid", "visitorid", "uid", "cid", "instanceid", "appinstanceid",
+     "firebaseinstanceid", "fingerprint", "devicefingerprint", "udid", "uuid", "guid",
+     "subscriberid", "actorid", "hostuserid", "ciscodeviceurl", "wdmdeviceid", "telemetryid",
+     "sqmid", "macaddresshash", "serialhash", "usermachineid"}
+)
+_ID_SUFFIXES = ("deviceid", "machineid", "installid", "installationid", "userid",
+                "hardwareid", "hwid", "advertisingid", "orgid", "devicehash", "machinehash")
+_PER_EVENT = frozenset(
+    {"eventid", "messageid", "requestid", "trackingid", "traceid", "spanid", "parentspanid",
+     "nonce", "correlationid", "sessioncorrelationid", "sessionid", "transactionid",
+     "xrequestid", "xcorrelationid", "shareinstanceid", "batchid", "sequenceid"}
+)
+_EMPTY = frozenset({"", "0", "null", "none", "unknown", "undefined", "nil", "-1", "n/a",
+                    "00000000-0000-0000-0000-000000000000"})
+
+
+def is_identifier_key(key: str) -> bool:
+    """Whether values under `key` are long-lived identifiers (not per-event ids)."""
+    norm = normalize_key(key)
+    if norm in _PER_EVENT or norm.endswith(("eventid", "requestid", "trackingid", "traceid")):
+        return False
+    return norm in _ID_KEYS or norm.endswith(_ID_SUFFIXES)
+
+
+def identifier_candidates(payload: Payload) -> list[dict[str, str]]:
+    """[{"key", "location", "fingerprint", "evidence"}] for values under id-like keys."""
+    out: list[dict[str, str]] = []
+    decisions: dict[str, bool] = {}
+    for leaf in payload.leaves:
+        value = leaf.value
+        if value is None or isinstance(value, (bool, float)):
+            continue
+        key = leaf.key
+        wanted = decisions.get(key)
+        if wanted is None:
+            wanted = decisions[key] = is_identifier_key(key)
+        if not wanted:
+            continue
+        text = str(value).strip()
+        if len(text) < 4 or text.lower() in _EMPTY:
+            continue
+        out.append(
+            {
+                "key": key,
+                "location": leaf.location,
+                "fingerprint": fingerprint(text),
+                "evidence": redact("persistent_id", text),
+            }
+        )
+    return out
+
+
+def persistent_ids(flows: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """Identifiers seen unchanged in two or more flows, most widely linked first.
+
+    Each flow is a report flow dict with "id", "source" (capture name) and
+    "identifiers" (identifier_candidates output). One pass, memory linear in
+    the number of (fingerprint, flow) pairs.
+    """
+    seen: dict[str, dict[str, Any]] = {}
+    for flow in flows:
+        flow_id = str(flow.get("id", ""))
+        capture = str(flow.get("source") or "live")
+        for candidate in flow.get("identifiers") or ():
+            fp = candidate.get("fingerprint")
+            if not fp:
+                continue
+            entry = seen.get(fp)
+            if entry is None:
+                entry = seen[fp] = {
+                    "key": candidate.get("key", ""),
+                    "keys": {},
+                    "flows": {},
+                    "captures": {},
+                    "locations": {},
+                    "evidence": candidate.get("evidence") or fp,
+                }
+            entry["keys"][candidate.get("key", "")] = None
+            entry["flows"][flow_id] = None
+            entry["captures"][capture] = None
+            if len(entry["locations"]) < 8:
+                entry["locations"][candidate.get("location", "")] = None
+    out: list[dict[str, Any]] = []
+    for fp, entry in seen.items():
+        if len(entry["flows"]) < 2:
+            continue
+        captures = list(entry["captures"])
+        out.append(
+            {
+                "type": "persistent_id",
+                "category": "identifiers",
+                "severity": "high" if len(captures) >= 2 else "medium",
+                "key": entry["key"],
+                "keys": list(entry["keys"]),
+                "fingerprint": fp,
+                "flows": list(entry["flows"]),
+                "flow_count": len(entry["flows"]),
+                "captures": captures,
+                "capture_count": len(captures),
+                "locations": list(entry["locations"]),
+                "evidence": entry["evidence"],
+            }
+        )
+    out.sort(key=lambda e: (-e["capture_count"], -e["flow_count"], e["key"], e["fingerprint"]))
+    return out

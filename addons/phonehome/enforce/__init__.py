@@ -1,0 +1,54 @@
+"""ENFORCE: the opt-out the vendor does not offer — redact, block or dry-run.
+
+    policy = EnforcePolicy.from_options("redact", dry_run=False, enforce_file=path)
+    plan = plan_enforcement(policy, observation, payload, classification, findings)
+    record["enforcement"] = apply_enforcement(flow, plan, payload, findings,
+                                              recheck=detector.detect)
+
+`observe` (the default) changes nothing. `block` answers telemetry locally
+(204 unless an entry says otherwise); service and auth traffic are blocked
+only when a rule or the enforce file names them. `redact` replaces every
+flagged value with a same-shape placeholder, verifies the result with the
+detectors and blocks when it cannot redact safely. Dry-run reports what
+would happen and changes nothing. rules/enforce.example.yaml documents the
+enforce file.
+"""
+
+from __future__ import annotations
+
+from .apply import BLOCK_HEADER, Recheck, apply_enforcement, block_flow, redacted_request
+from .placeholder import mask_text, placeholder
+from .plan import EnforcementPlan, is_telemetry, plan_enforcement
+from .policy import (
+    ACTIONS,
+    MODES,
+    PROTECTED_PURPOSES,
+    Action,
+    EnforceError,
+    EnforceFile,
+    EnforcePolicy,
+    load_enforce_file,
+)
+from .rewrite import UnsafeRedaction
+
+__all__ = [
+    "MODES",
+    "ACTIONS",
+    "PROTECTED_PURPOSES",
+    "Action",
+    "EnforceError",
+    "EnforceFile",
+    "EnforcePolicy",
+    "EnforcementPlan",
+    "Recheck",
+    "UnsafeRedaction",
+    "BLOCK_HEADER",
+    "load_enforce_file",
+    "plan_enforcement",
+    "is_telemetry",
+    "apply_enforcement",
+    "redacted_request",
+    "block_flow",
+    "placeholder",
+    "mask_text",
+]

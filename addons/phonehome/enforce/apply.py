@@ -1,0 +1,157 @@
+"""Carrying out a plan on a mitmproxy flow, and proving a redaction worked.
+
+A redaction is built on a copy of the request, then checked before the
+real request is touched: the copy is decoded again and the detectors run
+over it (`recheck`); if any flagged value is still there, in any place or
+encoding the detectors know, or a flagged value of three or more characters
+is still in the bytes, the flow is blocked instead ("blocked_unsafe_redaction").
+In dry-run mode the same work is done and reported, and the flow is left
+exactly as it was.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from mitmproxy import http
+
+from ..capture import observe_request
+from ..decode import DecodeLimits, decode
+from ..model import Finding, Payload
+from .plan import EnforcementPlan
+from .rewrite import (
+    MIN_NEEDLE,
+    Redactor,
+    UnsafeRedaction,
+    build_redactor,
+    decode_content,
+    redact_request,
+)
+
+__all__ = ["apply_enforcement", "redacted_request", "block_flow", "Recheck", "BLOCK_HEADER"]
+
+Recheck = Callable[[Payload], Sequence[Finding]]
+"""Runs the detectors over a decoded payload (DetectionEngine.detect)."""
+
+BLOCK_HEADER = "x-phonehome-enforce"
+"""Set on the local answer to a blocked request."""
+
+_NO_BODY_STATUS = frozenset({204, 304})
+
+
+def _record(action: str, plan: EnforcementPlan, changed: Sequence[str], reason: str,
+            **extra: Any) -> dict[str, Any]:
+    return {"action": action, "dry_run": plan.dry_run, "changed": list(changed),
+            "reason": reason, **extra}
+
+
+def block_flow(flow: http.HTTPFlow, status: int) -> None:
+    """Answer locally; the request never reaches the server."""
+    response = http.Response.make(status, b"", {BLOCK_HEADER: "blocked"})
+    if status in _NO_BODY_STATUS or status < 200:
+        response.headers.pop("content-length", None)
+    flow.response = response
+
+
+def _survivors(r: Redactor, request: http.Request, recheck_findings: Sequence[Finding],
+               targets: set[str]) -> list[str]:
+    """Places where a flagged value is still present after the rewrite."""
+    left: list[str] = []
+    for finding in recheck_findings:
+        value = finding.value if isinstance(finding.value, str) else str(finding.value)
+        if value and value in targets:
+            left.append(finding.location)
+    haystacks = [request.path.encode("utf-8", "surrogateescape")]
+    haystacks += [value for _, value in request.headers.fields]
+    try:
+        haystacks.append(decode_content(request.raw_content or b"",
+                                        request.headers.get("content-encoding", "")))
+    except UnsafeRedaction:
+        left.append("body")
+    for value in r.needles:
+        if len(value) < MIN_NEEDLE:
+            continue
+        raw = value.encode("utf-8", "surrogateescape")
+        if any(raw in hay for hay in haystacks):
+            locations = r.needles[value].locations
+            left.append(locations[0] if locations else "request")
+    return list(dict.fromkeys(left))
+
+
+def redacted_request(
+    flow: http.HTTPFlow,
+    plan: EnforcementPlan,
+    payload: Payload | None,
+    findings: Sequence[Finding],
+    *,
+    recheck: Recheck | None = None,
+    limits: DecodeLimits | None = None,
+) -> tuple[http.Request, list[str]]:
+    """A redacted, verified copy of the flow's request and the locations changed.
+
+    Raises UnsafeRedaction when the request cannot be redacted faithfully.
+    """
+    limits = limits or DecodeLimits()
+    if payload is None:
+        raise UnsafeRedaction("the request could not be decoded")
+    if payload.truncated:
+        raise UnsafeRedaction(f"payload only partly decoded ({payload.truncated[0]})")
+    selected = [f for f in findings if plan.selects(f)]
+    r = build_redactor(payload, selected, nested=limits.max_nested)
+    copy = flow.copy()
+    redact_request(copy.request, payload.kind, r)
+    # verify on what would be sent
+    # values replaced in place (numbers, lists) may be detected again as placeholders
+    targets = set(r.needles)
+    again = decode(observe_request(copy), limits)
+    if again.truncated:
+        raise UnsafeRedaction(f"redacted payload only partly decoded ({again.truncated[0]})")
+    rechecked = list(recheck(again)) if recheck is not None else []
+    left = _survivors(r, copy.request, rechecked, targets)
+    if left:
+        raise UnsafeRedaction(f"flagged value still present at {', '.join(left[:5])}")
+    return copy.request, list(r.changed)
+
+
+def apply_enforcement(
+    flow: http.HTTPFlow,
+    plan: EnforcementPlan,
+    payload: Payload | None,
+    findings: Sequence[Finding],
+    *,
+    recheck: Recheck | None = None,
+    limits: DecodeLimits | None = None,
+) -> dict[str, Any]:
+    """Carry out `plan` on `flow` (nothing changes in dry-run); the record's `enforcement`.
+
+    Call it from the `request` hook, before the request is sent. `recheck`
+    should be the detector (`DetectionEngine.detect`) so a redaction is
+    verified in every encoding the detectors know; `limits` should be the
+    decode limits the audit used.
+    """
+    if plan.action == "pass":
+        return _record("passed", plan, [], plan.reason)
+    if plan.action == "block":
+        if plan.dry_run:
+            return _record("would_block", plan, plan.locations, plan.reason, status=plan.status)
+        block_flow(flow, plan.status)
+        return _record("blocked", plan, plan.locations, plan.reason, status=plan.status)
+    if plan.action != "redact":
+        raise ValueError(f"unknown enforcement action {plan.action!r}")
+    if not any(plan.selects(f) for f in findings):
+        return _record("passed", plan, [], f"{plan.reason}; nothing flagged to redact")
+    try:
+        request, changed = redacted_request(flow, plan, payload, findings, recheck=recheck,
+                                            limits=limits)
+    except UnsafeRedaction as e:
+        reason = f"{plan.reason}; redaction unsafe: {e}"
+        if plan.dry_run:
+            return _record("would_block", plan, plan.locations, reason, status=plan.status)
+        block_flow(flow, plan.status)
+        return _record("blocked_unsafe_redaction", plan, plan.locations, reason,
+                       status=plan.status)
+    if plan.dry_run:
+        return _record("would_redact", plan, changed, plan.reason)
+    flow.request.set_state(request.get_state())
+    return _record("redacted", plan, changed, plan.reason)

@@ -1,0 +1,160 @@
+"""Deciding what enforce mode does with one flow: pass, redact or block.
+
+The flow's action comes from the first level that has something to say:
+
+1. the enforce file's `rules:` entries for the rules that explain the flow;
+2. its `categories:` entries (the flow's categories and its findings'),
+   and `findings:` entries that say `block`;
+3. the rule's own `action`;
+4. the mode: `block` blocks telemetry (purpose telemetry, or an unknown
+   purpose sent to a known third party); otherwise flagged values are
+   redacted; flows whose purpose is protected (service, auth by default)
+   are left alone.
+
+Within a level the strongest action wins (block > redact > observe). Then
+`findings:` entries adjust which values a redaction replaces: `redact`
+adds its findings (also on flows that would pass), `observe` keeps them.
+Service and auth traffic is blocked only when a rule, a `rules:` entry or
+an entry whose `purpose` names it says so. Observe mode changes nothing.
+
+A plan names locations, never values: it is safe to log and to store.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from ..model import Classification, Finding, Observation, Payload, severity_rank
+from .policy import Action, EnforcePolicy
+
+__all__ = ["EnforcementPlan", "plan_enforcement", "is_telemetry"]
+
+_RANK = {"observe": 0, "redact": 1, "block": 2}
+
+
+@dataclass(frozen=True)
+class EnforcementPlan:
+    """What to do with one flow; `targets` are (finding type, location) pairs."""
+
+    action: str
+    """pass, redact or block."""
+    reason: str
+    dry_run: bool = False
+    status: int = 204
+    """The local answer's status when blocking."""
+    targets: tuple[tuple[str, str], ...] = ()
+    """The findings a redaction replaces; for a block, every finding kept from leaving."""
+
+    @property
+    def locations(self) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(location for _, location in self.targets))
+
+    def selects(self, finding: Finding) -> bool:
+        return (finding.type, finding.location) in self.targets
+
+
+def is_telemetry(classification: Classification) -> bool:
+    """Purpose telemetry, or an unknown purpose to a known third party (a tracker)."""
+    if classification.purpose == "telemetry":
+        return True
+    return (
+        classification.purpose == "unknown"
+        and classification.party == "third"
+        and bool(classification.organization or classification.rule_ids)
+    )
+
+
+def _strongest(found: list[tuple[Action, str]]) -> tuple[Action, str] | None:
+    best: tuple[Action, str] | None = None
+    for item in found:
+        if best is None or _RANK[item[0].action] > _RANK[best[0].action]:
+            best = item
+    return best
+
+
+def _describe(action: Action, what: str) -> str:
+    scope = []
+    if action.parties:
+        scope.append("party " + "/".join(action.parties))
+    if action.purposes:
+        scope.append("purpose " + "/".join(action.purposes))
+    where = f" ({action.where})" if action.where else ""
+    return f"enforce file: {what}" + (f" [{', '.join(scope)}]" if scope else "") + where
+
+
+def plan_enforcement(
+    policy: EnforcePolicy,
+    observation: Observation | None,
+    payload: Payload | None,
+    classification: Classification,
+    findings: Sequence[Finding],
+) -> EnforcementPlan:
+    """The plan for one flow. Pure: reads its arguments, changes nothing."""
+    dry = policy.dry_run
+    status = policy.block_status
+    if not policy.enabled:
+        return EnforcementPlan("pass", "observe mode", dry, status)
+    purpose, party = classification.purpose, classification.party
+    floor = severity_rank(policy.min_severity)
+    flagged = [f for f in findings if severity_rank(f.severity) >= floor]
+    categories = list(dict.fromkeys([*classification.categories, *(f.category for f in flagged)]))
+
+    decision: Action | None = None
+    reason = ""
+    # 1. per-rule entries name their flows explicitly
+    found = [(a, f"rule {rid}") for rid in classification.rule_ids
+             if (a := policy.by_rule.get(rid)) is not None
+             and a.applies(purpose, party, named=True)]
+    best = _strongest(found)
+    # 2. per-category entries, and finding types that block the flow
+    if best is None:
+        found = [(a, f"category {c}") for c in categories
+                 if (a := policy.by_category.get(c)) is not None and a.applies(purpose, party)]
+        found += [(a, f"finding {t}") for t in dict.fromkeys(f.type for f in flagged)
+                  if (a := policy.by_finding.get(t)) is not None and a.action == "block"
+                  and a.applies(purpose, party)]
+        best = _strongest(found)
+    if best is not None:
+        decision, reason = best[0], _describe(*best)
+    # 3. the rule's own action
+    elif classification.action in _RANK:
+        decision = Action(classification.action)
+        ids = ", ".join(classification.rule_ids) or "a rule"
+        reason = f"rule action ({ids}): {classification.action}"
+    # 4. the mode
+    elif purpose in policy.protect:
+        decision = Action("observe")
+        reason = f"{purpose} traffic is left alone by {policy.mode} mode"
+    elif policy.mode == "block" and is_telemetry(classification):
+        decision = Action("block")
+        reason = f"block mode: {purpose} to {party} party"
+        if purpose != "telemetry":
+            reason += f" ({classification.organization or 'known tracker'})"
+    else:
+        decision = Action("redact")
+        reason = f"{policy.mode} mode: flagged values in {purpose} traffic"
+
+    if decision.action == "block":
+        targets = tuple(dict.fromkeys((f.type, f.location) for f in flagged))
+        return EnforcementPlan("block", reason, dry, decision.status or status, targets)
+
+    selected: list[Finding] = []
+    extra: list[str] = []
+    for finding in flagged:
+        entry = policy.by_finding.get(finding.type)
+        if entry is not None and entry.action != "block" and entry.applies(purpose, party):
+            if entry.action == "redact":
+                selected.append(finding)
+                if decision.action != "redact" and finding.type not in extra:
+                    extra.append(finding.type)
+            continue  # observe: kept as sent
+        if decision.action == "redact":
+            selected.append(finding)
+    if not selected:
+        why = reason if decision.action == "observe" else f"{reason}; nothing flagged to redact"
+        return EnforcementPlan("pass", why, dry, status)
+    if extra:
+        reason = f"{reason}; enforce file: findings {', '.join(extra)} → redact"
+    targets = tuple(dict.fromkeys((f.type, f.location) for f in selected))
+    return EnforcementPlan("redact", reason, dry, status, targets)

@@ -1,0 +1,325 @@
+"""Enforce policy: the mode, the dry-run switch and the enforce file's overrides.
+
+The enforce file (YAML; rules/enforce.example.yaml documents it) overrides
+actions per rule id, per data category and per finding type, each optionally
+limited to parties and purposes:
+
+    block_status: 204
+    rules:
+      webex-clientmetrics: redact
+    categories:
+      error_logs: {action: block, party: third}
+    findings:
+      identity_match: redact
+
+It is parsed and validated once (`load_enforce_file`); every problem is
+reported with `path:line:col`, all of them at once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any, NamedTuple
+
+from ..model import CATEGORIES, FINDING_TYPES, PARTIES, PURPOSES, SEVERITIES
+from ..rules.source import LDict, LList, Pos, RuleError, load_yaml
+
+__all__ = [
+    "MODES",
+    "ACTIONS",
+    "PROTECTED_PURPOSES",
+    "Action",
+    "EnforceError",
+    "EnforceFile",
+    "EnforcePolicy",
+    "load_enforce_file",
+]
+
+MODES = ("observe", "redact", "block")
+ACTIONS = ("observe", "redact", "block")
+PROTECTED_PURPOSES = ("service", "auth")
+"""Never blocked unless a rule, a `rules:` entry, or an entry whose `purpose`
+names them says so: the meeting itself must keep working."""
+
+_DEFAULT_STATUS = 204
+_ENTRY_KEYS = ("action", "status", "party", "purpose")
+_TOP_KEYS = ("block_status", "min_severity", "protect", "rules", "categories", "findings")
+
+
+class EnforceError(ValueError):
+    """A bad enforce option or file; the message lists every `path:line:col: problem`."""
+
+    def __init__(self, errors: list[str]) -> None:
+        self.errors = list(errors)
+        super().__init__("\n".join(self.errors))
+
+
+@dataclass(frozen=True, slots=True)
+class Action:
+    """One override: what to do, and for which parties and purposes.
+
+    Empty `parties` / `purposes` mean any. A `block` whose `purposes` is empty
+    still never hits service or auth traffic (see PROTECTED_PURPOSES) unless
+    it is a per-rule entry: naming the rule names its flows.
+    """
+
+    action: str
+    status: int | None = None
+    parties: tuple[str, ...] = ()
+    purposes: tuple[str, ...] = ()
+    where: str = ""
+    """`path:line` of the entry, for reasons and messages."""
+
+    def applies(self, purpose: str, party: str, *, named: bool = False) -> bool:
+        if self.parties and party not in self.parties:
+            return False
+        if self.purposes:
+            return purpose in self.purposes
+        return named or self.action != "block" or purpose not in PROTECTED_PURPOSES
+
+
+def _frozen(mapping: Mapping[str, Action] | None = None) -> Mapping[str, Action]:
+    return MappingProxyType(dict(mapping or {}))
+
+
+class EnforceFile(NamedTuple):
+    """What an enforce file says (unpacks as by_rule, by_category, by_finding, …)."""
+
+    by_rule: Mapping[str, Action]
+    by_category: Mapping[str, Action]
+    by_finding: Mapping[str, Action]
+    block_status: int = _DEFAULT_STATUS
+    protect: tuple[str, ...] = PROTECTED_PURPOSES
+    min_severity: str = "info"
+
+
+@dataclass(frozen=True)
+class EnforcePolicy:
+    """Everything plan_enforcement needs, parsed once at configure time."""
+
+    mode: str = "observe"
+    dry_run: bool = False
+    by_rule: Mapping[str, Action] = field(default_factory=_frozen)
+    by_category: Mapping[str, Action] = field(default_factory=_frozen)
+    by_finding: Mapping[str, Action] = field(default_factory=_frozen)
+    block_status: int = _DEFAULT_STATUS
+    protect: tuple[str, ...] = PROTECTED_PURPOSES
+    """Purposes whose flows the mode itself leaves alone (entries still apply)."""
+    min_severity: str = "info"
+    """Findings below this severity are neither redacted nor a reason to act."""
+
+    def __post_init__(self) -> None:
+        errors = []
+        if self.mode not in MODES:
+            errors.append(f"enforce mode {self.mode!r} is not one of {', '.join(MODES)}")
+        if not _valid_status(self.block_status):
+            errors.append(f"block status {self.block_status!r} must be an HTTP status 200-599")
+        if self.min_severity not in SEVERITIES:
+            errors.append(f"min_severity {self.min_severity!r} is not one of "
+                          f"{', '.join(SEVERITIES)}")
+        if errors:
+            raise EnforceError(errors)
+        for name in ("by_rule", "by_category", "by_finding"):
+            value = getattr(self, name)
+            if not isinstance(value, MappingProxyType):
+                object.__setattr__(self, name, _frozen(value))
+
+    @property
+    def enabled(self) -> bool:
+        """False in observe mode: nothing is ever changed."""
+        return self.mode != "observe"
+
+    @classmethod
+    def from_options(
+        cls, mode: str, dry_run: bool = False, enforce_file: Path | str | None = None
+    ) -> EnforcePolicy:
+        """The policy for the `phonehome_enforce*` options. Raises EnforceError."""
+        mode = (mode or "observe").strip().lower()
+        if enforce_file is None or str(enforce_file) == "":
+            return cls(mode=mode, dry_run=bool(dry_run))
+        loaded = load_enforce_file(Path(enforce_file))
+        return cls(
+            mode=mode,
+            dry_run=bool(dry_run),
+            by_rule=loaded.by_rule,
+            by_category=loaded.by_category,
+            by_finding=loaded.by_finding,
+            block_status=loaded.block_status,
+            protect=loaded.protect,
+            min_severity=loaded.min_severity,
+        )
+
+    def unknown_rules(self, known: set[str] | frozenset[str]) -> list[str]:
+        """Rule ids named in the enforce file that no loaded rule has (for a warning)."""
+        return sorted(rule_id for rule_id in self.by_rule if rule_id not in known)
+
+
+def _valid_status(status: object) -> bool:
+    return isinstance(status, int) and not isinstance(status, bool) and 200 <= status <= 599
+
+
+# --- the file -------------------------------------------------------------------
+
+
+class _Reader:
+    def __init__(self, display: str) -> None:
+        self.display = display
+        self.errors: list[RuleError] = []
+
+    def err(self, pos: Pos, message: str) -> None:
+        self.errors.append(RuleError(self.display, pos.line, pos.col, message))
+
+    def where(self, pos: Pos) -> str:
+        return f"{self.display}:{pos.line}"
+
+    def names(self, value: Any, pos: Pos, key: str, choices: tuple[str, ...],
+              item_pos: list[Pos] | None = None) -> tuple[str, ...]:
+        """A word or a list of words from `choices`."""
+        if isinstance(value, str):
+            items, poses = [value], [pos]
+        elif isinstance(value, LList):
+            items, poses = list(value), item_pos or value.item_pos
+        else:
+            self.err(pos, f"{key!r} must be a word or a list of words, not {_typename(value)}")
+            return ()
+        out = []
+        for item, item_at in zip(items, poses, strict=True):
+            if not isinstance(item, str) or item not in choices:
+                self.err(item_at, f"{key!r}: {item!r} is not one of {', '.join(choices)}")
+                continue
+            if item not in out:
+                out.append(item)
+        return tuple(out)
+
+    def entry(self, value: Any, pos: Pos, what: str) -> Action | None:
+        """`block` or {action: block, status: 403, party: third, purpose: telemetry}."""
+        if isinstance(value, str):
+            if value not in ACTIONS:
+                self.err(pos, f"{what}: action {value!r} is not one of {', '.join(ACTIONS)}")
+                return None
+            return Action(value, where=self.where(pos))
+        if not isinstance(value, LDict):
+            self.err(pos, f"{what} must be an action word or a mapping, not {_typename(value)}")
+            return None
+        ok = True
+        for key in value:
+            if key not in _ENTRY_KEYS:
+                self.err(value.key_pos[key], f"unknown key {key!r} in {what} "
+                         f"(allowed: {', '.join(_ENTRY_KEYS)})")
+                ok = False
+        if "action" not in value:
+            self.err(value.pos, f"{what} is missing required key 'action'")
+            return None
+        action = value["action"]
+        if action not in ACTIONS:
+            self.err(value.value_pos["action"],
+                     f"{what}: action {action!r} is not one of {', '.join(ACTIONS)}")
+            ok = False
+        status = value.get("status")
+        if "status" in value:
+            if not _valid_status(status):
+                self.err(value.value_pos["status"],
+                         f"{what}: status {status!r} must be an HTTP status 200-599")
+                ok = False
+            elif action != "block":
+                self.err(value.value_pos["status"], f"{what}: 'status' only goes with block")
+                ok = False
+        parties = purposes = ()
+        if "party" in value:
+            parties = self.names(value["party"], value.value_pos["party"], "party", PARTIES)
+        if "purpose" in value:
+            purposes = self.names(value["purpose"], value.value_pos["purpose"], "purpose",
+                                  PURPOSES)
+        if not ok:
+            return None
+        return Action(action, status, parties, purposes, self.where(value.pos))
+
+    def section(self, data: LDict, key: str, choices: tuple[str, ...] | None,
+                hint: dict[str, str]) -> dict[str, Action]:
+        if key not in data or data[key] is None:
+            return {}
+        section = data[key]
+        if not isinstance(section, LDict):
+            self.err(data.value_pos[key],
+                     f"{key!r} must be a mapping of names to actions, not {_typename(section)}")
+            return {}
+        out: dict[str, Action] = {}
+        for name, value in section.items():
+            name_at = section.key_pos[name]
+            if not isinstance(name, str) or not name:
+                self.err(name_at, f"{key!r}: names must be non-empty strings, not {name!r}")
+                continue
+            if choices is not None and name not in choices:
+                extra = hint.get(name, "")
+                self.err(name_at, f"{key!r}: {name!r} is not one of {', '.join(choices)}{extra}")
+                continue
+            action = self.entry(value, section.value_pos[name], f"{key}.{name}")
+            if action is not None:
+                out[name] = action
+        return out
+
+
+def _typename(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, LDict):
+        return "a mapping"
+    if isinstance(value, LList):
+        return "a list"
+    return type(value).__name__
+
+
+def load_enforce_file(path: Path | str, display: str | None = None) -> EnforceFile:
+    """Parse and validate an enforce file. Raises EnforceError listing every problem."""
+    path = Path(path)
+    display = display or str(path)
+    data, problems = load_yaml(path, display)
+    reader = _Reader(display)
+    reader.errors.extend(problems)
+    top = Pos(1, 1)
+    if data is None and not problems:
+        data = LDict()
+        data.pos, data.key_pos, data.value_pos = top, {}, {}
+    if data is not None and not isinstance(data, LDict):
+        reader.err(getattr(data, "pos", top), f"the enforce file must be a mapping, not "
+                   f"{_typename(data)}")
+        data = None
+    if data is None:
+        raise EnforceError([str(e) for e in reader.errors])
+    for key in data:
+        if key not in _TOP_KEYS:
+            reader.err(data.key_pos[key],
+                       f"unknown key {key!r} (allowed: {', '.join(_TOP_KEYS)})")
+    block_status = _DEFAULT_STATUS
+    if "block_status" in data:
+        if _valid_status(data["block_status"]):
+            block_status = data["block_status"]
+        else:
+            reader.err(data.value_pos["block_status"],
+                       f"block_status {data['block_status']!r} must be an HTTP status 200-599")
+    min_severity = "info"
+    if "min_severity" in data:
+        value = data["min_severity"]
+        if value in SEVERITIES:
+            min_severity = value
+        else:
+            reader.err(data.value_pos["min_severity"],
+                       f"min_severity {value!r} is not one of {', '.join(SEVERITIES)}")
+    protect = PROTECTED_PURPOSES
+    if "protect" in data:
+        value = data["protect"]
+        protect = () if value is None or value == [] else reader.names(
+            value, data.value_pos["protect"], "protect", PURPOSES)
+    type_hint = {t: " (a finding type: put it under 'findings')" for t in FINDING_TYPES}
+    category_hint = {c: " (a data category: put it under 'categories')" for c in CATEGORIES}
+    by_rule = reader.section(data, "rules", None, {})
+    by_category = reader.section(data, "categories", CATEGORIES, type_hint)
+    by_finding = reader.section(data, "findings", FINDING_TYPES, category_hint)
+    if reader.errors:
+        raise EnforceError([str(e) for e in sorted(reader.errors,
+                                                   key=lambda e: (e.line, e.col))])
+    return EnforceFile(_frozen(by_rule), _frozen(by_category), _frozen(by_finding),
+                       block_status, protect, min_severity)

@@ -1,0 +1,287 @@
+"""What changed between two audits: endpoints, events, categories, findings, identifiers.
+
+`diff_reports` is pure (two report dicts in, one diff dict out). The
+identifiers seen in both reports (same fingerprint) are the test of install-,
+device- or account-scoped ids: after a reinstall or with a second account,
+an id that is still there links the two sessions.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from rich.console import Group, RenderableType
+from rich.table import Table
+from rich.text import Text
+
+from ..model import severity_rank
+from .view import endpoint_key, format_size
+
+__all__ = ["DIFF_SCHEMA", "diff_reports", "format_diff_markdown", "format_diff_table"]
+
+DIFF_SCHEMA = "phonehome.diff/1"
+MAX_LOCATIONS = 5
+
+
+def _side(report: Mapping[str, Any]) -> dict[str, Any]:
+    flows = report.get("flows") or ()
+    inputs = report.get("inputs") or {}
+    return {
+        "generated_at": report.get("generated_at", ""),
+        "captures": list(inputs.get("captures") or ()),
+        "flows": len(flows),
+        "bytes_out": sum(int(f.get("bytes_out") or 0) for f in flows),
+        "findings": sum(len(f.get("findings") or ()) for f in flows),
+    }
+
+
+def _changes(old: Counter[Any], new: Counter[Any]) -> tuple[list[Any], list[Any], int]:
+    added = sorted(k for k in new if k not in old)
+    gone = sorted(k for k in old if k not in new)
+    return added, gone, sum(1 for k in new if k in old)
+
+
+def _endpoints(report: Mapping[str, Any]) -> Counter[str]:
+    return Counter(endpoint_key(f) for f in report.get("flows") or ())
+
+
+def _events(report: Mapping[str, Any]) -> Counter[str]:
+    return Counter(
+        e["name"] for f in report.get("flows") or () for e in f.get("events") or () if e.get("name")
+    )
+
+
+def _categories(report: Mapping[str, Any]) -> Counter[str]:
+    return Counter(c for f in report.get("flows") or () for c in f.get("categories") or ())
+
+
+def _findings(report: Mapping[str, Any]) -> tuple[Counter[tuple[str, str]], dict[Any, str]]:
+    counts: Counter[tuple[str, str]] = Counter()
+    worst: dict[tuple[str, str], str] = {}
+    for flow in report.get("flows") or ():
+        for finding in flow.get("findings") or ():
+            key = (finding["type"], finding["location"])
+            counts[key] += 1
+            severity = finding.get("severity", "info")
+            if key not in worst or severity_rank(severity) > severity_rank(worst[key]):
+                worst[key] = severity
+    return counts, worst
+
+
+def _identifiers(report: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+    """fingerprint → keys, locations, flow ids, captures (flows' identifiers + persistent_ids)."""
+    seen: dict[str, dict[str, Any]] = {}
+
+    def slot(fingerprint: str) -> dict[str, Any]:
+        return seen.setdefault(
+            fingerprint, {"keys": set(), "locations": set(), "flows": set(), "captures": set()}
+        )
+
+    for flow in report.get("flows") or ():
+        for ident in flow.get("identifiers") or ():
+            fingerprint = ident.get("fingerprint")
+            if not fingerprint:
+                continue
+            entry = slot(str(fingerprint))
+            entry["keys"].add(str(ident.get("key", "")))
+            entry["locations"].add(str(ident.get("location", "")))
+            entry["flows"].add(flow["id"])
+            if flow.get("source"):
+                entry["captures"].add(str(flow["source"]))
+    for persistent in report.get("persistent_ids") or ():
+        fingerprint = persistent.get("fingerprint")
+        if not fingerprint:
+            continue
+        entry = slot(str(fingerprint))
+        if persistent.get("key"):
+            entry["keys"].add(str(persistent["key"]))
+        entry["flows"].update(str(i) for i in persistent.get("flows") or ())
+        entry["captures"].update(str(c) for c in persistent.get("captures") or ())
+        entry.setdefault("flow_count", 0)
+        entry["flow_count"] = max(entry["flow_count"], int(persistent.get("flow_count") or 0))
+    return seen
+
+
+def _flow_count(entry: Mapping[str, Any]) -> int:
+    return max(len(entry["flows"]), int(entry.get("flow_count") or 0))
+
+
+def _claims(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[dict[str, Any]]:
+    before = {c["id"]: c.get("verdict") for c in old.get("claims") or ()}
+    after = {c["id"]: c.get("verdict") for c in new.get("claims") or ()}
+    rows = []
+    for claim_id in list(dict.fromkeys([*before, *after])):
+        if before.get(claim_id) != after.get(claim_id):
+            rows.append({"id": claim_id, "old": before.get(claim_id), "new": after.get(claim_id)})
+    return rows
+
+
+def diff_reports(old: Mapping[str, Any], new: Mapping[str, Any]) -> dict[str, Any]:
+    """The changes from `old` to `new`. Pure; both are `phonehome.report/1` dicts."""
+    old_ep, new_ep = _endpoints(old), _endpoints(new)
+    added, gone, kept = _changes(old_ep, new_ep)
+    endpoints = {
+        "new": [{"endpoint": k, "flows": new_ep[k]} for k in added],
+        "gone": [{"endpoint": k, "flows": old_ep[k]} for k in gone],
+        "kept": kept,
+    }
+    old_ev, new_ev = _events(old), _events(new)
+    added, gone, kept = _changes(old_ev, new_ev)
+    events = {
+        "new": [{"event": k, "count": new_ev[k]} for k in added],
+        "gone": [{"event": k, "count": old_ev[k]} for k in gone],
+        "kept": kept,
+    }
+    old_cat, new_cat = _categories(old), _categories(new)
+    added, gone, kept = _changes(old_cat, new_cat)
+    categories = {
+        "new": [{"category": k, "flows": new_cat[k]} for k in added],
+        "gone": [{"category": k, "flows": old_cat[k]} for k in gone],
+        "kept": kept,
+    }
+    (old_f, old_worst), (new_f, new_worst) = _findings(old), _findings(new)
+    added, gone, kept = _changes(old_f, new_f)
+    findings = {
+        "new": [
+            {"type": t, "location": loc, "count": new_f[(t, loc)], "severity": new_worst[(t, loc)]}
+            for t, loc in added
+        ],
+        "gone": [
+            {"type": t, "location": loc, "count": old_f[(t, loc)], "severity": old_worst[(t, loc)]}
+            for t, loc in gone
+        ],
+        "kept": kept,
+    }
+    old_ids, new_ids = _identifiers(old), _identifiers(new)
+    shared = []
+    for fingerprint in sorted(set(old_ids) & set(new_ids)):
+        a, b = old_ids[fingerprint], new_ids[fingerprint]
+        locations = sorted((a["locations"] | b["locations"]) - {""})
+        shared.append(
+            {
+                "fingerprint": fingerprint,
+                "keys": sorted((a["keys"] | b["keys"]) - {""}),
+                "locations": locations[:MAX_LOCATIONS],
+                "location_count": len(locations),
+                "old_flows": _flow_count(a),
+                "new_flows": _flow_count(b),
+                "old_captures": sorted(a["captures"]),
+                "new_captures": sorted(b["captures"]),
+            }
+        )
+    shared.sort(key=lambda s: (-(s["old_flows"] + s["new_flows"]), s["keys"], s["fingerprint"]))
+    return {
+        "schema": DIFF_SCHEMA,
+        "old": _side(old),
+        "new": _side(new),
+        "claims": _claims(old, new),
+        "endpoints": endpoints,
+        "events": events,
+        "categories": categories,
+        "findings": findings,
+        "identifiers": {
+            "shared": shared,
+            "old_only": len(set(old_ids) - set(new_ids)),
+            "new_only": len(set(new_ids) - set(old_ids)),
+        },
+    }
+
+
+# --- terminal ----------------------------------------------------------------------------
+
+
+def _change_table(title: str, columns: Iterable[str], rows: Iterable[tuple[Any, ...]]) -> Table:
+    table = Table(title=title, title_justify="left", show_edge=False)
+    table.add_column("", width=1)
+    for column in columns:
+        table.add_column(column, overflow="fold")
+    for row in rows:
+        table.add_row(*row)
+    return table
+
+
+def _signed(part: Mapping[str, Any], name: str, extra: str) -> list[tuple[Any, ...]]:
+    rows: list[tuple[Any, ...]] = []
+    for sign, style, key in (("+", "green", "new"), ("-", "red", "gone")):
+        for item in part[key]:
+            rows.append((Text(sign, style=style), str(item[name]), str(item[extra])))
+    return rows
+
+
+def format_diff_table(diff: Mapping[str, Any]) -> RenderableType:
+    """A rich renderable: what is new (+) and gone (-), and the ids seen in both."""
+    old, new = diff["old"], diff["new"]
+    header = Text()
+    header.append("phonehome diff\n", style="bold")
+    header.append(
+        f"old: {', '.join(old['captures']) or '(live)'} · {old['flows']} flows · "
+        f"{format_size(old['bytes_out'])} · {old['findings']} findings\n"
+    )
+    header.append(
+        f"new: {', '.join(new['captures']) or '(live)'} · {new['flows']} flows · "
+        f"{format_size(new['bytes_out'])} · {new['findings']} findings"
+    )
+    parts: list[RenderableType] = [header]
+    if diff["claims"]:
+        table = Table(title="Claims whose verdict changed", title_justify="left", show_edge=False)
+        for column in ("claim", "old", "new"):
+            table.add_column(column)
+        for row in diff["claims"]:
+            table.add_row(row["id"], row["old"] or "—", row["new"] or "—")
+        parts.append(table)
+    for title, key, name, extra, label in (
+        ("Endpoints", "endpoints", "endpoint", "flows", "flows"),
+        ("Events", "events", "event", "count", "count"),
+        ("Categories", "categories", "category", "flows", "flows"),
+    ):
+        part = diff[key]
+        rows = _signed(part, name, extra)
+        title_text = (
+            f"{title}: {len(part['new'])} new, {len(part['gone'])} gone, {part['kept']} kept"
+        )
+        parts.append(_change_table(title_text, (name, label), rows) if rows else Text(title_text))
+    part = diff["findings"]
+    rows: list[tuple[Any, ...]] = []
+    for sign, style, key in (("+", "green", "new"), ("-", "red", "gone")):
+        for item in part[key]:
+            rows.append(
+                (Text(sign, style=style), item["type"], item["location"], item["severity"],
+                 str(item["count"]))
+            )
+    title_text = (
+        f"Findings (type, location): {len(part['new'])} new, {len(part['gone'])} gone, "
+        f"{part['kept']} kept"
+    )
+    parts.append(
+        _change_table(title_text, ("type", "location", "severity", "count"), rows)
+        if rows
+        else Text(title_text)
+    )
+    shared = diff["identifiers"]["shared"]
+    title_text = f"Identifiers in both audits: {len(shared)}"
+    if shared:
+        table = Table(title=title_text, title_justify="left", show_edge=False)
+        for column in ("key", "fingerprint", "old flows", "new flows", "locations"):
+            table.add_column(column, overflow="fold")
+        for item in shared:
+            table.add_row(
+                Text(", ".join(item["keys"]) or "?", style="bold red"),
+                item["fingerprint"],
+                str(item["old_flows"]),
+                str(item["new_flows"]),
+                "\n".join(item["locations"]),
+            )
+        parts.append(table)
+    else:
+        parts.append(Text(title_text + " (no id links the two sessions)", style="green"))
+    return Group(*parts)
+
+
+def format_diff_markdown(diff: Mapping[str, Any]) -> str:
+    """The diff as Markdown, through the same escaping environment as the report."""
+    from .markdown import markdown_environment
+
+    template = markdown_environment().get_template("diff.md.j2")
+    return template.render(diff=diff).strip() + "\n"

@@ -1,0 +1,271 @@
+"""The self-contained HTML report: one file, no network, readable with JavaScript off.
+
+A Jinja2 template with autoescape on renders everything server-side,
+including the timeline as inline SVG. The inline script only filters what
+is already there (by trigger, category and party). A Content-Security-Policy
+meta tag allows exactly that script and stylesheet (by hash) and nothing
+else, so even a payload that slipped past escaping could not load or run
+anything.
+"""
+
+from __future__ import annotations
+
+import base64
+import functools
+import hashlib
+import json
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import jinja2
+
+from ..model import CATEGORIES, PARTIES, TRIGGERS
+from .view import endpoint_rows, finding_rows, format_size, format_time, max_severity
+
+__all__ = ["format_html", "html_environment", "timeline_model", "TRIGGER_COLORS"]
+
+TEMPLATES = Path(__file__).resolve().parent / "templates"
+MAX_DECODED_CHARS = 100_000
+"""A flow's pretty-printed payload is cut here (the JSON report has it whole)."""
+
+TRIGGER_COLORS: Mapping[str, str] = {
+    "setup": "#6a3d9a",
+    "app_start": "#8e6bbf",
+    "sign_in": "#1f78b4",
+    "meeting_create": "#33a02c",
+    "meeting_join": "#2ca25f",
+    "in_meeting": "#66c2a4",
+    "screen_share": "#ff7f00",
+    "collaboration": "#fdbf6f",
+    "meeting_leave": "#b15928",
+    "periodic": "#a6761d",
+    "error": "#e31a1c",
+    "shutdown": "#555555",
+    "unknown": "#999999",
+}
+PHASE_COLORS: Mapping[str, str] = {
+    "setup": "#efe7f7",
+    "sign_in": "#e3eef8",
+    "idle": "#f2f2f2",
+    "meeting": "#e4f4ea",
+    "screen_share": "#fff0dd",
+    "mute": "#fde3e3",
+    "opt_out": "#fff6c8",
+}
+
+
+# --- timeline as SVG geometry (pure) -------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class _Geometry:
+    width: int = 1000
+    left: int = 120
+    right: int = 20
+    top: int = 44
+    lane: int = 22
+    bottom: int = 34
+
+
+def timeline_model(
+    report: Mapping[str, Any], geometry: _Geometry | None = None
+) -> dict[str, Any]:
+    """Coordinates for the timeline: lanes per trigger, dots, phase bands, marker lines."""
+    flows = list(report.get("flows") or ())
+    markers = list(report.get("markers") or ())
+    phases = [p for p in report.get("phases") or () if p.get("start") is not None]
+    times = [float(f["timestamp"]) for f in flows]
+    times += [float(m["timestamp"]) for m in markers]
+    times += [float(p["start"]) for p in phases] + [
+        float(p["end"]) for p in phases if p.get("end") is not None
+    ]
+    present = {f["trigger"] for f in flows}
+    lanes = [t for t in TRIGGERS if t in present] + sorted(present - set(TRIGGERS))
+    g = geometry or _Geometry()
+    plot_height = max(1, len(lanes)) * g.lane
+    height = g.top + plot_height + g.bottom
+    if not times:
+        return {"empty": True, "width": g.width, "height": height, "lanes": []}
+    t0, t1 = min(times), max(times)
+    span = t1 - t0 or 1.0
+    usable = g.width - g.left - g.right
+
+    def x(t: float) -> float:
+        return round(g.left + (float(t) - t0) / span * usable, 1)
+
+    lane_y = {name: g.top + i * g.lane + g.lane / 2 for i, name in enumerate(lanes)}
+    dots = []
+    for flow in flows:
+        findings = flow.get("findings") or ()
+        worst = max_severity(findings)
+        dots.append(
+            {
+                "id": flow["id"],
+                "x": x(flow["timestamp"]),
+                "y": lane_y[flow["trigger"]],
+                "r": round(3 + min(5.0, math.log2(1 + int(flow.get("bytes_out") or 0)) / 3), 1),
+                "color": TRIGGER_COLORS.get(flow["trigger"], "#999999"),
+                "flagged": worst in ("medium", "high"),
+                "severity": worst or "",
+                "flow": flow,
+                "label": (
+                    f"{flow['id']} {format_time(flow['timestamp'])} {flow['method']} "
+                    f"{flow['host']} · {flow['purpose']}/{flow['trigger']}"
+                    f" · {len(findings)} finding{'s' * (len(findings) != 1)}"
+                ),
+            }
+        )
+    bands = []
+    for i, phase in enumerate(phases):
+        start = x(phase["start"])
+        end = x(phase["end"]) if phase.get("end") is not None else g.width - g.right
+        bands.append(
+            {
+                "name": phase["name"],
+                "x": start,
+                "width": max(1.0, round(end - start, 1)),
+                "color": PHASE_COLORS.get(phase["name"], "#eeeeee"),
+                "label_y": 12 + (i % 2) * 12,
+            }
+        )
+    lines = [
+        {
+            "x": x(m["timestamp"]),
+            "label": m["label"],
+            "source": m.get("source", ""),
+            "time": format_time(m["timestamp"]),
+            "label_y": g.top - 4 - (i % 2) * 10,
+        }
+        for i, m in enumerate(markers)
+    ]
+    ticks = []
+    for i in range(6):
+        t = t0 + span * i / 5
+        offset = t - t0
+        ticks.append(
+            {
+                "x": x(t),
+                "label": f"+{int(offset // 60)}:{int(offset % 60):02d}",
+                "anchor": "start" if i == 0 else "end" if i == 5 else "middle",
+            }
+        )
+    return {
+        "empty": False,
+        "width": g.width,
+        "height": height,
+        "left": g.left,
+        "right": g.width - g.right,
+        "top": g.top,
+        "bottom": g.top + plot_height,
+        "lanes": [
+            {"name": n, "y": lane_y[n], "color": TRIGGER_COLORS.get(n, "#999999")} for n in lanes
+        ],
+        "dots": dots,
+        "bands": bands,
+        "markers": lines,
+        "ticks": ticks,
+        "start": format_time(t0, with_date=True),
+        "end": format_time(t1, with_date=True),
+        "span_s": round(t1 - t0, 1),
+    }
+
+
+# --- environment -----------------------------------------------------------------------
+
+
+def _csp_hash(text: str) -> str:
+    return "sha256-" + base64.b64encode(hashlib.sha256(text.encode("utf-8")).digest()).decode()
+
+
+def _pretty(value: Any) -> str:
+    if value is None:
+        return ""
+    text = value if isinstance(value, str) else json.dumps(value, indent=2, ensure_ascii=False)
+    if len(text) > MAX_DECODED_CHARS:
+        text = text[:MAX_DECODED_CHARS] + f"\n… cut at {MAX_DECODED_CHARS} characters"
+    return text
+
+
+def _words(values: Any) -> str:
+    return " ".join(str(v).replace(" ", "_") for v in values or ())
+
+
+@dataclass(frozen=True, slots=True)
+class _Assets:
+    css: str
+    js: str
+    csp: str
+
+
+@functools.cache
+def html_environment() -> tuple[jinja2.Environment, _Assets]:
+    """Built once: the autoescaping environment and the inline assets with their hashes."""
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(TEMPLATES)),
+        autoescape=True,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        undefined=jinja2.StrictUndefined,
+    )
+    env.filters.update(
+        size=format_size, time=format_time, pretty=_pretty, words=_words, dumps=json.dumps
+    )
+    css = (TEMPLATES / "report.css").read_text(encoding="utf-8")
+    js = (TEMPLATES / "report.js").read_text(encoding="utf-8")
+    if "</" in js or "</" in css:
+        raise ValueError("inline assets must not contain '</'")
+    csp = "; ".join(
+        (
+            "default-src 'none'",
+            f"style-src '{_csp_hash(css)}'",
+            f"script-src '{_csp_hash(js)}'",
+            "img-src data:",
+            "base-uri 'none'",
+            "form-action 'none'",
+        )
+    )
+    return env, _Assets(css=css, js=js, csp=csp)
+
+
+def _filter_options(report: Mapping[str, Any]) -> dict[str, Sequence[str]]:
+    flows = report.get("flows") or ()
+    seen_triggers = {f["trigger"] for f in flows}
+    seen_categories = {c for f in flows for c in f.get("categories") or ()}
+    seen_parties = {f["party"] for f in flows}
+    return {
+        "trigger": [t for t in TRIGGERS if t in seen_triggers]
+        + sorted(seen_triggers - set(TRIGGERS)),
+        "category": [c for c in CATEGORIES if c in seen_categories]
+        + sorted(seen_categories - set(CATEGORIES))
+        + ["none"],
+        "party": [p for p in PARTIES if p in seen_parties] + sorted(seen_parties - set(PARTIES)),
+    }
+
+
+def format_html(report: Mapping[str, Any]) -> str:
+    """The whole report as one self-contained HTML page. Pure."""
+    env, assets = html_environment()
+    flows = list(report.get("flows") or ())
+    verdicts: dict[str, int] = {}
+    for claim in report.get("claims") or ():
+        verdicts[claim["verdict"]] = verdicts.get(claim["verdict"], 0) + 1
+    return env.get_template("audit.html.j2").render(
+        report=report,
+        inputs=report.get("inputs") or {},
+        summary=report.get("summary") or {},
+        claims=list(report.get("claims") or ()),
+        verdicts=verdicts,
+        flows=flows,
+        by_id={f["id"]: f for f in flows},
+        findings=finding_rows(report),
+        endpoints=endpoint_rows(report),
+        timeline=timeline_model(report),
+        options=_filter_options(report),
+        trigger_colors=TRIGGER_COLORS,
+        errors=[f for f in flows if f.get("audit_error")],
+        max_severity=max_severity,
+        assets=assets,
+    )

@@ -1,0 +1,115 @@
+"""The Markdown report, for pasting into tickets: a Jinja2 template over the report dict.
+
+Every value that can come from traffic is escaped by the environment's
+`finalize` hook, so a hostile URL or evidence string cannot open a link, an
+HTML tag or a table cell of its own. Vocabulary words go through `code`.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import jinja2
+
+from .view import (
+    endpoint_rows,
+    finding_rows,
+    format_size,
+    format_time,
+    max_severity,
+)
+
+__all__ = ["format_markdown", "markdown_environment", "md_escape"]
+
+TEMPLATES = Path(__file__).resolve().parent / "templates"
+MAX_FLOW_ROWS = 500
+"""The flow table stops here; the JSON report has them all."""
+
+
+class _Raw(str):
+    """Text that is already Markdown and must not be escaped again."""
+
+
+_SPECIAL = re.compile(r"([\\`*\[\]|~#])|(?<!\w)_|_(?!\w)")
+
+
+def md_escape(value: Any) -> str:
+    """One-line, inert Markdown text for a table cell or a paragraph."""
+    if isinstance(value, _Raw):
+        return value
+    if value is None:
+        return ""
+    text = " ".join(str(value).split())
+    text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return _SPECIAL.sub(lambda m: "\\" + m.group(0), text)
+
+
+def _code(value: Any) -> _Raw:
+    text = " ".join(str(value if value is not None else "").split()).replace("`", "'")
+    return _Raw(f"`{text}`") if text else _Raw("")
+
+
+def _codes(values: Any, limit: int = 6) -> _Raw:
+    items = list(values or ())
+    shown = ", ".join(_code(v) for v in items[:limit])
+    if len(items) > limit:
+        shown += f" +{len(items) - limit}"
+    return _Raw(shown)
+
+
+def _ids(values: Any, limit: int = 10, total: int | None = None) -> _Raw:
+    items = [str(v) for v in values or ()]
+    total = len(items) if total is None else total
+    shown = ", ".join(md_escape(v) for v in items[:limit])
+    if total > min(limit, len(items)):
+        shown += f" (+{total - min(limit, len(items))} more)"
+    return _Raw(shown)
+
+
+@functools.cache
+def markdown_environment() -> jinja2.Environment:
+    """Built once: the loader, filters and escaping finalizer."""
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(TEMPLATES)),
+        autoescape=False,
+        finalize=md_escape,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+        undefined=jinja2.StrictUndefined,
+    )
+    env.filters.update(
+        code=_code,
+        codes=_codes,
+        ids=_ids,
+        size=format_size,
+        time=format_time,
+        raw=_Raw,
+    )
+    return env
+
+
+def format_markdown(report: Mapping[str, Any]) -> str:
+    """The whole report as GitHub-flavoured Markdown. Pure."""
+    flows = list(report.get("flows") or ())
+    findings = finding_rows(report)
+    template = markdown_environment().get_template("audit.md.j2")
+    text = template.render(
+        report=report,
+        claims=list(report.get("claims") or ()),
+        summary=report.get("summary") or {},
+        inputs=report.get("inputs") or {},
+        findings=findings,
+        endpoints=endpoint_rows(report),
+        flows=flows[:MAX_FLOW_ROWS],
+        flows_left=max(0, len(flows) - MAX_FLOW_ROWS),
+        flow_count=len(flows),
+        errors=[f for f in flows if f.get("audit_error")],
+        by_id={f["id"]: f for f in flows},
+        max_severity=max_severity,
+    )
+    return re.sub(r"\n{3,}", "\n\n", text).strip() + "\n"

@@ -1,0 +1,36 @@
+"""The classify stage: YAML rule packs and the engine that applies them.
+
+    ruleset = load_rules([Path("my-pack.yaml")])      # RuleLoadError lists every error
+    classification = ruleset.classify(observation, payload)
+
+The pack format is documented in rules/README.md.
+"""
+
+from __future__ import annotations
+
+from .engine import TRIGGER_SPECIFICITY, Evaluation, RuleHit, RuleSet, most_specific
+from .loader import RuleLoadError, load_rules
+from .schema import ACTIONS, MARKS, Case, FieldSpec, Pack, Rule, RuleTest
+from .source import RuleError
+from .testing import RuleTestResult, run_rule_test, run_rule_tests
+
+__all__ = [
+    "load_rules",
+    "RuleSet",
+    "RuleLoadError",
+    "RuleError",
+    "run_rule_tests",
+    "run_rule_test",
+    "RuleTestResult",
+    "Pack",
+    "Rule",
+    "Case",
+    "FieldSpec",
+    "RuleTest",
+    "RuleHit",
+    "Evaluation",
+    "ACTIONS",
+    "MARKS",
+    "TRIGGER_SPECIFICITY",
+    "most_specific",
+]

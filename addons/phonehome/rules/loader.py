@@ -1,0 +1,130 @@
+"""Find, read, validate and compile rule packs."""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Sequence
+from pathlib import Path
+
+from ..paths import builtin_rules_dir
+from .engine import RuleSet
+from .party import default_resolver
+from .schema import Pack, PackBuilder
+from .source import RuleError, load_yaml
+
+__all__ = ["load_rules", "RuleLoadError", "pack_files"]
+
+
+class RuleLoadError(ValueError):
+    """Rule packs failed to load. `.errors` holds every problem found."""
+
+    def __init__(self, errors: Sequence[RuleError]) -> None:
+        self.errors: list[RuleError] = list(errors)
+        first = str(self.errors[0]) if self.errors else "rule packs failed to load"
+        more = len(self.errors) - 1
+        suffix = f" (and {more} more error{'s' if more != 1 else ''})" if more > 0 else ""
+        super().__init__(first + suffix)
+
+
+def _display(path: Path) -> str:
+    try:
+        rel = os.path.relpath(path)
+    except ValueError:  # another drive on Windows
+        return str(path)
+    return rel if not rel.startswith("..") else str(path)
+
+
+def pack_files(paths: Sequence[Path | str] = (), *, include_builtin: bool = True
+               ) -> tuple[list[tuple[Path, str]], list[RuleError]]:
+    """(file, display name) for every pack to load, in order, without repeats.
+
+    The bundled folder also holds other YAML data (claims/, enforce examples):
+    there, only files that declare `pack:` at the top level are rule packs.
+    """
+    files: list[tuple[Path, str]] = []
+    errors: list[RuleError] = []
+    if include_builtin:
+        builtin = builtin_rules_dir()
+        files.extend((f, _display(f)) for f in sorted(builtin.glob("*.yaml"))
+                     if f.is_file() and _declares_pack(f))
+    for raw in paths:
+        path = Path(raw)
+        if path.is_dir():
+            found = sorted(p for p in path.iterdir()
+                           if p.suffix in (".yaml", ".yml") and p.is_file())
+            if not found:
+                errors.append(RuleError(str(raw), 1, 1, "no *.yaml rule packs in this folder"))
+            files.extend((f, _display(f) if not path.is_absolute() else str(f)) for f in found)
+        elif path.is_file():
+            files.append((path, str(raw)))
+        else:
+            errors.append(RuleError(str(raw), 1, 1, "no such file or folder"))
+    seen: set[Path] = set()
+    unique = []
+    for f, display in files:
+        key = f.resolve()
+        if key not in seen:
+            seen.add(key)
+            unique.append((f, display))
+    return unique, errors
+
+
+_PACK_LINE = re.compile(r"^pack\s*:", re.MULTILINE)
+
+
+def _declares_pack(path: Path) -> bool:
+    try:
+        with path.open(encoding="utf-8", errors="replace") as f:
+            head = f.read(64 * 1024)
+    except OSError:
+        return True  # let the loader report it
+    return bool(_PACK_LINE.search(head))
+
+
+def load_rules(paths: Sequence[Path | str] = (), *, include_builtin: bool = True) -> RuleSet:
+    """Load the bundled packs (unless excluded) plus `paths` (files or folders).
+
+    Raises RuleLoadError listing every error (`path:line:col: message`).
+    """
+    files, errors = pack_files(paths, include_builtin=include_builtin)
+    resolver = default_resolver()
+    caches: dict[str, dict[str, object]] = {}
+    packs: list[Pack] = []
+    for file, display in files:
+        data, yaml_errors = load_yaml(file, display)
+        errors.extend(yaml_errors)
+        if data is None:
+            if not yaml_errors:
+                errors.append(RuleError(display, 1, 1, "the pack is empty"))
+            continue
+        builder = PackBuilder(display, resolver, caches)
+        pack = builder.pack(data)
+        errors.extend(builder.errors)
+        if pack is not None:
+            packs.append(pack)
+    errors.extend(_cross_checks(packs))
+    if errors:
+        raise RuleLoadError(errors)
+    return RuleSet(packs, resolver)
+
+
+def _cross_checks(packs: Sequence[Pack]) -> list[RuleError]:
+    """Checks across packs, run once at the end: unique pack ids and rule ids."""
+    errors: list[RuleError] = []
+    pack_ids: dict[str, Pack] = {}
+    for pack in packs:
+        first = pack_ids.setdefault(pack.id, pack)
+        if first is not pack:
+            errors.append(RuleError(pack.path, 1, 1,
+                                    f"duplicate pack id {pack.id!r} (also in {first.path})"))
+    rule_ids: dict[str, str] = {}
+    for pack in packs:
+        for rule in pack.rules:
+            first_source = rule_ids.setdefault(rule.id, rule.source)
+            if first_source != rule.source:
+                path, _, line = rule.source.rpartition(":")
+                errors.append(RuleError(path, int(line), 1,
+                                        f"duplicate rule id {rule.id!r} "
+                                        f"(first defined at {first_source})"))
+    return errors

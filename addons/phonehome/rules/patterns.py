@@ -1,0 +1,54 @@
+"""Name patterns: globs and regexes, compiled once with RE2 (linear time)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+import re2
+
+__all__ = ["compile_regex", "glob_to_regex", "compile_globs", "Matcher"]
+
+_OPTIONS = re2.Options()
+_OPTIONS.log_errors = False  # errors are reported by us, with the pack's line number
+
+Matcher = Any
+"""A compiled RE2 pattern (`re2._Regexp`)."""
+
+
+def compile_regex(pattern: str | bytes) -> Matcher:
+    """Compile with RE2. Raises ValueError with a readable reason.
+
+    RE2 has no backtracking, so no pattern can take more than linear time;
+    constructs that need backtracking (backreferences, lookaround) are refused.
+    """
+    try:
+        return re2.compile(pattern, _OPTIONS)
+    except re2.error as e:
+        reason = e.args[0] if e.args else str(e)
+        if isinstance(reason, bytes):
+            reason = reason.decode("utf-8", "replace")
+        shown = pattern.decode("utf-8", "replace") if isinstance(pattern, bytes) else pattern
+        raise ValueError(
+            f"regex {shown!r} is not supported by the linear-time RE2 engine: {reason} "
+            "(backreferences and lookaround are not allowed)"
+        ) from None
+
+
+def glob_to_regex(glob: str) -> str:
+    """`client.share.*` → an anchored regex body: `*` is any run, `?` one char."""
+    out: list[str] = []
+    for char in glob:
+        if char == "*":
+            out.append(".*")
+        elif char == "?":
+            out.append(".")
+        else:
+            out.append(re2.escape(char))
+    return "".join(out)
+
+
+def compile_globs(globs: Iterable[str]) -> Matcher:
+    """One case-insensitive full-match regex for a set of globs."""
+    body = "|".join(f"(?:{glob_to_regex(g)})" for g in globs)
+    return compile_regex(f"(?is)^(?:{body})$")

@@ -1,0 +1,157 @@
+"""Run the test cases embedded in rules (`tests:`), for pytest and `phonehome rules test`."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from ..model import Leaf, Observation, Payload
+from .engine import RuleHit, RuleSet, synthesize_flow
+from .schema import Rule, RuleTest
+
+__all__ = ["RuleTestResult", "run_rule_tests", "run_rule_test", "observation_for_test",
+           "default_decoder"]
+
+Decoder = Callable[[Observation], Payload]
+
+
+@dataclass(frozen=True, slots=True)
+class RuleTestResult:
+    id: str
+    passed: bool
+    messages: tuple[str, ...]
+    """One line per failed check, each naming the test; empty when all pass."""
+    count: int = 0
+    """How many test cases the rule has."""
+
+
+def observation_for_test(test: RuleTest, index: int = 0) -> Observation:
+    """The Observation the capture stage would make of this request."""
+    seed = Observation(
+        id=f"rule-test-{index}", timestamp=0.0, method=test.method, url=test.url,
+        scheme="", host="", port=0, path="", headers=list(test.headers), body=test.body,
+    )
+    flow = synthesize_flow(seed)
+    try:
+        from ..capture import observe_request
+    except ImportError:  # pragma: no cover - capture is part of the package
+        observe_request = None
+    if observe_request is not None:
+        return observe_request(flow, source="rule-test")
+    request = flow.request
+    return Observation(
+        id=seed.id, timestamp=0.0, method=request.method, url=request.pretty_url,
+        scheme=request.scheme, host=request.pretty_host, port=request.port, path=request.path,
+        headers=list(test.headers), cookies=list(request.cookies.items(multi=True)),
+        query=list(request.query.items(multi=True)), body=test.body,
+        content_type=request.headers.get("content-type", ""), flow=flow,
+    )
+
+
+def default_decoder() -> Decoder:
+    """The decode stage when it is installed; otherwise a JSON-only walker."""
+    try:
+        from ..decode import decode
+    except ImportError:
+        return json_payload
+    return decode  # type: ignore[no-any-return]
+
+
+def _walk(node: Any, path: tuple[Any, ...]) -> Iterator[tuple[tuple[Any, ...], Any]]:
+    stack = [(path, node)]
+    while stack:
+        here, value = stack.pop()
+        if isinstance(value, dict):
+            stack.extend((here + (k,), v) for k, v in reversed(list(value.items())))
+        elif isinstance(value, list):
+            stack.extend((here + (i,), v) for i, v in reversed(list(enumerate(value))))
+        else:
+            yield here, value
+
+
+def _location(path: tuple[Any, ...]) -> str:
+    out = "$"
+    for part in path:
+        out += f"[{part}]" if isinstance(part, int) else f".{part}"
+    return out
+
+
+def json_payload(obs: Observation) -> Payload:
+    """A Payload for JSON bodies plus query, header and cookie leaves.
+
+    Only used when the decode stage (`phonehome.decode`) is not available, so
+    that rule tests can run on their own; the real decoder handles far more.
+    """
+    leaves: list[Leaf] = []
+    tree: Any = None
+    kind = "empty" if not obs.body else "binary"
+    if obs.body:
+        try:
+            tree = json.loads(obs.body)
+            kind = "json"
+        except ValueError:
+            kind = "text"
+    if kind == "json":
+        leaves.extend(Leaf(_location(p), p, v, "body") for p, v in _walk(tree, ()))
+    for source, pairs in (("query", obs.query), ("header", obs.headers),
+                          ("cookie", obs.cookies)):
+        leaves.extend(Leaf(f"{source}:{k}", (k,), v, source) for k, v in pairs)
+    return Payload(kind=kind, tree=tree, leaves=leaves, size=len(obs.body),
+                   decoded_size=len(obs.body), sha256=hashlib.sha256(obs.body).hexdigest())
+
+
+def _check(test: RuleTest, rule: Rule, hit: RuleHit | None, cls: Any) -> list[str]:
+    exp = test.expect
+    label = f"{rule.id} [{test.name}, line {test.line}]"
+    if not exp.match:
+        return [f"{label}: expected no match, but the rule matched"] if hit else []
+    if hit is None:
+        return [f"{label}: expected a match, but the rule did not match"]
+    problems = []
+    trigger = hit.trigger or "unknown"
+    if exp.trigger is not None and trigger != exp.trigger:
+        problems.append(f"{label}: trigger {trigger!r}, expected {exp.trigger!r}")
+    if exp.categories is not None and sorted(hit.categories) != sorted(exp.categories):
+        problems.append(f"{label}: categories {sorted(hit.categories)}, "
+                        f"expected {sorted(exp.categories)}")
+    names = [e.name for e in hit.events]
+    if exp.events is not None and names != list(exp.events):
+        problems.append(f"{label}: events {names}, expected {list(exp.events)}")
+    if exp.marks is not None and sorted(hit.marks) != sorted(exp.marks):
+        problems.append(f"{label}: marks {sorted(hit.marks)}, expected {sorted(exp.marks)}")
+    for attr in ("purpose", "party"):
+        wanted = getattr(exp, attr)
+        if wanted is not None and getattr(cls, attr) != wanted:
+            problems.append(f"{label}: {attr} {getattr(cls, attr)!r}, expected {wanted!r}")
+    if exp.has_organization and cls.organization != exp.organization:
+        problems.append(f"{label}: organization {cls.organization!r}, "
+                        f"expected {exp.organization!r}")
+    return problems
+
+
+def run_rule_test(ruleset: RuleSet, rule: Rule, decoder: Decoder | None = None
+                  ) -> RuleTestResult:
+    decode = decoder or default_decoder()
+    messages: list[str] = []
+    if not rule.tests:
+        messages.append(f"{rule.id}: the rule has no tests")
+    for index, test in enumerate(rule.tests):
+        try:
+            obs = observation_for_test(test, index)
+            evaluation = ruleset.evaluate(obs, decode(obs))
+        except Exception as e:  # report, don't crash the whole run
+            messages.append(f"{rule.id} [{test.name}, line {test.line}]: "
+                            f"{type(e).__name__}: {e}")
+            continue
+        hit = next((h for h in evaluation.hits if h.rule.id == rule.id), None)
+        messages.extend(_check(test, rule, hit, evaluation.classification))
+    return RuleTestResult(rule.id, not messages, tuple(messages), len(rule.tests))
+
+
+def run_rule_tests(ruleset: RuleSet, decoder: Decoder | None = None) -> list[RuleTestResult]:
+    """Run every rule's embedded tests; one result per rule, in load order."""
+    decode = decoder or default_decoder()
+    return [run_rule_test(ruleset, rule, decode) for rule in ruleset.rules]

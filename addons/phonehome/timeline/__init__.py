@@ -1,0 +1,48 @@
+"""Timeline: when each payload is sent — phases, markers, cadence, mute.
+
+`apply_timeline(flows, markers)` runs once at report time over all flow
+records; `format_timeline(timeline)` renders it for the terminal;
+`channel` carries auditor markers from a second terminal.
+"""
+
+from __future__ import annotations
+
+from .cadence import CadenceEstimate, endpoint_template, estimate_cadence
+from .core import (
+    MUTED_AUDIO_REASON,
+    Timeline,
+    TimelineSettings,
+    apply_timeline,
+    timeline_from_report,
+)
+from .format import format_timeline
+from .markers import (
+    LABEL_TRIGGERS,
+    MARKER_LABELS,
+    check_label,
+    collect_markers,
+    is_valid_label,
+    marker_from_dict,
+    marker_to_dict,
+)
+from .phases import PHASE_NAMES
+
+__all__ = [
+    "apply_timeline",
+    "timeline_from_report",
+    "Timeline",
+    "TimelineSettings",
+    "MARKER_LABELS",
+    "LABEL_TRIGGERS",
+    "PHASE_NAMES",
+    "MUTED_AUDIO_REASON",
+    "format_timeline",
+    "estimate_cadence",
+    "CadenceEstimate",
+    "endpoint_template",
+    "collect_markers",
+    "is_valid_label",
+    "check_label",
+    "marker_to_dict",
+    "marker_from_dict",
+]

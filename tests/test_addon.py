@@ -1,0 +1,119 @@
+"""The addon with mitmproxy's test harness: options, scope, metadata, markers, reports."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from mitmproxy import exceptions, websocket
+from mitmproxy.test import taddons, tflow, tutils
+
+from phonehome.addon import PhonehomeAudit
+
+
+def _post(path: bytes, body: bytes, host: str = "metrics-a.wbx2.com"):
+    request = tutils.treq(method=b"POST", host=host, path=path, content=body, scheme=b"https",
+                          port=443, authority=host.encode(),
+                          headers=((b"content-type", b"application/json"),))
+    return tflow.tflow(req=request, resp=True)
+
+
+def _run(addon, tctx, flow):
+    addon.request(flow)
+    addon.response(flow)
+
+
+@pytest.fixture
+def audit(tmp_path):
+    addon = PhonehomeAudit()
+    with taddons.context(addon) as tctx:
+        tctx.configure(addon, phonehome_report_dir=str(tmp_path), phonehome_quiet=True,
+                       phonehome_formats="json")
+        yield addon, tctx, tmp_path
+
+
+def _report(addon, tmp_path):
+    addon.done()
+    return json.loads((tmp_path / "audit.json").read_text())
+
+
+def test_flows_are_audited_and_reported(audit):
+    addon, tctx, tmp_path = audit
+    body = json.dumps({"metrics": [{"eventPayload": {"event": {"name": "client.share.initiated"}}}]})
+    flow = _post(b"/metrics/api/v1/clientmetrics", body.encode())
+    _run(addon, tctx, flow)
+    assert flow.metadata["phonehome"]["purpose"] == "telemetry"
+    report = _report(addon, tmp_path)
+    assert [f["id"] for f in report["flows"]] == [flow.id]
+    assert report["flows"][0]["status"] == 200
+    assert report["flows"][0]["trigger"] == "screen_share"
+
+
+def test_scope_limits_what_is_audited(audit):
+    addon, tctx, tmp_path = audit
+    tctx.configure(addon, phonehome_scope="~d wbx2.com")
+    inside = _post(b"/a", b"{}")
+    outside = _post(b"/b", b"{}", host="example.org")
+    for flow in (inside, outside):
+        _run(addon, tctx, flow)
+    assert "phonehome" not in outside.metadata
+    assert [f["id"] for f in _report(addon, tmp_path)["flows"]] == [inside.id]
+
+
+@pytest.mark.parametrize(("option", "value", "message"), [
+    ("phonehome_scope", "~d (", "phonehome_scope"),
+    ("phonehome_formats", "pdf", "unknown report format"),
+    ("phonehome_time_scale", "-1", "phonehome_time_scale"),
+    ("phonehome_identity", "/nonexistent/identity.yaml", "identity.yaml"),
+    ("phonehome_rules", ["/nonexistent/pack.yaml"], "pack.yaml"),
+])
+def test_bad_options_raise_options_error(audit, option, value, message):
+    addon, tctx, _ = audit
+    with pytest.raises(exceptions.OptionsError, match=message):
+        tctx.configure(addon, **{option: value})
+
+
+def test_marker_command_is_stored_and_saved_on_the_next_flow(audit):
+    addon, tctx, tmp_path = audit
+    addon.mark("opt_out")
+    flow = _post(b"/x", b"{}")
+    _run(addon, tctx, flow)
+    saved = flow.metadata["phonehome"]["markers"]
+    assert [m["label"] for m in saved] == ["opt_out"]
+    report = _report(addon, tmp_path)
+    assert [m["label"] for m in report["markers"] if m["source"] == "auditor"] == ["opt_out"]
+
+
+def test_client_websocket_messages_are_observations(audit):
+    addon, tctx, tmp_path = audit
+    flow = tflow.twebsocketflow()
+    flow.websocket.messages = []
+    for index, (from_client, content) in enumerate([(True, b'{"a":1}'), (False, b"pong"),
+                                                    (True, b'{"b":2}')]):
+        flow.websocket.messages.append(websocket.WebSocketMessage(1, from_client, content, index))
+        addon.websocket_message(flow)
+    kinds = [(f["kind"], f["method"]) for f in _report(addon, tmp_path)["flows"]]
+    assert kinds == [("websocket", "WS"), ("websocket", "WS")]
+
+
+def test_a_failing_stage_marks_audit_error_and_never_raises(audit, monkeypatch):
+    addon, tctx, tmp_path = audit
+
+    def explode(*args, **kwargs):
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(addon.session.auditor.detector, "detect", explode)
+    flow = _post(b"/x", b'{"email":"a@example.com"}')
+    _run(addon, tctx, flow)
+    report = _report(addon, tmp_path)
+    assert report["flows"][0]["audit_error"] == {"stage": "detect", "reason": "RuntimeError: boom"}
+    assert report["summary"]["audit_errors"] == 1
+
+
+def test_flow_without_response_is_still_reported(audit):
+    addon, tctx, tmp_path = audit
+    flow = _post(b"/x", b"{}")
+    flow.response = None
+    addon.request(flow)
+    addon.error(flow)
+    assert _report(addon, tmp_path)["flows"][0]["status"] is None
