@@ -4,8 +4,8 @@ lists, audio levels; positives next to decoys."""
 from __future__ import annotations
 
 import pytest
-from detect_support import make_payload, nest
 
+from detect_support import make_payload, nest
 from phonehome.detect import DETECTORS, Context, DetectionEngine, redact_tree
 
 ENGINE = DetectionEngine()

@@ -8,8 +8,8 @@ import hashlib
 from urllib.parse import quote, quote_plus
 
 import pytest
-from detect_support import make_payload
 
+from detect_support import make_payload
 from phonehome.detect import DetectionEngine, Identity, IdentityError, load_identity
 from phonehome.detect.identity import IDENTITY_FIELDS, IdentityIndex, expand
 

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from detect_support import make_payload
 
+from detect_support import make_payload
 from phonehome.detect import identifier_candidates, is_identifier_key, persistent_ids
 
 
@@ -43,8 +43,9 @@ def test_candidates_shape_and_no_raw_values():
         assert "5f1e5a1c" not in repr(candidate)
 
 
-@pytest.mark.parametrize("value", ["", "0", "null", "unknown", "00000000-0000-0000-0000-000000000000",
-                                   None, True, "ab"])
+@pytest.mark.parametrize(
+    "value", ["", "0", "null", "unknown", "00000000-0000-0000-0000-000000000000", None, True, "ab"]
+)
 def test_placeholders_are_not_candidates(value):
     assert identifier_candidates(make_payload({"deviceId": value})) == []
 
@@ -86,8 +87,9 @@ def test_streams_many_flows():
     def flows():
         for i in range(20000):
             yield {"id": str(i), "source": f"c{i % 3}",
-                   "identifiers": [{"key": "deviceId", "location": "$.d", "fingerprint": "sha256:1"},
-                                   {"key": "userId", "location": "$.u",
-                                    "fingerprint": f"sha256:{i}"}]}
+                   "identifiers": [
+                       {"key": "deviceId", "location": "$.d", "fingerprint": "sha256:1"},
+                       {"key": "userId", "location": "$.u", "fingerprint": f"sha256:{i}"},
+                   ]}
     (entry,) = persistent_ids(flows())
     assert entry["flow_count"] == 20000 and entry["capture_count"] == 3

@@ -4,8 +4,8 @@ and through each detector's own pure `detect()`."""
 from __future__ import annotations
 
 import pytest
-from detect_support import make_payload, nest
 
+from detect_support import make_payload, nest
 from phonehome.detect import DETECTORS, Context, DetectionEngine
 from phonehome.model import FINDING_TYPES, severity_rank
 
@@ -147,8 +147,8 @@ CASES = [
     (("x",), "eyJub3QiOiJqd3QifQ.eyJzdWIiOiIxMjM0NTY3ODkwIn0.sig", "auth_token", False),
     (("token",), "null", "auth_token", False),
     (("trackingId",), "webex-js-sdk_0f1e5a1c-8a7b-4b8e-9c1d-1234567890ab_12", "auth_token", False),
-    (("contentHash",), "3f2a9c0b1d4e5f60718293a4b5c6d7e8f90a1b2c3d4e5f60718293a4b5c6d7e8", "auth_token",
-     False),
+    (("contentHash",), "3f2a9c0b1d4e5f60718293a4b5c6d7e8f90a1b2c3d4e5f60718293a4b5c6d7e8",
+     "auth_token", False),
 ]
 
 

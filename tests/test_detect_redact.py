@@ -5,8 +5,8 @@ from __future__ import annotations
 import hashlib
 
 import pytest
-from detect_support import make_payload
 
+from detect_support import make_payload
 from phonehome.detect import DetectionEngine, Identity, fingerprint, redact, redact_tree
 from phonehome.detect.redact import parse_location
 from phonehome.model import Finding

@@ -93,6 +93,8 @@ TABLE = [
     ("zeros", "0000", "device_serial", None, lambda n: n == "1111", True),
     ("jwt", "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.abc123", "auth_token", None,
      lambda n: n.count(".") == 2, True),
+    ("bearer keeps its scheme", "Bearer eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.abc", "auth_token",
+     None, lambda n: n.startswith("Bearer ") and "eyJ" not in n, True),
     ("aligned base64 chunk", "ZXhhbXBsZS5vcmc", "identity_match", "base64",
      lambda n: re.fullmatch(r"[A-Za-z0-9+/]+", n), True),
 ]

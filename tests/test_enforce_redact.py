@@ -203,6 +203,31 @@ def test_numbers_and_series_become_zero() -> None:
     assert set(result["changed"]) == {"$.audio.levels", "$.mic", "$.ratio", "$.participants"}
 
 
+def test_short_numbers_are_replaced_at_their_location_only() -> None:
+    body = {"audioLevel": "0.5", "clientVersion": "10.5.1", "note": "gain 0.5", "n": "17",
+            "count": "17 items"}
+    flow = make_flow("https://m.example.com/x", json.dumps(body).encode(),
+                     {"content-type": "application/json"})
+    extra = [numeric("$.audioLevel", "0.5"), numeric("$.n", "17")]
+    result, _, _ = run(flow, values=(), extra=extra)
+    assert result["action"] == "redacted", result
+    out = json.loads(sent_body(flow))
+    assert out == {"audioLevel": "0.0", "clientVersion": "10.5.1", "note": "gain 0.5",
+                   "n": "00", "count": "17 items"}
+
+
+def test_long_numbers_are_replaced_everywhere() -> None:
+    meeting = "2345678901"
+    KNOWN[meeting] = ("identity_match", "plain")
+    flow = make_flow(f"https://m.example.com/meetings/{meeting}/join?m={meeting}",
+                     json.dumps({"meetingNumber": meeting, "title": f"call {meeting}"}).encode(),
+                     {"content-type": "application/json"})
+    result, _, _ = run(flow, values=(meeting,))
+    assert result["action"] == "redacted", result
+    assert_clean(flow, (meeting,))
+    assert flow.request.path.startswith("/meetings/0000000000/join?m=0000000000")
+
+
 def test_nested_json_and_base64_json_inside_strings() -> None:
     inner = json.dumps({"user": {"email": EMAIL}, "n": 1})
     body = {"payload": inner, "packed": base64.b64encode(inner.encode()).decode(),

@@ -33,8 +33,10 @@ _DEFAULT_LIMITS = DecodeLimits()
 def decode(obs: Observation, limits: DecodeLimits = _DEFAULT_LIMITS) -> Payload:
     """Decode `obs` within `limits`. Never raises: problems land in truncated/notes."""
     ctx = Context(limits)
-    raw = obs.body if isinstance(obs.body, (bytes, bytearray, memoryview)) else b""
-    raw = bytes(raw)
+    body = obs.body
+    if isinstance(body, str):  # not what capture builds, but never worth an exception
+        body = body.encode("utf-8", "surrogatepass")
+    raw = bytes(body) if isinstance(body, (bytes, bytearray, memoryview)) else b""
     payload = Payload(
         kind="empty",
         tree=None,

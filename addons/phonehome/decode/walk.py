@@ -34,7 +34,10 @@ __all__ = ["Walker", "build_leaves", "nested_json", "prune", "key_suffix"]
 # "[" first, or the base64 of "{" / "[" ("e" / "W" and then one of 16 characters)
 # or of leading whitespace or a BOM ("I", "C", "D", "7"); base64 at least 6 long.
 _NEST_HINT = re.compile(r"[{\[]|[eW][wxyz0-9+/_-][\w+/-]{4}|[ICD7][\w+/-]{5}").match
+_NEST_FIRST = frozenset("{[eWICD7")
 _B64 = re.compile(r"[A-Za-z0-9+/]+={0,2}|[A-Za-z0-9_-]+={0,2}")
+_CONTAINERS = frozenset((dict, list))
+_SCALARS = frozenset((int, float, bool, type(None)))
 
 _new = object.__new__
 _set_location = Leaf.location.__set__  # type: ignore[attr-defined]
@@ -184,35 +187,39 @@ class Walker:
         if type(node) is dict:
             suffixes = self._suffix
             for k, v in node.items():
-                if type(k) is not str:
-                    k = str(k)
                 suffix = suffixes.get(k)
                 if suffix is None:
-                    suffix = suffixes[k] = key_suffix(k)
+                    suffix = suffixes[k] = key_suffix(str(k))
                 t = type(v)
-                if t is dict or t is list:
+                if t in _CONTAINERS:
                     container(v, loc + suffix, path + (k,), source, via, nested)
                     continue
                 if len(out) >= room:
                     self._full()
-                if t is str and (len(v) > max_text or (nested and _NEST_HINT(v) is not None)):
-                    self._scalar(v, loc + suffix, path + (k,), source, via, nested)
-                    continue
-                if not (t is str or t is int or t is float or t is bool or v is None):
+                if t is str:
+                    if len(v) > max_text or (
+                        nested and v[:1] in _NEST_FIRST and _NEST_HINT(v) is not None
+                    ):
+                        self._scalar(v, loc + suffix, path + (k,), source, via, nested)
+                        continue
+                elif t not in _SCALARS:
                     v = str(v)  # decoders only build JSON-safe trees; stay safe anyway
                 append((loc + suffix, path + (k,), v, source, via))
             return
         for i, v in enumerate(node):
             t = type(v)
-            if t is dict or t is list:
+            if t in _CONTAINERS:
                 container(v, f"{loc}[{i}]", path + (i,), source, via, nested)
                 continue
             if len(out) >= room:
                 self._full()
-            if t is str and (len(v) > max_text or (nested and _NEST_HINT(v) is not None)):
-                self._scalar(v, f"{loc}[{i}]", path + (i,), source, via, nested)
-                continue
-            if not (t is str or t is int or t is float or t is bool or v is None):
+            if t is str:
+                if len(v) > max_text or (
+                    nested and v[:1] in _NEST_FIRST and _NEST_HINT(v) is not None
+                ):
+                    self._scalar(v, f"{loc}[{i}]", path + (i,), source, via, nested)
+                    continue
+            elif t not in _SCALARS:
                 v = str(v)
             append((f"{loc}[{i}]", path + (i,), v, source, via))
 

@@ -231,12 +231,14 @@ class Detector:
 
     def detect(self, value: Scalar, ctx: Context) -> list[Hit]:
         hits: list[Hit] = []
+        if isinstance(value, str):
+            value = safe_text(value)
         if self.applies(ctx):
             hit = self.inspect(value, ctx)
             if hit is not None and hit.confidence >= MIN_CONFIDENCE:
                 hits.append(hit)
         if self.regexes and isinstance(value, str) and value:
-            text = safe_text(value)
+            text = value
             for regex in self.regexes:
                 found = 0
                 for m in regex.finditer(text):

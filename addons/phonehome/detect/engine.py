@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from bisect import bisect_right
 from collections.abc import Sequence
+from itertools import accumulate
 from typing import Any, NamedTuple
 from urllib.parse import unquote
 
@@ -168,50 +169,40 @@ class DetectionEngine:
         plans = self._plans
         raw: list[_Raw] = []
         texts: list[str] = []
-        starts: list[int] = []
         owners: list[int] = []
-        owner_plans: list[_Plan] = []
-        pos = 0
         for i, leaf in enumerate(leaves):
             value = leaf.value
-            kind = type(value)
-            plan = plans.get((leaf.source, leaf.path))
-            if plan is None:
-                plan = self._plan(leaf.source, leaf.path)
+            kind = value.__class__
             if kind is str:
                 if not value:
                     continue
                 if len(value) > MAX_SCAN_CHARS:
                     value = value[:MAX_SCAN_CHARS]
+                if not value.isascii():
+                    value = safe_text(value)  # lone surrogates would break re2
                 texts.append(value)
-                starts.append(pos)
                 owners.append(i)
-                owner_plans.append(plan)
-                pos += len(value) + 1
-                detectors = plan.text
-            elif kind is int or kind is float:
-                detectors = plan.numbers
-            else:
-                continue
-            for detector in detectors:
+            elif kind is not int and kind is not float:
+                continue  # None, bool
+            plan = plans.get((leaf.source, leaf.path))
+            if plan is None:
+                plan = self._plan(leaf.source, leaf.path)
+            for detector in plan.text if kind is str else plan.numbers:
                 hit = detector.inspect(value, plan.ctx)
                 if hit is not None:
                     raw.append(_Raw(i, detector, hit))
         identity_hits: list[tuple[int, int, int, IdentityForm, str]] = []
         if texts:
             joined = "\n".join(texts)
+            starts = [0, *accumulate(len(t) + 1 for t in texts)]
             # ASCII text (the common case) is scanned as bytes: same offsets, less work.
             data: str | bytes = joined.encode("ascii") if joined.isascii() else joined
-            try:
-                fired = self._prefilter.Match(data)
-            except UnicodeEncodeError:
-                data = joined = safe_text(joined)
-                fired = self._prefilter.Match(data)
+            fired = self._prefilter.Match(data)
             for number in sorted(fired or ()):
                 detector, regex, byte_regex = self._patterned[number]
                 scan = byte_regex if isinstance(data, bytes) else regex
                 self._run_pattern(detector, scan, data, joined, texts, starts, owners,
-                                  owner_plans, raw)
+                                  leaves, raw)
             if self._index is not None:
                 for start, end, form in self._index.matches(joined):
                     j = bisect_right(starts, start) - 1
@@ -233,7 +224,7 @@ class DetectionEngine:
         texts: list[str],
         starts: list[int],
         owners: list[int],
-        owner_plans: list[_Plan],
+        leaves: list[Leaf],
         raw: list[_Raw],
     ) -> None:
         per_leaf: dict[int, int] = {}
@@ -252,7 +243,9 @@ class DetectionEngine:
             value = values.get(j)
             if value is None:
                 value = values[j] = joined[offset : offset + length]
-            hit = detector.accept(value, start - offset, end - offset, owner_plans[j].ctx)
+            leaf = leaves[owners[j]]
+            plan = self._plans.get((leaf.source, leaf.path)) or self._plan(leaf.source, leaf.path)
+            hit = detector.accept(value, start - offset, end - offset, plan.ctx)
             if hit is not None:
                 per_leaf[j] = per_leaf.get(j, 0) + 1
                 raw.append(_Raw(owners[j], detector, hit))

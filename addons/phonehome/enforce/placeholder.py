@@ -49,6 +49,7 @@ _IPV4_BY_LENGTH = {
 }
 _IPV6 = "2001:db8::1"
 _MAX_LAYERS = 4
+_AUTH_SCHEME = re.compile(r"(?:Bearer|Basic|Token|Digest|Negotiate|Splunk|GoogleLogin)\s+", re.I)
 
 
 def _digest(algorithm: str) -> bytes:
@@ -231,6 +232,9 @@ def _shape(value: str, finding_type: str, encoding: str, depth: int) -> str:
         found = _layered(value, finding_type, enc, depth)
         if found is not None:
             return found
+    scheme = _AUTH_SCHEME.match(value)
+    if scheme is not None and len(value) > scheme.end():
+        return scheme.group(0) + _shape(value[scheme.end():], finding_type, "plain", depth + 1)
     m = _EMAIL.fullmatch(value)
     if m is not None:
         return _same_case(value, _email(m.group(1), m.group(2)))

@@ -47,6 +47,9 @@ __all__ = [
 MAX_DEPTH = 400
 MIN_NEEDLE = 3
 """Shorter flagged values are replaced at their location only, never everywhere."""
+MIN_GLOBAL_NUMBER = 6
+"""Numbers shorter than this are replaced at their location only, too."""
+_NUMBER = re.compile(r"[-+]?[0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?")
 _STRUCTURAL_HEADERS = frozenset(
     {"host", "content-length", "content-encoding", "transfer-encoding", "content-type"}
 )
@@ -223,7 +226,7 @@ def build_redactor(payload: Payload | None, findings: Iterable[Finding],
     for finding in findings:
         value = finding.value if isinstance(finding.value, str) else str(finding.value)
         leaf = leaves.get(finding.location)
-        if isinstance(leaf, str) and len(value) >= MIN_NEEDLE and value in leaf:
+        if isinstance(leaf, str) and _global(value) and value in leaf:
             new = placeholder(value, finding.type, finding.encoding)
             add(value, new, finding.location)
             # the same value URL-encoded or decoded elsewhere (query, URL, form)
@@ -236,6 +239,19 @@ def build_redactor(payload: Payload | None, findings: Iterable[Finding],
             masks.setdefault(finding.location, (finding.type, finding.encoding))
     needles = [Needle(v, r, tuple(locs)) for v, (r, locs) in table.items()]
     return Redactor(needles, masks, nested)
+
+
+def _global(value: str) -> bool:
+    """Whether a value is distinctive enough to replace wherever it occurs.
+
+    Short numbers (an audio level "0.5", a count "17") would also hit version
+    strings and unrelated fields, so they are replaced at their location only.
+    """
+    if len(value) < MIN_NEEDLE:
+        return False
+    if len(value) < MIN_GLOBAL_NUMBER and _NUMBER.fullmatch(value.strip()):
+        return False
+    return True
 
 
 # --- content encoding -----------------------------------------------------------------

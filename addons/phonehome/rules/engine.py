@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..model import Classification, EventHit, Leaf, Observation, PathPart, Payload
+from . import patterns
 from .party import DomainResolver, PartyEntry, PartyIndex, host_suffixes, is_ip_or_local
 from .paths import Trie, find_paths, has_scalar, subtree, walk_leaves
 from .schema import Case, FieldRef, Pack, Rule, scalar_text
@@ -85,6 +86,22 @@ class _Compiled:
     each_trie: Trie | None
     refs: _RefSet
     event_count: int
+    names: Any = None
+    """One RE2 set of every case's name globs: a single call per event name."""
+    name_cases: tuple[int, ...] = ()
+    regexes: Any = None
+    regex_cases: tuple[int, ...] = ()
+    literal_events: tuple[tuple[PathPart, ...], ...] | None = None
+    """The `event` paths as plain tuples, when all are plain (no wildcards)."""
+
+    def cases_by_name(self, name: str) -> frozenset[int]:
+        """Indices of the cases whose `name`/`regex` condition holds for `name`."""
+        hits: list[int] = []
+        if self.names is not None:
+            hits.extend(self.name_cases[i] for i in self.names.Match(name) or ())
+        if self.regexes is not None:
+            hits.extend(self.regex_cases[i] for i in self.regexes.Match(name) or ())
+        return frozenset(hits)
 
 
 def _compile(rule: Rule, index: int, pack: Pack) -> _Compiled:
@@ -103,7 +120,28 @@ def _compile(rule: Rule, index: int, pack: Pack) -> _Compiled:
         if case.field is not None:
             refs.add(case.field, ("c", k))
     refs.trie.freeze()
-    return _Compiled(rule, index, pack, each_trie, refs, len(rule.events))
+    compiled = _Compiled(rule, index, pack, each_trie, refs, len(rule.events))
+    literal = [_literal(p.steps) for p in rule.events]
+    if literal and all(p is not None for p in literal):
+        compiled.literal_events = tuple(p for p in literal if p is not None)
+    name_cases = [(k, c) for k, c in enumerate(rule.classify) if c.names is not None]
+    if name_cases:
+        compiled.names = patterns.compile_set(
+            [patterns.globs_body(c.name_text) for _, c in name_cases], anchored=True)
+        compiled.name_cases = tuple(k for k, _ in name_cases)
+    regex_cases = [(k, c) for k, c in enumerate(rule.classify) if c.regex is not None]
+    if regex_cases:
+        compiled.regexes = patterns.compile_set(
+            [c.regex.pattern for _, c in regex_cases], anchored=False)
+        compiled.regex_cases = tuple(k for k, _ in regex_cases)
+    return compiled
+
+
+def _literal(steps: Sequence[Any] | None) -> tuple[PathPart, ...] | None:
+    if steps is None or any(st.kind not in ("key", "idx") or len(st.values) != 1
+                            for st in steps):
+        return None
+    return tuple(next(iter(st.values)) for st in steps)
 
 
 # --- per-flow evaluation ----------------------------------------------------------
@@ -157,12 +195,34 @@ class _FlowView:
                 self.other.setdefault(leaf.source, []).append(leaf)
         self._flow: Any = None
         self._key_memo: dict[tuple[int, str], list[Any]] = {}
+        self._groups: dict[str, list[tuple[tuple[PathPart, ...], list[Leaf]]]] = {}
+        self._indexes: dict[tuple[str, tuple[PathPart, ...]], dict[Any, Any]] = {}
 
     @property
     def flow(self) -> Any:
         if self._flow is None:
             self._flow = self.obs.flow if self.obs.flow is not None else synthesize_flow(self.obs)
         return self._flow
+
+    def event_groups(self, c: _Compiled) -> list[tuple[tuple[PathPart, ...], list[Leaf]]]:
+        """Events of a rule; rules that split with the same `each` share the work."""
+        key = c.rule.each.text if c.rule.each is not None else ""
+        groups = self._groups.get(key)
+        if groups is None:
+            groups = self._groups[key] = _event_groups(c, self)
+        return groups
+
+    def group_index(self, each: str, prefix: tuple[PathPart, ...],
+                    leaves: list[Leaf]) -> dict[tuple[PathPart, ...], Any]:
+        """relative path → value for one event's leaves (shared by rules)."""
+        key = (each, prefix)
+        index = self._indexes.get(key)
+        if index is None:
+            offset = len(prefix)
+            index = self._indexes[key] = {}
+            for leaf in leaves:
+                index.setdefault(leaf.path[offset:], leaf.value)
+        return index
 
     def key_targets(self, refs: _RefSet, key: str) -> list[Any]:
         memo_key = (id(refs), key)
@@ -253,10 +313,9 @@ def _event_groups(c: _Compiled, view: _FlowView) -> list[tuple[tuple[PathPart, .
     return [(p, leaves) for p, leaves in groups.items() if leaves]
 
 
-def _case_holds(case: Case, k: int, name: str | None, found: _Found, flow: _Found) -> bool:
-    if case.names is not None and (name is None or not case.names.fullmatch(name)):
-        return False
-    if case.regex is not None and (name is None or not case.regex.search(name)):
+def _case_holds(case: Case, k: int, by_name: frozenset[int], found: _Found,
+                flow: _Found) -> bool:
+    if (case.names is not None or case.regex is not None) and k not in by_name:
         return False
     if case.field is not None:
         target = ("c", k)
@@ -272,13 +331,21 @@ def _case_holds(case: Case, k: int, name: str | None, found: _Found, flow: _Foun
     return True
 
 
+def _first_name(values: Iterable[Any]) -> str | None:
+    """The first usable event name: a non-empty string or a number."""
+    for value in values:
+        if isinstance(value, str) and value:
+            return value
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return scalar_text(value)
+    return None
+
+
 def _event_name(c: _Compiled, found: _Found) -> str | None:
     for j in range(c.event_count):
-        for value in found.values.get(("e", j), ()):
-            if isinstance(value, str) and value:
-                return value
-            if isinstance(value, (int, float)) and not isinstance(value, bool):
-                return scalar_text(value)
+        name = _first_name(found.values.get(("e", j), ()))
+        if name is not None:
+            return name
     return None
 
 
@@ -289,7 +356,14 @@ def _evaluate_rule(c: _Compiled, view: _FlowView) -> RuleHit | None:
     events: list[EventHit] = []
     marks: list[str] = list(rule.marks)
     categories: set[str] = set()
-    for prefix, leaves in _event_groups(c, view):
+    name_memo: dict[str, frozenset[int]] = {}
+    each_key = rule.each.text if rule.each is not None else ""
+    for prefix, leaves in view.event_groups(c):
+        if c.literal_events is not None:
+            # cheap look-up first: most items of a shared batch belong to other rules
+            index = view.group_index(each_key, prefix, leaves)
+            if _first_name(index.get(p) for p in c.literal_events) is None:
+                continue
         found = _Found()
         _collect(refs, view, leaves, len(prefix), prefix, found)
         if c.event_count:
@@ -301,8 +375,11 @@ def _evaluate_rule(c: _Compiled, view: _FlowView) -> RuleHit | None:
         trigger = None
         cats = {cat for i, spec in enumerate(rule.fields) if ("f", i) in found.present
                 for cat in spec.categories}
+        by_name = name_memo.get(name)
+        if by_name is None:
+            by_name = name_memo[name] = c.cases_by_name(name)
         for k, case in enumerate(rule.classify):
-            if _case_holds(case, k, name, found, flow_found):
+            if _case_holds(case, k, by_name, found, flow_found):
                 # `unknown` classifies (categories, marks) without naming a trigger
                 trigger = case.trigger if case.trigger != "unknown" else None
                 cats.update(case.categories)

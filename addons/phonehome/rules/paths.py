@@ -206,29 +206,34 @@ def walk_leaves(
     """For each path (by position), the (target, depth) pairs that match a prefix.
 
     `depth == len(path)` means the compiled path matched the leaf exactly.
-    Consecutive paths that share a prefix share the work.
+    Consecutive paths that share a prefix share the work: the states and the
+    hits gathered so far are kept per depth and reused. The hit lists are
+    shared between calls; don't modify them.
     """
     root_states = trie.root.closure
-    stack: list[tuple[TrieNode, ...]] = [root_states]
+    root_hits = [(target, 0) for node in root_states for target in node.accept]
+    states_stack: list[tuple[TrieNode, ...]] = [root_states]
+    hits_stack: list[list[tuple[Any, int]]] = [root_hits]
     prev: tuple[PathPart, ...] = ()
     for position, path in enumerate(paths):
         common = 0
-        limit = min(len(prev), len(path), len(stack) - 1)
+        limit = min(len(prev), len(path), len(states_stack) - 1)
         while common < limit and prev[common] == path[common] and type(
             prev[common]
         ) is type(path[common]):
             common += 1
-        del stack[common + 1 :]
+        del states_stack[common + 1 :]
+        del hits_stack[common + 1 :]
         for part in path[common:]:
-            states = stack[-1]
-            stack.append(_step(states, part) if states else ())
+            states = states_stack[-1]
+            nxt = _step(states, part) if states else ()
+            states_stack.append(nxt)
+            hits = hits_stack[-1]
+            depth = len(states_stack) - 1
+            accepted = [(target, depth) for node in nxt for target in node.accept]
+            hits_stack.append(hits + accepted if accepted else hits)
         prev = path
-        hits: list[tuple[Any, int]] = []
-        for depth, states in enumerate(stack):
-            for node in states:
-                if node.accept:
-                    hits.extend((target, depth) for target in node.accept)
-        yield position, hits
+        yield position, hits_stack[-1]
 
 
 # --- the fallback: jsonpath-ng find() on the decoded tree ---------------------

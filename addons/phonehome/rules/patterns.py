@@ -7,7 +7,9 @@ from typing import Any
 
 import re2
 
-__all__ = ["compile_regex", "glob_to_regex", "compile_globs", "Matcher"]
+__all__ = [
+    "compile_regex", "glob_to_regex", "globs_body", "compile_globs", "compile_set", "Matcher",
+]
 
 _OPTIONS = re2.Options()
 _OPTIONS.log_errors = False  # errors are reported by us, with the pack's line number
@@ -48,7 +50,25 @@ def glob_to_regex(glob: str) -> str:
     return "".join(out)
 
 
+def globs_body(globs: Iterable[str]) -> str:
+    """The unanchored, case-insensitive regex for a set of globs."""
+    body = "|".join(f"(?:{glob_to_regex(g)})" for g in globs)
+    return f"(?is)(?:{body})"
+
+
 def compile_globs(globs: Iterable[str]) -> Matcher:
     """One case-insensitive full-match regex for a set of globs."""
-    body = "|".join(f"(?:{glob_to_regex(g)})" for g in globs)
-    return compile_regex(f"(?is)^(?:{body})$")
+    return compile_regex(f"^{globs_body(globs)}$")
+
+
+def compile_set(bodies: list[str], *, anchored: bool) -> Any:
+    """An RE2 set: one call tells which of many patterns match.
+
+    `anchored` sets match the whole text (globs); others search (regexes).
+    """
+    regex_set = re2.Set.FullMatchSet(_OPTIONS) if anchored else re2.Set.SearchSet(_OPTIONS)
+    for body in bodies:
+        if regex_set.Add(body) < 0:  # pragma: no cover - every body compiled alone first
+            raise ValueError(f"cannot add {body!r} to an RE2 set")
+    regex_set.Compile()
+    return regex_set
