@@ -7,9 +7,10 @@ import subprocess
 import sys
 
 import pytest
-from conftest import assert_valid_report
 from mitmproxy import io
 from mitmproxy.test import tflow, tutils
+
+from conftest import assert_valid_report
 
 pytestmark = pytest.mark.e2e
 

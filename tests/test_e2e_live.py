@@ -13,8 +13,8 @@ import sys
 
 import httpx
 import pytest
-from conftest import assert_valid_report
 
+from conftest import assert_valid_report
 from phonehome.proxy_process import ADDON_SCRIPT, MitmdumpProcess
 from phonehome.simulate.vendor_server import VendorServer
 

@@ -1,7 +1,5 @@
-"""Enforce mode through a real mitmdump to the local vendor server, which records exactly
-what arrives. A small probe addon (written here, standing in for the addon's wiring) runs
-the real stages: capture → decode → rules → detectors → plan_enforcement → apply_enforcement.
-"""
+"""Enforce mode through a real mitmdump with the phonehome addon to the local vendor
+server, which records exactly what arrives."""
 
 from __future__ import annotations
 
@@ -16,50 +14,14 @@ from urllib.parse import quote
 import httpx
 import pytest
 
-from phonehome.proxy_process import MitmdumpProcess
+from phonehome.proxy_process import ADDON_SCRIPT, MitmdumpProcess
 from phonehome.simulate import RESOLVER_ADDON_PATH
 from phonehome.simulate.vendor_server import VendorServer, read_record
 
 pytestmark = pytest.mark.e2e
 
-ADDONS = Path(__file__).resolve().parent.parent / "addons"
 EMAIL = "jane.roe@example.org"
 IDENTITY = f"email: {EMAIL}\nname: Jane Roe\nusername: janeroe\nmac: a4:83:e7:12:34:56\n"
-PROBE = """
-import json, os, sys
-from pathlib import Path
-sys.path.insert(0, os.environ["PH_ADDONS"])
-from phonehome.capture import observe_request
-from phonehome.decode import decode
-from phonehome.detect import DetectionEngine, load_identity
-from phonehome.enforce import EnforcePolicy, apply_enforcement, plan_enforcement
-from phonehome.rules import load_rules
-
-
-class Probe:
-    def __init__(self):
-        self.policy = EnforcePolicy.from_options(
-            os.environ["PH_MODE"], os.environ["PH_DRY"] == "1", os.environ["PH_FILE"] or None)
-        self.rules = load_rules()
-        self.engine = DetectionEngine(load_identity(Path(os.environ["PH_IDENTITY"])))
-        self.out = Path(os.environ["PH_OUT"])
-
-    def request(self, flow):
-        obs = observe_request(flow)
-        payload = decode(obs)
-        classification = self.rules.classify(obs, payload)
-        findings = self.engine.detect(payload)
-        plan = plan_enforcement(self.policy, obs, payload, classification, findings)
-        result = apply_enforcement(flow, plan, payload, findings, recheck=self.engine.detect)
-        with self.out.open("a") as handle:
-            handle.write(json.dumps({"path": obs.path, "purpose": classification.purpose,
-                                     **result}) + "\\n")
-
-
-addons = [Probe()]
-"""
-
-
 def _leaky() -> bytes:
     lowered = EMAIL.encode()
     return json.dumps({"metrics": [{"eventPayload": {
@@ -83,21 +45,22 @@ PLAIN = "https://metrics-a.wbx2.com/metrics/api/v1/clientmetrics?plain=1"
 
 def _run(tmp_path: Path, mode: str, dry: bool = False) -> tuple[list[dict], list[dict], dict]:
     (tmp_path / "identity.yaml").write_text(IDENTITY)
-    probe = tmp_path / "probe.py"
-    probe.write_text(PROBE)
-    out = tmp_path / "enforcement.jsonl"
     leaky_gz = gzip.compress(_leaky())
     service_body = json.dumps({"object": {"displayName": "hello team"},
                                "actor": {"emailAddress": EMAIL}}).encode()
     plain_body = json.dumps({"metrics": [{"eventPayload": {"event": {"name": "x"}}}]}).encode()
     sent = {"telemetry": leaky_gz, "service": service_body, "plain": plain_body}
-    env = {"PH_ADDONS": str(ADDONS), "PH_MODE": mode, "PH_DRY": "1" if dry else "0",
-           "PH_FILE": "", "PH_IDENTITY": str(tmp_path / "identity.yaml"), "PH_OUT": str(out)}
     statuses = {}
+    reports = tmp_path / "reports"
     with VendorServer(tmp_path / "vendor.jsonl") as vendor:
-        with MitmdumpProcess(tmp_path / "conf", scripts=[RESOLVER_ADDON_PATH, probe], env=env,
+        with MitmdumpProcess(tmp_path / "conf", scripts=[ADDON_SCRIPT, RESOLVER_ADDON_PATH],
                              options={"phonehome_sim_upstream": vendor.address,
-                                      "ssl_insecure": "true"}) as proxy:
+                                      "ssl_insecure": "true",
+                                      "phonehome_identity": str(tmp_path / "identity.yaml"),
+                                      "phonehome_report_dir": str(reports),
+                                      "phonehome_formats": "json", "phonehome_quiet": "true",
+                                      "phonehome_enforce": mode,
+                                      "phonehome_enforce_dry_run": str(dry).lower()}) as proxy:
             context = ssl.create_default_context(cafile=str(proxy.ca_cert))
             with httpx.Client(proxy=proxy.url, verify=context, trust_env=False,
                               timeout=30) as client:
@@ -108,7 +71,13 @@ def _run(tmp_path: Path, mode: str, dry: bool = False) -> tuple[list[dict], list
                 statuses["plain"] = client.post(PLAIN, content=plain_body, headers={
                     "content-type": "application/json"}).status_code
         received = read_record(vendor.record_path)
-    results = [json.loads(line) for line in out.read_text().splitlines()]
+    report = json.loads((reports / "audit.json").read_text())
+    results = [flow["enforcement"] for flow in report["flows"]]
+    if mode == "observe":  # observe records no enforcement at all
+        assert results == [None] * len(results) and not report["summary"]["by_enforcement"]
+        results = [{"action": "passed", "dry_run": dry} for _ in results]
+    else:
+        assert sum(report["summary"]["by_enforcement"].values()) == len(results)
     by_path = {r["path"] + ("?" + r["query"] if r.get("query") else ""): r for r in received}
     return results, received, {"sent": sent, "statuses": statuses, "by_path": by_path}
 

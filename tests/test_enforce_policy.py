@@ -16,7 +16,7 @@ from phonehome.enforce import (
 )
 
 ROOT = Path(__file__).resolve().parent.parent
-EXAMPLE = ROOT / "rules" / "enforce.example.yaml"
+EXAMPLE = ROOT / "rules" / "enforce" / "example.yaml"
 
 
 def _write(tmp_path: Path, text: str) -> Path:

@@ -18,6 +18,7 @@ from mitmproxy import command, ctx, exceptions, flowfilter, http
 
 from .capture import observe_request, observe_websocket_message
 from .decode import DecodeLimits
+from .enforce import MODES, EnforceError, EnforcePolicy, apply_enforcement, plan_enforcement
 from .pipeline import Auditor, AuditSettings
 from .report.terminal import format_flow_line, format_summary
 from .report.write import parse_formats, write_report
@@ -40,6 +41,9 @@ _PARSED_OPTIONS = {
     "phonehome_max_leaves",
     "phonehome_time_scale",
     "phonehome_marker_socket",
+    "phonehome_enforce",
+    "phonehome_enforce_dry_run",
+    "phonehome_enforce_file",
 }
 
 
@@ -55,6 +59,7 @@ class PhonehomeAudit:
         self.scope: flowfilter.TFilter | None = None
         self.formats: list[str] = ["json"]
         self.report_dir = Path("reports")
+        self.policy = EnforcePolicy()
         self._pending: dict[str, dict[str, Any]] = {}
         self._pending_markers: list[dict[str, Any]] = []
         self._tasks: list[asyncio.Task[None]] = []
@@ -91,7 +96,15 @@ class PhonehomeAudit:
         loader.add_option("phonehome_time_scale", str, "1",
                           "Stretch timestamps by this factor (for time-compressed simulations).")
         loader.add_option("phonehome_marker_socket", str, "",
-                          "Socket for `phonehome mark`; default: <report_dir>/.phonehome-markers.sock.")
+                          "Socket for `phonehome mark`; default: "
+                          "<report_dir>/.phonehome-markers.sock.")
+        loader.add_option("phonehome_enforce", str, "observe",
+                          "observe (change nothing), redact flagged values, or block telemetry.",
+                          choices=MODES)
+        loader.add_option("phonehome_enforce_dry_run", bool, False,
+                          "Report what enforce mode would redact or block, and pass everything.")
+        loader.add_option("phonehome_enforce_file", str, "",
+                          "Enforce file (YAML): actions per rule id, category or finding type.")
 
     def configure(self, updated: set[str]) -> None:
         if not updated & _PARSED_OPTIONS and self.session is not None:
@@ -125,6 +138,15 @@ class PhonehomeAudit:
             auditor = Auditor(settings)
         except Exception as e:  # rules, identity: the message names path:line
             raise exceptions.OptionsError(f"phonehome: {e}") from e
+        try:
+            self.policy = EnforcePolicy.from_options(
+                opts.phonehome_enforce, opts.phonehome_enforce_dry_run,
+                opts.phonehome_enforce_file or None)
+        except EnforceError as e:
+            raise exceptions.OptionsError(f"phonehome_enforce_file: {e}") from e
+        unknown = self.policy.unknown_rules({rule.id for rule in auditor.rules.rules})
+        if unknown:
+            log.warning(f"phonehome: enforce file names unknown rule ids: {', '.join(unknown)}")
         self.report_dir = Path(opts.phonehome_report_dir)
         store_path = Path(opts.phonehome_store or self.report_dir / "audit.sqlite")
         if self.session is None or self.session.store_path != store_path:
@@ -193,10 +215,13 @@ class PhonehomeAudit:
         if self.session is None or not self._in_scope(flow):
             return
         try:
-            record = self.session.audit(observe_request(flow))
+            result = self.session.audit_result(observe_request(flow))
         except Exception as e:  # noqa: BLE001 - never break the traffic
             log.error(f"phonehome: audit failed for {flow.request.pretty_url}: {e}")
             return
+        record = result.record
+        if self.policy.enabled:
+            record["enforcement"] = self._enforce(flow, result)
         self._pending[flow.id] = record
         meta = flow.metadata.setdefault("phonehome", {})
         meta.update({
@@ -209,6 +234,25 @@ class PhonehomeAudit:
         if self._pending_markers:
             meta.setdefault("markers", []).extend(self._pending_markers)
             self._pending_markers = []
+
+    def _enforce(self, flow: http.HTTPFlow, result: Any) -> dict[str, Any]:
+        """Redact or block per the policy. Fails closed: a failed audit blocks."""
+        auditor = self.session.auditor if self.session else None
+        try:
+            if result.record.get("audit_error") and not self.policy.dry_run:
+                raise RuntimeError(f"audit failed in {result.record['audit_error']['stage']}")
+            plan = plan_enforcement(self.policy, result.observation,
+                                    result.payload, result.classification, result.findings)
+            return apply_enforcement(
+                flow, plan, result.payload, result.findings,
+                recheck=auditor.detector.detect if auditor else None,
+                limits=auditor.settings.limits if auditor else None)
+        except Exception as e:  # noqa: BLE001
+            from .enforce import block_flow
+
+            block_flow(flow, self.policy.block_status)
+            return {"action": "blocked", "dry_run": False, "changed": [],
+                    "reason": f"fail-closed: {e}"[:300]}
 
     def _complete(self, flow: http.HTTPFlow) -> None:
         record = self._pending.pop(flow.id, None)

@@ -21,7 +21,7 @@ from .detect import DetectionEngine, identifier_candidates, load_identity, redac
 from .model import Classification, Finding, Observation, Payload
 from .rules import RuleSet, load_rules
 
-__all__ = ["AuditSettings", "Auditor", "flow_record"]
+__all__ = ["AuditSettings", "Auditor", "AuditResult", "flow_record"]
 
 # The redacted decoded body is kept for the HTML per-flow detail, up to this size.
 MAX_DECODED_IN_RECORD = 64 * 1024
@@ -35,6 +35,17 @@ class AuditSettings:
     reveal: bool = False
     limits: DecodeLimits = field(default_factory=DecodeLimits)
     keep_decoded: bool = True
+
+
+@dataclass
+class AuditResult:
+    """A flow record plus the intermediate results enforce mode needs."""
+
+    record: dict[str, Any]
+    observation: Observation
+    payload: Payload | None
+    classification: Classification
+    findings: list[Finding]
 
 
 class Auditor:
@@ -51,6 +62,10 @@ class Auditor:
 
     def audit(self, observation: Observation) -> dict[str, Any]:
         """The flow record for one observation. Never raises."""
+        return self.audit_result(observation).record
+
+    def audit_result(self, observation: Observation) -> AuditResult:
+        """The flow record and the stages' results. Never raises."""
         errors: list[dict[str, str]] = []
 
         def stage(name: str, run: Any, fallback: Any) -> Any:
@@ -75,7 +90,7 @@ class Auditor:
             identifiers = stage("detect", lambda: identifier_candidates(payload), [])
         error = errors[0] if errors else None
 
-        return flow_record(
+        record = flow_record(
             observation,
             payload,
             classification,
@@ -85,6 +100,7 @@ class Auditor:
             keep_decoded=self.settings.keep_decoded,
             audit_error=error,
         )
+        return AuditResult(record, observation, payload, classification, findings)
 
 
 def _empty_payload() -> Payload:

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from .model import Marker, Observation
-from .pipeline import Auditor, AuditSettings
+from .pipeline import Auditor, AuditResult, AuditSettings
 from .report.build import build_report
 from .store import FindingsStore, read_store
 
@@ -62,8 +62,11 @@ class AuditSession:
 
     def audit(self, observation: Observation) -> dict[str, Any]:
         """The flow record, not yet stored (the addon fills in the response first)."""
+        return self.audit_result(observation).record
+
+    def audit_result(self, observation: Observation) -> AuditResult:
         observation.timestamp = self._scaled(observation.timestamp)
-        return self.auditor.audit(observation)
+        return self.auditor.audit_result(observation)
 
     def commit(self, record: dict[str, Any]) -> None:
         self.store.append(record)

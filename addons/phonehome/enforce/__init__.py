@@ -10,7 +10,7 @@
 only when a rule or the enforce file names them. `redact` replaces every
 flagged value with a same-shape placeholder, verifies the result with the
 detectors and blocks when it cannot redact safely. Dry-run reports what
-would happen and changes nothing. rules/enforce.example.yaml documents the
+would happen and changes nothing. rules/enforce/example.yaml documents the
 enforce file.
 """
 

@@ -1,6 +1,6 @@
 """Enforce policy: the mode, the dry-run switch and the enforce file's overrides.
 
-The enforce file (YAML; rules/enforce.example.yaml documents it) overrides
+The enforce file (YAML; rules/enforce/example.yaml documents it) overrides
 actions per rule id, per data category and per finding type, each optionally
 limited to parties and purposes:
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -39,15 +38,14 @@ def pack_files(paths: Sequence[Path | str] = (), *, include_builtin: bool = True
                ) -> tuple[list[tuple[Path, str]], list[RuleError]]:
     """(file, display name) for every pack to load, in order, without repeats.
 
-    The bundled folder also holds other YAML data (claims/, enforce examples):
-    there, only files that declare `pack:` at the top level are rule packs.
+    In the bundled folder, every top-level *.yaml is a rule pack; other YAML
+    data lives in subfolders (claims/, enforce/).
     """
     files: list[tuple[Path, str]] = []
     errors: list[RuleError] = []
     if include_builtin:
         builtin = builtin_rules_dir()
-        files.extend((f, _display(f)) for f in sorted(builtin.glob("*.yaml"))
-                     if f.is_file() and _declares_pack(f))
+        files.extend((f, _display(f)) for f in sorted(builtin.glob("*.yaml")) if f.is_file())
     for raw in paths:
         path = Path(raw)
         if path.is_dir():
@@ -70,16 +68,6 @@ def pack_files(paths: Sequence[Path | str] = (), *, include_builtin: bool = True
     return unique, errors
 
 
-_PACK_LINE = re.compile(r"^pack\s*:", re.MULTILINE)
-
-
-def _declares_pack(path: Path) -> bool:
-    try:
-        with path.open(encoding="utf-8", errors="replace") as f:
-            head = f.read(64 * 1024)
-    except OSError:
-        return True  # let the loader report it
-    return bool(_PACK_LINE.search(head))
 
 
 def load_rules(paths: Sequence[Path | str] = (), *, include_builtin: bool = True) -> RuleSet:
