@@ -82,3 +82,13 @@ def test_bad_stores_raise_store_error(tmp_path, content, message):
         path.write_bytes(content)
     with pytest.raises(StoreError, match=message):
         read_store(path)
+
+
+def test_values_orjson_cannot_encode_are_still_stored(tmp_path):
+    store = FindingsStore(tmp_path / "s.sqlite")
+    record = {"id": "big", "timestamp": 1.0, "decoded": {"n": 10**40, "b": b"\x00\x01"}}
+    store.append(record)
+    store.close()
+    with read_store(tmp_path / "s.sqlite") as contents:
+        (stored,) = list(contents.records())
+    assert stored["decoded"] == {"n": 10**40, "b": "0001"}

@@ -16,6 +16,8 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
+import orjson
+
 from .model import Marker
 
 __all__ = ["FindingsStore", "StoreError", "read_store", "StoreContents"]
@@ -51,6 +53,14 @@ def _json_default(value: Any) -> Any:
     if isinstance(value, (set, frozenset, tuple)):
         return list(value)
     return str(value)
+
+
+def _dumps(record: Mapping[str, Any]) -> str:
+    try:
+        return orjson.dumps(record, default=_json_default,
+                            option=orjson.OPT_NON_STR_KEYS).decode()
+    except TypeError:  # e.g. an integer wider than 64 bits in a decoded body
+        return json.dumps(record, default=_json_default, separators=(",", ":"))
 
 
 class FindingsStore:
@@ -109,7 +119,7 @@ class FindingsStore:
             (
                 str(record["id"]),
                 float(record["timestamp"]),
-                json.dumps(record, default=_json_default, separators=(",", ":")),
+                _dumps(record),
             ),
         )
         self._pending += 1
@@ -184,7 +194,7 @@ class StoreContents:
     def records(self) -> Iterator[dict[str, Any]]:
         cursor = self._db.execute("SELECT record FROM flows ORDER BY timestamp, seq")
         for (text,) in cursor:
-            yield json.loads(text)
+            yield json.loads(text)  # not orjson: it reads wide integers as floats
 
     def close(self) -> None:
         self._db.close()
