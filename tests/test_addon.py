@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 
 import pytest
@@ -9,6 +10,17 @@ from mitmproxy import exceptions, websocket
 from mitmproxy.test import taddons, tflow, tutils
 
 from phonehome.addon import PhonehomeAudit
+
+
+@contextlib.contextmanager
+def addon_context(addon):
+    """taddons.context, closing the event loop mitmproxy 11 leaves open."""
+    with taddons.context(addon) as tctx:
+        try:
+            yield tctx
+        finally:
+            if not tctx.master.event_loop.is_closed():
+                tctx.master.event_loop.close()
 
 
 def _post(path: bytes, body: bytes, host: str = "metrics-a.wbx2.com"):
@@ -26,9 +38,9 @@ def _run(addon, tctx, flow):
 @pytest.fixture
 def audit(tmp_path):
     addon = PhonehomeAudit()
-    with taddons.context(addon) as tctx:
+    with addon_context(addon) as tctx:
         tctx.configure(addon, phonehome_report_dir=str(tmp_path), phonehome_quiet=True,
-                       phonehome_formats="json")
+                       phonehome_formats="json", phonehome_audit_process=False)
         yield addon, tctx, tmp_path
 
 
@@ -117,3 +129,31 @@ def test_flow_without_response_is_still_reported(audit):
     addon.request(flow)
     addon.error(flow)
     assert _report(addon, tmp_path)["flows"][0]["status"] is None
+
+
+def test_worker_process_audits_the_same_as_inline(tmp_path):
+    """Observe mode's default: the audit runs in a child process."""
+    results = {}
+    for mode in ("inline", "worker"):
+        addon = PhonehomeAudit()
+        out = tmp_path / mode
+        with addon_context(addon) as tctx:
+            tctx.configure(addon, phonehome_report_dir=str(out), phonehome_quiet=True,
+                           phonehome_formats="json",
+                           phonehome_audit_process=(mode == "worker"))
+            addon.mark("meeting_join")
+            for i in range(3):
+                body = {"metrics": [{"eventPayload": {"event": {"name": "client.muted"},
+                                                      "userEmail": f"u{i}@example.com"}}]}
+                _run(addon, tctx, _post(b"/metrics/api/v1/clientmetrics",
+                                        json.dumps(body).encode()))
+            assert (addon.worker is not None) == (mode == "worker")
+            addon.done()
+        report = json.loads((out / "audit.json").read_text())
+        results[mode] = (
+            [(f["trigger"], f["purpose"], sorted(x["type"] for x in f["findings"]))
+             for f in report["flows"]],
+            [m["label"] for m in report["markers"] if m["source"] == "auditor"],
+        )
+    assert results["worker"] == results["inline"]
+    assert len(results["worker"][0]) == 3 and results["worker"][1] == ["meeting_join"]

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import sys
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -22,7 +23,8 @@ from .enforce import MODES, EnforceError, EnforcePolicy, apply_enforcement, plan
 from .pipeline import Auditor, AuditSettings
 from .report.terminal import format_flow_line, format_summary
 from .report.write import parse_formats, write_report
-from .session import AuditSession
+from .session import AuditSession, report_from_store
+from .worker import AuditWorker
 
 __all__ = ["PhonehomeAudit"]
 
@@ -44,6 +46,7 @@ _PARSED_OPTIONS = {
     "phonehome_enforce",
     "phonehome_enforce_dry_run",
     "phonehome_enforce_file",
+    "phonehome_audit_process",
 }
 
 
@@ -67,6 +70,8 @@ class PhonehomeAudit:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._console = _console()
         self._finished = False
+        self.worker: AuditWorker | None = None
+        self._worker_args: tuple[AuditSettings, Path, float] | None = None
 
     # --- options ---------------------------------------------------------
 
@@ -105,6 +110,9 @@ class PhonehomeAudit:
                           "Report what enforce mode would redact or block, and pass everything.")
         loader.add_option("phonehome_enforce_file", str, "",
                           "Enforce file (YAML): actions per rule id, category or finding type.")
+        loader.add_option("phonehome_audit_process", bool, True,
+                          "In observe mode, audit in a child process so proxying is not slowed "
+                          "(enforce mode always audits inline).")
 
     def configure(self, updated: set[str]) -> None:
         if not updated & _PARSED_OPTIONS and self.session is not None:
@@ -149,14 +157,54 @@ class PhonehomeAudit:
             log.warning(f"phonehome: enforce file names unknown rule ids: {', '.join(unknown)}")
         self.report_dir = Path(opts.phonehome_report_dir)
         store_path = Path(opts.phonehome_store or self.report_dir / "audit.sqlite")
-        if self.session is None or self.session.store_path != store_path:
-            if self.session is not None:
-                self.session.finish()
-            self.session = AuditSession(settings, store_path, auditor=auditor,
-                                        inputs={"captures": ["live"]}, time_scale=time_scale)
+        if self.policy.enabled or not opts.phonehome_audit_process:
+            self._use_inline(settings, auditor, store_path, time_scale)
         else:
+            self._use_worker(settings, store_path, time_scale)
+
+    def _use_inline(self, settings: AuditSettings, auditor: Auditor, store_path: Path,
+                    time_scale: float) -> None:
+        fresh = self._stop_worker(store_path)
+        if self.session is not None and self.session.store_path == store_path:
             self.session.auditor = auditor
             self.session.time_scale = time_scale
+            return
+        if self.session is not None:
+            self.session.finish()
+        self.session = AuditSession(settings, store_path, auditor=auditor, time_scale=time_scale,
+                                    inputs={"captures": ["live"]}, fresh_store=fresh)
+
+    def _use_worker(self, settings: AuditSettings, store_path: Path, time_scale: float) -> None:
+        fresh = True
+        if self.session is not None:
+            self.session.close()
+            fresh = self.session.store_path != store_path
+            self.session = None
+        fresh = self._stop_worker(store_path) and fresh
+        self._worker_args = (settings, store_path, time_scale)
+        self._worker_fresh = fresh
+
+    def _stop_worker(self, store_path: Path) -> bool:
+        """Stop a running worker; True when the next store should start fresh."""
+        if self.worker is None:
+            return True
+        self.worker.finish()
+        same = self.worker.store_path == store_path
+        self.worker = None
+        return not same
+
+    def _sink_ready(self) -> bool:
+        """Start the worker on first use (not at configure: tests and --help need none)."""
+        if self.session is not None or self.worker is not None:
+            return True
+        if self._worker_args is None:
+            return False
+        settings, store_path, time_scale = self._worker_args
+        self.worker = AuditWorker(settings, store_path, inputs={"captures": ["live"]},
+                                  time_scale=time_scale, quiet=ctx.options.phonehome_quiet,
+                                  fresh=self._worker_fresh).start()
+        self._worker_fresh = False
+        return True
 
     @property
     def marker_socket(self) -> Path:
@@ -167,6 +215,7 @@ class PhonehomeAudit:
 
     async def running(self) -> None:
         self._loop = asyncio.get_running_loop()
+        self._sink_ready()
         self._tasks.append(asyncio.create_task(self._flush_periodically()))
         try:
             from .timeline.channel import MarkerListener
@@ -180,7 +229,7 @@ class PhonehomeAudit:
     async def _flush_periodically(self) -> None:
         while True:
             await asyncio.sleep(0.1)
-            if self.session is not None:
+            if self.session is not None:  # the worker commits on its own
                 try:
                     self.session.tick()
                 except Exception as e:  # noqa: BLE001
@@ -199,11 +248,15 @@ class PhonehomeAudit:
             check_label(label)
         except ValueError as e:
             raise exceptions.CommandError(str(e)) from e
-        if self.session is None:
+        if not self._sink_ready():
             return
-        marker = self.session.mark(label)
+        now = time.time()
+        if self.worker is not None:
+            self.worker.mark(label, now)
+        elif self.session is not None:
+            self.session.mark(label, now)
         # Saved on the next flow's metadata too, so `-w` captures keep it.
-        self._pending_markers.append({"label": label, "timestamp": marker.timestamp})
+        self._pending_markers.append({"label": label, "timestamp": now})
         log.info(f"phonehome: marked {label}")
 
     # --- flows -------------------------------------------------------------
@@ -212,8 +265,14 @@ class PhonehomeAudit:
         return self.scope is None or bool(self.scope(flow))
 
     def request(self, flow: http.HTTPFlow) -> None:
-        if self.session is None or not self._in_scope(flow):
+        if not self._in_scope(flow) or not self._sink_ready():
             return
+        meta = flow.metadata.setdefault("phonehome", {})
+        if self._pending_markers:
+            meta.setdefault("markers", []).extend(self._pending_markers)
+            self._pending_markers = []
+        if self.session is None:
+            return  # the worker audits when the response is in
         try:
             result = self.session.audit_result(observe_request(flow))
         except Exception as e:  # noqa: BLE001 - never break the traffic
@@ -223,7 +282,6 @@ class PhonehomeAudit:
         if self.policy.enabled:
             record["enforcement"] = self._enforce(flow, result)
         self._pending[flow.id] = record
-        meta = flow.metadata.setdefault("phonehome", {})
         meta.update({
             "trigger": record["trigger"],
             "purpose": record["purpose"],
@@ -231,9 +289,6 @@ class PhonehomeAudit:
             "rule_ids": record["rule_ids"],
             "findings": sorted({f["type"] for f in record["findings"]}),
         })
-        if self._pending_markers:
-            meta.setdefault("markers", []).extend(self._pending_markers)
-            self._pending_markers = []
 
     def _enforce(self, flow: http.HTTPFlow, result: Any) -> dict[str, Any]:
         """Redact or block per the policy. Fails closed: a failed audit blocks."""
@@ -255,6 +310,10 @@ class PhonehomeAudit:
                     "reason": f"fail-closed: {e}"[:300]}
 
     def _complete(self, flow: http.HTTPFlow) -> None:
+        if self.worker is not None:
+            if "phonehome" in flow.metadata:  # in scope, seen at request time
+                self._submit(observe_request(flow))
+            return
         record = self._pending.pop(flow.id, None)
         if record is None or self.session is None:
             return
@@ -275,31 +334,46 @@ class PhonehomeAudit:
     def error(self, flow: http.HTTPFlow) -> None:
         self._complete(flow)
 
+    def _submit(self, observation: Any) -> None:
+        try:
+            observation.markers = []  # the worker got them from mark() already
+            self.worker.submit(observation)  # type: ignore[union-attr]
+        except Exception as e:  # noqa: BLE001 - never break the traffic
+            log.error(f"phonehome: cannot hand flow {observation.id} to the audit: {e}")
+
     def websocket_message(self, flow: http.HTTPFlow) -> None:
-        if self.session is None or flow.websocket is None or not self._in_scope(flow):
+        if flow.websocket is None or not self._in_scope(flow) or not self._sink_ready():
             return
         index = len(flow.websocket.messages) - 1
         try:
             observation = observe_websocket_message(flow, index)
-            if observation is not None:
+            if observation is None:
+                return
+            if self.worker is not None:
+                self._submit(observation)
+            elif self.session is not None:
                 self.session.commit(self.session.audit(observation))
         except Exception as e:  # noqa: BLE001
             log.error(f"phonehome: websocket audit failed: {e}")
 
     def done(self) -> None:
-        if self._finished or self.session is None:
+        if self._finished or (self.session is None and self.worker is None):
             return
         self._finished = True
         for task in self._tasks:
             task.cancel()
         if self._listener is not None:
             self._listener.stop()
-        for flow_id in list(self._pending):
-            record = self._pending.pop(flow_id)
-            self.session.commit(record)
         console = _console(sys.stdout)
         try:
-            report = self.session.finish()
+            if self.worker is not None:
+                self.worker.finish()
+                report = report_from_store(self.worker.store_path)
+            else:
+                assert self.session is not None
+                for flow_id in list(self._pending):
+                    self.session.commit(self._pending.pop(flow_id))
+                report = self.session.finish()
             written = write_report(report, self.report_dir, self.formats)
         except Exception as e:  # noqa: BLE001 - report what we can, never crash mitmdump
             console.print(f"phonehome: could not write the report: {e}")

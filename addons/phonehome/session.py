@@ -29,9 +29,10 @@ class AuditSession:
         on_record: Callable[[dict[str, Any]], None] | None = None,
         auditor: Auditor | None = None,
         time_scale: float = 1.0,
+        fresh_store: bool = True,
     ) -> None:
         self.auditor = auditor or Auditor(settings)
-        self.store = FindingsStore(store_path)
+        self.store = FindingsStore(store_path, fresh=fresh_store)
         self.store_path = store_path
         self.inputs = {
             "captures": [],
@@ -97,11 +98,15 @@ class AuditSession:
         """Commit the pending batch if it is due (call from a timer)."""
         self.store.flush_if_due()
 
-    def finish(self, claims_paths: Sequence[Path] | None = None) -> dict[str, Any]:
-        """Close the store and build the report from it."""
+    def close(self) -> None:
+        """Commit and close the store."""
         if not self._closed:
             self.store.close()
             self._closed = True
+
+    def finish(self, claims_paths: Sequence[Path] | None = None) -> dict[str, Any]:
+        """Close the store and build the report from it."""
+        self.close()
         return report_from_store(self.store_path, claims_paths=claims_paths)
 
 

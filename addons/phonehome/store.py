@@ -152,8 +152,9 @@ class FindingsStore:
         self._last_commit = time.monotonic()
 
     def close(self) -> None:
+        """Commit, and leave a single self-contained file (no -wal or -shm)."""
         self.flush()
-        self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        self._db.execute("PRAGMA journal_mode=DELETE")
         self._db.close()
 
 

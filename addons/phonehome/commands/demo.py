@@ -45,6 +45,7 @@ def register(subparsers: Any) -> None:
 def run_demo(args: argparse.Namespace) -> int:
     from ..proxy_process import MitmdumpProcess, addon_script
     from ..report.terminal import format_summary
+    from ..report.write import write_atomic
     from ..simulate import RESOLVER_ADDON_PATH, simulate
     from ..simulate.identity import make_identity, write_identity
     from ..simulate.leaks import parse_leaks
@@ -104,7 +105,7 @@ def run_demo(args: argparse.Namespace) -> int:
         console.print(format_summary(report))
         for name in ("identity.yaml", "ground_truth.json"):
             if (workdir / name).is_file():
-                shutil.copy(workdir / name, out_dir / name)
+                write_atomic(out_dir / name, (workdir / name).read_text())
         written = sorted(p.name for p in out_dir.iterdir() if p.name.startswith("audit"))
         console.print(f"\n{result.requests} requests simulated. Reports in [bold]{out_dir}/[/]: "
                       + ", ".join(written))

@@ -5,6 +5,12 @@ Per flow: pick candidate rules (by `match.domains`, a dict lookup, then
 (`each`), name each event (`event`), pick its trigger from the first matching
 `classify` case, and collect categories from the `fields` present. All paths
 were compiled at load time into tries walked over the decoder's leaves.
+
+Telemetry repeats itself, so what depends on one thing only is remembered in
+bounded memo tables (memo.py): candidate rules and party per host, filter
+verdicts per request line (filters.py), `each` prefixes and the references a
+leaf path reaches per exact path tuple, cases per event name. Memos never
+change a result; tests compare against fresh rule sets.
 """
 
 from __future__ import annotations
@@ -15,6 +21,8 @@ from typing import Any
 
 from ..model import Classification, EventHit, Leaf, Observation, PathPart, Payload
 from . import patterns
+from .filters import filter_inputs, request_reader
+from .memo import DEFAULT_LIMIT, MemoPool, lookup_all
 from .party import DomainResolver, PartyEntry, PartyIndex, host_suffixes, is_ip_or_local
 from .paths import Trie, find_paths, has_scalar, subtree, walk_leaves
 from .schema import Case, FieldRef, Pack, Rule, scalar_text
@@ -78,6 +86,10 @@ class _RefSet:
                 self.sources.setdefault(ref.kind, []).append((target, test))
 
 
+_NO_HITS: tuple[tuple[Any, ...], tuple[Any, ...]] = ((), ())
+"""The memo entry of a leaf path no reference of a rule reaches."""
+
+
 @dataclass(slots=True)
 class _Compiled:
     rule: Rule
@@ -93,6 +105,22 @@ class _Compiled:
     regex_cases: tuple[int, ...] = ()
     literal_events: tuple[tuple[PathPart, ...], ...] | None = None
     """The `event` paths as plain tuples, when all are plain (no wildcards)."""
+    inputs: frozenset[str] | None = frozenset()
+    """Request attributes the filter reads (empty: no filter); None: it reads more."""
+    valued: frozenset[Any] = frozenset()
+    """Targets whose values are read (event names, cases with equals/matches)."""
+    field_targets: tuple[tuple[Any, tuple[str, ...]], ...] = ()
+    body_work: bool = False
+    """Whether the body leaves go through the trie or the key names."""
+    # memo tables, attached by the RuleSet that owns this rule
+    pool: MemoPool | None = None
+    leaf_tables: dict[int, dict[tuple[PathPart, ...], Any]] = field(default_factory=dict)
+    """Per event offset: exact leaf path → (targets reached, targets with a value)."""
+    each_table: dict[tuple[PathPart, ...], Any] | None = None
+    """Leaf path → the `each` prefixes above it (shared by rules with the same `each`)."""
+    name_table: dict[str, frozenset[int]] = field(default_factory=dict)
+    flow_table: dict[tuple[str, str], tuple[Any, ...]] = field(default_factory=dict)
+    """(source, name) of a non-body leaf → targets; source "" for key references."""
 
     def cases_by_name(self, name: str) -> frozenset[int]:
         """Indices of the cases whose `name`/`regex` condition holds for `name`."""
@@ -102,6 +130,31 @@ class _Compiled:
         if self.regexes is not None:
             hits.extend(self.regex_cases[i] for i in self.regexes.Match(name) or ())
         return frozenset(hits)
+
+    def attach(self, pool: MemoPool, each_tables: dict[str, dict[Any, Any]]) -> None:
+        self.pool = pool
+        self.name_table = pool.table()
+        self.flow_table = pool.table()
+        if self.each_trie is not None and self.rule.each is not None:
+            table = each_tables.get(self.rule.each.text)
+            if table is None:
+                table = each_tables[self.rule.each.text] = pool.table()
+            self.each_table = table
+
+    def leaf_table(self, offset: int) -> dict[tuple[PathPart, ...], Any]:
+        table = self.leaf_tables.get(offset)
+        if table is None:
+            assert self.pool is not None
+            table = self.leaf_tables[offset] = self.pool.table()
+        return table
+
+    def cases_for(self, name: str) -> frozenset[int]:
+        found = self.name_table.get(name)
+        if found is None:
+            found = self.cases_by_name(name)
+            if self.pool is not None:
+                self.pool.remember(self.name_table, name, found)
+        return found
 
 
 def _compile(rule: Rule, index: int, pack: Pack) -> _Compiled:
@@ -134,6 +187,15 @@ def _compile(rule: Rule, index: int, pack: Pack) -> _Compiled:
         compiled.regexes = patterns.compile_set(
             [c.regex.pattern for _, c in regex_cases], anchored=False)
         compiled.regex_cases = tuple(k for k, _ in regex_cases)
+    if rule.filter is not None:
+        compiled.inputs = filter_inputs(rule.filter)
+    compiled.valued = frozenset(
+        [("e", j) for j in range(len(rule.events))]
+        + [("c", k) for k, case in enumerate(rule.classify)
+           if case.field is not None and (case.equals is not None or case.matches is not None)])
+    compiled.field_targets = tuple((("f", i), spec.categories)
+                                   for i, spec in enumerate(rule.fields))
+    compiled.body_work = not refs.trie.empty or bool(refs.keys)
     return compiled
 
 

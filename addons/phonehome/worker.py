@@ -1,0 +1,116 @@
+"""The audit in a child process, so the proxy's event loop only captures.
+
+In observe mode the addon hands each finished observation to this worker
+and goes back to proxying; the worker runs the same `AuditSession` (audit,
+store, live line) on the other core. Enforce mode audits inline instead,
+because it must decide before the request leaves.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import queue
+import signal
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from .model import Observation
+from .pipeline import AuditSettings
+
+__all__ = ["AuditWorker", "WorkerError"]
+
+_STOP = "stop"
+_OBSERVATION = "observation"
+_MARK = "mark"
+
+
+class WorkerError(RuntimeError):
+    """The worker process failed or did not finish in time."""
+
+
+def _worker_main(settings: AuditSettings, store_path: str, inputs: Mapping[str, Any],
+                 time_scale: float, quiet: bool, fresh: bool, inbox: Any) -> None:
+    # The proxy decides when we stop (Ctrl-C reaches the whole process group).
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    from .report.terminal import format_flow_line
+    from .session import AuditSession
+
+    console = None
+    if not quiet:
+        from rich.console import Console
+
+        console = Console(file=sys.stdout, soft_wrap=True, highlight=False)
+    parent = os.getppid()
+    session = AuditSession(settings, Path(store_path), inputs=inputs, time_scale=time_scale,
+                           fresh_store=fresh)
+    try:
+        while True:
+            try:
+                item = inbox.get(timeout=0.1)
+            except queue.Empty:
+                session.tick()
+                if os.getppid() != parent:  # the proxy died: keep what we have
+                    return
+                continue
+            kind = item[0]
+            if kind == _STOP:
+                return
+            if kind == _MARK:
+                session.mark(item[1], item[2], flow_id=item[3])
+            elif kind == _OBSERVATION:
+                record = session.add(item[1])
+                if console is not None:
+                    console.print(format_flow_line(record))
+    finally:
+        session.close()
+
+
+class AuditWorker:
+    """`submit()` observations and `mark()` moments; `finish()` waits for the store."""
+
+    def __init__(self, settings: AuditSettings, store_path: Path, *,
+                 inputs: Mapping[str, Any] | None = None, time_scale: float = 1.0,
+                 quiet: bool = False, fresh: bool = True) -> None:
+        context = multiprocessing.get_context("spawn")
+        self._inbox = context.Queue()
+        self.store_path = store_path
+        self._process = context.Process(
+            target=_worker_main,
+            args=(settings, str(store_path), dict(inputs or {}), time_scale, quiet, fresh,
+                  self._inbox),
+            name="phonehome-audit", daemon=True,
+        )
+        self.submitted = 0
+
+    def start(self) -> AuditWorker:
+        self._process.start()
+        return self
+
+    @property
+    def alive(self) -> bool:
+        return self._process.is_alive()
+
+    def submit(self, observation: Observation) -> None:
+        observation.flow = None  # flows don't pickle; rules rebuild what filters need
+        self._inbox.put((_OBSERVATION, observation))
+        self.submitted += 1
+
+    def mark(self, label: str, timestamp: float, flow_id: str | None = None) -> None:
+        self._inbox.put((_MARK, label, timestamp, flow_id))
+
+    def finish(self, timeout: float = 300.0) -> None:
+        """Audit what is queued, close the store, and stop."""
+        if self._process.is_alive():
+            self._inbox.put((_STOP,))
+            self._process.join(timeout)
+        if self._process.is_alive():
+            self._process.kill()
+            self._process.join(5)
+            raise WorkerError(f"the audit worker did not finish within {timeout:.0f}s")
+        self._inbox.close()
+        self._inbox.join_thread()
+        if self._process.exitcode not in (0, None):
+            raise WorkerError(f"the audit worker exited with code {self._process.exitcode}")
