@@ -43,13 +43,10 @@ def register(subparsers: Any) -> None:
 
 
 def run_demo(args: argparse.Namespace) -> int:
-    from ..proxy_process import MitmdumpProcess, addon_script
     from ..report.terminal import format_summary
     from ..report.write import write_atomic
-    from ..simulate import RESOLVER_ADDON_PATH, simulate
-    from ..simulate.identity import make_identity, write_identity
+    from ..simulate.harness import HarnessError, run_through_proxy
     from ..simulate.leaks import parse_leaks
-    from ..simulate.vendor_server import VendorServer
 
     console = Console(soft_wrap=True)
     errors = Console(file=sys.stderr, soft_wrap=True)
@@ -67,38 +64,25 @@ def run_demo(args: argparse.Namespace) -> int:
         return ExitCode.USAGE
     workdir = Path(tempfile.mkdtemp(prefix="phonehome-demo-"))
     try:
-        identity_path = write_identity(make_identity(args.seed), workdir / "identity.yaml")
-        capture = workdir / "session.mitm"
         console.print("[bold]phonehome demo[/]: starting the vendor stand-in and mitmdump "
                       "on 127.0.0.1 …")
-        with VendorServer(workdir / "vendor-record.jsonl") as vendor:
-            proxy = MitmdumpProcess(
-                workdir / "mitmproxy",
-                scripts=[addon_script(workdir), RESOLVER_ADDON_PATH],
-                options={
-                    "phonehome_report_dir": str(out_dir),
-                    "phonehome_identity": str(identity_path),
-                    "phonehome_formats": args.format,
-                    "phonehome_time_scale": str(args.speed),
-                    "phonehome_quiet": "true",
-                    "phonehome_sim_upstream": vendor.address,
-                    "ssl_insecure": "true",
-                    **({"phonehome_enforce": args.enforce} if args.enforce != "observe" else {}),
-                },
-                extra_args=["-w", str(capture), "--flow-detail", "0"],
+        options = {"phonehome_formats": args.format}
+        if args.enforce != "observe":
+            options["phonehome_enforce"] = args.enforce
+        try:
+            run = run_through_proxy(
+                workdir, out_dir, seed=args.seed, speed=args.speed, leaks=leaks,
+                options=options,
+                on_proxy_ready=lambda url: console.print(
+                    f"Simulating a ~25-minute meeting-app session at {args.speed:g}× "
+                    f"through {url} …"),
             )
-            with proxy:
-                console.print(f"Simulating a ~25-minute meeting-app session at {args.speed:g}× "
-                              f"through {proxy.url} …")
-                result = simulate(proxy.url, proxy.ca_cert, seed=args.seed, speed=args.speed,
-                                  leaks=leaks, out_dir=workdir)
-            if proxy.process is not None and proxy.process.returncode not in (0, None):
-                errors.print(f"phonehome demo: mitmdump exited with {proxy.process.returncode}:\n"
-                             f"{proxy.output()[-2000:]}", markup=False, highlight=False)
-                return ExitCode.FAILED
+        except HarnessError as e:
+            errors.print(f"phonehome demo: {e}", markup=False, highlight=False)
+            return ExitCode.FAILED
         report_path = out_dir / "audit.json"
         if not report_path.is_file():
-            errors.print(f"phonehome demo: mitmdump wrote no report:\n{proxy.output()[-2000:]}",
+            errors.print(f"phonehome demo: mitmdump wrote no report:\n{run.proxy_log[-2000:]}",
                          markup=False, highlight=False)
             return ExitCode.FAILED
         report = json.loads(report_path.read_text())
@@ -107,8 +91,8 @@ def run_demo(args: argparse.Namespace) -> int:
             if (workdir / name).is_file():
                 write_atomic(out_dir / name, (workdir / name).read_text())
         written = sorted(p.name for p in out_dir.iterdir() if p.name.startswith("audit"))
-        console.print(f"\n{result.requests} requests simulated. Reports in [bold]{out_dir}/[/]: "
-                      + ", ".join(written))
+        console.print(f"\n{run.simulation.requests} requests simulated. "
+                      f"Reports in [bold]{out_dir}/[/]: " + ", ".join(written))
         console.print(f"Open [bold]{out_dir / 'audit.html'}[/] in a browser for the full audit.")
         if args.keep_workdir:
             console.print(f"Work folder kept: {workdir}")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import json
 import ssl
+import time
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -114,10 +115,17 @@ class Sender:
         for name, value in request.headers:
             headers[name] = value
         client = self._h2 if request.http2 else self._h1
-        try:
-            response = client.request(request.method, request.url, content=data, headers=headers)
-        except httpx.HTTPError as e:
-            raise SimulationError(f"{request.method} {request.url} failed: {e}") from e
+        for attempt in range(3):  # like a real app, retry a dropped connection
+            try:
+                response = client.request(request.method, request.url, content=data,
+                                          headers=headers)
+                break
+            except (httpx.RemoteProtocolError, httpx.ConnectError) as e:
+                if attempt == 2:
+                    raise SimulationError(f"{request.method} {request.url} failed: {e}") from e
+                time.sleep(0.2)
+            except httpx.HTTPError as e:
+                raise SimulationError(f"{request.method} {request.url} failed: {e}") from e
         self.by_host[request.host] += 1
         self.statuses[response.status_code] += 1
         reply: Any = None
