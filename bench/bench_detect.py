@@ -1,5 +1,10 @@
-"""Detector benchmark: payloads/s and MB/s for DetectionEngine.detect, and the identity
-search with pyahocorasick against a plain loop of `in` over the same needles.
+"""Detector benchmark: payloads/s and MB/s for DetectionEngine.detect, the persistent-id
+candidates (`DetectionEngine.identifiers`), and the identity search with pyahocorasick
+against a plain loop of `in` over the same needles.
+
+The engine memoizes per place and per text, so a payload repeated verbatim is the best
+case; the "new ids" rows give every call a payload whose event ids it has never seen,
+as live traffic does.
 
     PYTHONPATH=addons python bench/bench_detect.py [--seconds 1.0]
 
@@ -11,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import itertools
 import json
 import sys
 import time
@@ -36,9 +42,9 @@ IDENTITY = {
 }
 
 
-def _event(i: int) -> dict[str, Any]:
+def _event(i: int, flow: int = 0) -> dict[str, Any]:
     """A Webex Call-Analyzer client event shaped like the JS SDK's (telemetry-facts §2)."""
-    uuid = f"2f1e5a1c-8a7b-4b8e-9c1d-12345678{i:04d}"
+    uuid = f"2f1e5a1c-8a7b-{flow % 10000:04d}-9c1d-12345678{i:04d}"
     return {
         "eventPayload": {
             "eventId": uuid, "version": 1,
@@ -154,6 +160,19 @@ def main(argv: list[str] | None = None) -> int:
             per = _rate(lambda e=engine, p=payload: e.detect(p), args.seconds)
             rows.append((name, label, len(body), len(payload.leaves), per, yard,
                          len(engine.detect(payload))))
+        per = _rate(lambda p=payload: with_identity.identifiers(p), args.seconds)
+        rows.append((name, "identifiers", len(body), len(payload.leaves), per, yard,
+                     len(with_identity.identifiers(payload))))
+    # New event ids in every call (8 per payload; more flows than the text memo holds).
+    fresh = [_payload({"metrics": [_event(i, flow) for i in range(8)]}) for flow in range(3000)]
+    body = fresh[0][1]
+    yard = _rate(lambda: json.loads(body), args.seconds)
+    for label, call in (("+ identity", with_identity.detect),
+                        ("identifiers", with_identity.identifiers)):
+        cycle = itertools.cycle([p for p, _ in fresh])
+        per = _rate(lambda c=cycle, f=call: f(next(c)), args.seconds)
+        rows.append(("webex batch, new ids", label, len(body), len(fresh[0][0].leaves), per,
+                     yard, len(call(fresh[0][0]))))
 
     print(f"{'payload':24} {'engine':11} {'bytes':>6} {'leaves':>6} {'us/payload':>10} "
           f"{'payloads/s':>10} {'MB/s':>6} {'x json.loads':>12} {'findings':>8}")

@@ -187,3 +187,120 @@ def test_leaf_via_is_ignored_but_location_kept():
     assert {f.location for f in ENGINE.detect(payload)} == {"$.data.user.email"}
     assert redact_tree({"data": "eyJ1c2VyIjp7fX0="}, ENGINE.detect(payload)) == {
         "data": "j***@e***.org"}
+
+
+# --- the engine's memos and per-text search -------------------------------------------
+
+def _may_match_newline(pattern: str) -> bool:
+    """Whether some match of `pattern` could hold "\\n" or lean on ^/$ (sre parse tree)."""
+    from re import _parser as sre  # the stdlib's own parser; tests only
+
+    newline = ord("\n")
+
+    def in_class(items: list) -> bool:
+        negate = any(op is sre.NEGATE for op, _ in items)
+        hit = False
+        for op, arg in items:
+            if op is sre.LITERAL:
+                hit |= arg == newline
+            elif op is sre.RANGE:
+                hit |= arg[0] <= newline <= arg[1]
+            elif op is sre.CATEGORY:
+                hit |= arg in (sre.CATEGORY_SPACE, sre.CATEGORY_NOT_DIGIT,
+                               sre.CATEGORY_NOT_WORD)
+        return hit != negate
+
+    def walk(tree: list) -> bool:
+        for op, arg in tree:
+            if op is sre.LITERAL and arg == newline:
+                return True
+            if op is sre.NOT_LITERAL and arg != newline:
+                return True
+            if op is sre.IN and in_class(arg):
+                return True
+            if op is sre.AT and arg in (sre.AT_BEGINNING, sre.AT_END, sre.AT_BEGINNING_STRING,
+                                        sre.AT_END_STRING):
+                return True
+            if op is sre.BRANCH and any(walk(list(branch)) for branch in arg[1]):
+                return True
+            if op is sre.SUBPATTERN and walk(list(arg[-1])):
+                return True
+            if op in (sre.MAX_REPEAT, sre.MIN_REPEAT, sre.POSSESSIVE_REPEAT) and walk(
+                    list(arg[2])):
+                return True
+        return False
+
+    return walk(list(sre.parse(pattern)))
+
+
+@pytest.mark.parametrize("cls", [c for c in DETECTORS if c.pattern], ids=lambda c: c.name)
+def test_single_line_claims_hold(cls):
+    patterns = (cls.pattern,) if isinstance(cls.pattern, str) else cls.pattern
+    spans = any(_may_match_newline(p) for p in patterns)
+    assert cls.single_line is not spans
+
+
+def test_the_newline_check_sees_spanning_patterns():
+    assert _may_match_newline(r"Bearer\s+x")
+    assert _may_match_newline(r"[^/]{3}")
+    assert _may_match_newline(r"^abc")
+    assert not _may_match_newline(r"[^/\s]{3}|a[ -]b")
+
+
+_TEXTS = st.sampled_from([
+    "jane.roe@example.org", "203.0.113.42", "192.168.0.7 and 10.0.0.1", "a4:83:e7:12:34:56",
+    "4111 1111 1111 1111", "536-22-1234", "+14155552671", "Jane Roe", "/Users/jroe/x",
+    "43.8.0.26", "x Bearer", "abcdefghijklmnopqrstuvwxyz012345", "Bearer abcdefghijklmnop1234",
+    "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.x", "amFuZS5yb2VAZXhhbXBsZS5vcmc=",
+    "", "plain words here", "é 203.0.113.9", "\ud800 198.51.100.7",
+])
+
+
+@settings(max_examples=120, deadline=None)
+@given(st.lists(st.lists(st.tuples(_KEYS, st.one_of(_TEXTS, _SCALARS)), min_size=1, max_size=6),
+                min_size=2, max_size=5))
+def test_a_long_lived_engine_agrees_with_a_new_one(flows):
+    """Memos (places, texts, accepted matches, findings) never change an answer."""
+    identity = Identity.from_mapping({"email": EMAIL, "name": "Jane Roe"})
+    long_lived = DetectionEngine(identity)
+    for pairs in flows * 2:
+        tree = {"items": [{key: value} for key, value in pairs], "list": [v for _, v in pairs]}
+        payload = make_payload(tree, query=[(k, str(v)) for k, v in pairs[:2]],
+                               headers=[("X-" + k, str(v)) for k, v in pairs[:1]])
+        fresh = DetectionEngine(identity).detect(payload)
+        got = long_lived.detect(payload)
+        assert [repr(f) for f in got] == [repr(f) for f in fresh]
+        assert [f.value for f in got] == [f.value for f in fresh]
+
+
+def test_match_budget_is_the_same_from_memo_and_fresh():
+    many = " ".join(f"203.0.113.{n % 200 + 1}" for n in range(300))
+    tree = {"a": [many] * 20, "b": "198.51.100.7", "c": many[:400]}
+    engine = DetectionEngine()
+    first = engine.detect(make_payload(tree))
+    again = engine.detect(make_payload(tree))
+    assert [repr(f) for f in again] == [repr(f) for f in first]
+    # 300 matches a leaf: MAX_MATCHES (4096) runs out inside $.a[13]
+    assert {f.location for f in first} == {f"$.a[{n}]" for n in range(14)}
+
+
+def test_a_newline_spanning_match_keeps_its_old_meaning():
+    # "Bearer" ending one leaf and a token opening the next make one match across the
+    # two leaves; it is dropped, as it always was, and hides nothing else.
+    payload = make_payload({"a": "x Bearer", "b": "abcdefghijklmnopqrstuvwxyz012345"})
+    assert [f.type for f in DetectionEngine().detect(payload)] == []
+    payload = make_payload({"a": "x", "b": "Bearer abcdefghijklmnop1234"})
+    assert [(f.type, f.location) for f in DetectionEngine().detect(payload)] == [
+        ("auth_token", "$.b")]
+
+
+def test_places_whose_location_repeats_with_other_paths():
+    # "query:a.b" names a query parameter "a.b" and key "b" of JSON inside parameter "a".
+    leaves = [Leaf("query:a.b", ("a.b",), "Jane Roe", "query"),
+              Leaf("query:a.b", ("a", "b"), "Jane Roe", "query"),
+              Leaf("query:a.displayName", ("a", "displayName"), "Jane Roe", "query")]
+    payload = Payload(kind="form", tree=None, leaves=leaves, size=1, decoded_size=1, sha256="")
+    for _ in range(2):
+        found = [(f.type, f.location) for f in ENGINE.detect(payload)
+                 if f.type == "person_name"]
+        assert found == [("person_name", "query:a.displayName")]

@@ -93,3 +93,31 @@ def test_streams_many_flows():
                    ]}
     (entry,) = persistent_ids(flows())
     assert entry["flow_count"] == 20000 and entry["capture_count"] == 3
+
+
+_CANDIDATE_TREES = [
+    {"metrics": [_event(1), _event(2)]},
+    {"deviceId": ["dev-5f1e5a1c", "dev-5f1e5a1d"], "user": {"userId": 12345678}},
+    {"ids": {"orgId": "  org-1eb65fdf  ", "DeviceId": "DEV-5F1E", "device_id": "dev-5f1e5a1c"}},
+    {"deviceId": {"nested": "not-an-id-key"}, "machineId": 1.5, "installId": True},
+    [{"userId": "u-1"}, {"userId": "user-000001"}, "loose-value"],
+]
+
+
+@pytest.mark.parametrize("tree", _CANDIDATE_TREES)
+def test_engine_identifiers_match_the_module_function(tree):
+    from phonehome.detect import DetectionEngine
+
+    engine = DetectionEngine()
+    payload = make_payload(tree, query=[("uid", "q-5f1e5a1c")], headers=[("X-Device-Id", "h-1")])
+    first = identifier_candidates(payload)
+    # the memos answer the second time round; nothing may change
+    assert engine.identifiers(payload) == first
+    assert engine.identifiers(payload) == first
+    assert identifier_candidates(payload) == first
+
+
+def test_list_items_take_the_nearest_key():
+    tree = {"deviceId": ["dev-5f1e5a1c"], "eventId": ["e-1234"]}
+    found = identifier_candidates(make_payload(tree))
+    assert [(c["key"], c["location"]) for c in found] == [("deviceId", "$.deviceId[0]")]

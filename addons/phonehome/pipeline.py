@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from .decode import DecodeLimits, decode
-from .detect import DetectionEngine, identifier_candidates, load_identity, redact_tree
+from .detect import DetectionEngine, load_identity, redact_tree
 from .model import Classification, Finding, Observation, Payload
 from .rules import RuleSet, load_rules
 
@@ -87,7 +87,7 @@ class Auditor:
         identifiers: list[dict[str, str]] = []
         if payload is not None:
             findings = stage("detect", lambda: self.detector.detect(payload), [])
-            identifiers = stage("detect", lambda: identifier_candidates(payload), [])
+            identifiers = stage("detect", lambda: self.detector.identifiers(payload), [])
         error = errors[0] if errors else None
 
         record = flow_record(

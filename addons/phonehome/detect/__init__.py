@@ -2,6 +2,7 @@
 
     engine = DetectionEngine(load_identity(Path("identity.yaml")))  # once
     findings = engine.detect(payload)                                # per flow
+    identifiers = engine.identifiers(payload)                        # per flow
 
 One small class per finding type (personal.py, content.py), each a pure
 function of (value, key context); identity matching over every encoded form
@@ -14,7 +15,12 @@ from __future__ import annotations
 from .base import Context, Detector, Hit
 from .engine import DETECTORS, DetectionEngine
 from .identity import IDENTITY_FIELDS, Identity, IdentityError, load_identity
-from .persistent import identifier_candidates, is_identifier_key, persistent_ids
+from .persistent import (
+    IdentifierScanner,
+    identifier_candidates,
+    is_identifier_key,
+    persistent_ids,
+)
 from .redact import fingerprint, redact, redact_tree
 
 __all__ = [
@@ -27,6 +33,7 @@ __all__ = [
     "IdentityError",
     "IDENTITY_FIELDS",
     "load_identity",
+    "IdentifierScanner",
     "identifier_candidates",
     "is_identifier_key",
     "persistent_ids",

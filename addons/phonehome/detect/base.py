@@ -184,6 +184,11 @@ class Detector:
     engine's single re2.Set pass over a payload uses them to pick the regexes
     worth running (full patterns with counted repeats make one combined DFA
     too large)."""
+    single_line: ClassVar[bool] = False
+    """True when no match of `pattern` can hold a newline and it has no ^/$ anchors:
+    the engine may then search each distinct text on its own and remember the
+    matches (tests/test_detect_engine.py checks the claim). Leave False otherwise:
+    such patterns are run over all of a payload's text at once, every time."""
     numeric: ClassVar[bool] = False
     """Also inspect int/float leaves (key-driven detectors only)."""
     positive_keys: ClassVar[frozenset[str]] = frozenset()

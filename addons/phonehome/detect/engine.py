@@ -2,15 +2,27 @@
 
 How one payload is scanned:
 
-1. Each leaf's place (source + path) maps to a cached plan: its Context and
-   the key-driven detectors that apply there (decided once per distinct path).
-   Those run on the leaf's value; numbers and booleans skip everything else.
-2. The text of every string leaf is joined with "\\n" (no pattern crosses a
-   newline) and one re2.Set pass says which pattern detectors can fire at
-   all; only those run their own regex over the joined text, and each match
-   is mapped back to its leaf (bisect) for the detector's `accept`.
-3. The identity automaton (pyahocorasick) runs once over the same text.
+1. Places. The tuple of leaf locations (the payload's shape) maps to a
+   memoized list of plans, one per leaf: its Context and the key-driven
+   detectors that apply there (decided once per distinct place). A body
+   location written the way decode writes it names its path; other places
+   are checked against their path every time.
+2. Texts. What a text holds does not depend on where it sits: identity
+   matches, matches of single-line patterns (`Detector.single_line`) and the
+   triggers of the others. That is memoized per distinct text, so one C-level
+   map over the leaves passes over every text already seen holding nothing.
+   Texts never seen are searched together: joined with "\n", one automaton
+   pass (pyahocorasick), one re2.Set pass, and the fired single-line regexes.
+3. Matches. Each single-line match goes to its detector's `accept`, text by
+   text in payload order, under the same bounds as one scan of all the text
+   (MAX_MATCHES per payload, MAX_HITS_PER_LEAF per leaf). A pattern that may
+   span a newline (Bearer tokens) is still run over all of the payload's text
+   joined, as before.
+4. Key-driven detectors run on the leaves their plans name.
 
+Answers are pure functions of (place, value), so accept and inspect results
+and the findings made from them are memoized too: every memo is bounded and
+starts over when full, and values longer than MEMO_TEXT_CHARS are never kept.
 Hits then become Findings with redacted evidence; list-shaped hits
 (participants, level series) merge into one finding per container.
 """
@@ -18,14 +30,15 @@ Hits then become Findings with redacted evidence; list-shaped hits
 from __future__ import annotations
 
 from bisect import bisect_right
-from collections.abc import Sequence
-from itertools import accumulate
+from collections.abc import Iterable, Sequence
+from itertools import accumulate, compress, count, islice, repeat
+from operator import attrgetter, is_not
 from typing import Any, NamedTuple
 from urllib.parse import unquote
 
 import re2
 
-from ..model import Finding, Leaf, PathPart, Payload, severity_rank
+from ..model import Finding, Leaf, PathPart, Payload, Scalar, severity_rank
 from .base import MAX_HITS_PER_LEAF, Context, Detector, Hit, safe_text
 from .content import (
     AudioLevelDetector,
@@ -36,6 +49,7 @@ from .content import (
     TranscriptDetector,
 )
 from .identity import Identity, IdentityForm, IdentityIndex
+from .persistent import IdentifierScanner
 from .personal import (
     AuthTokenDetector,
     CreditCardDetector,
@@ -82,6 +96,14 @@ MAX_MATCHES = 4096
 """Pattern matches one detector examines per payload (hostile repetition bound)."""
 MAX_PLANS = 16384
 """Cached per-path plans before the cache starts over."""
+MAX_SHAPES = 256
+"""Payload shapes (tuples of leaf locations) remembered before the memo starts over."""
+MAX_SHAPE_LEAVES = 2048
+"""Payloads with more leaves are planned leaf by leaf; their shape is not kept."""
+MAX_MEMO = 8192
+"""Entries in each per-value memo (inspect, accept, identity, findings) before it starts over."""
+MEMO_TEXT_CHARS = 512
+"""Longer values are scanned every time, never kept in a memo."""
 
 _IDENTITY_TYPE = {
     "email": "email",
@@ -97,12 +119,72 @@ _IDENTITY_TYPE = {
 _FLOOR = severity_rank("medium")
 # Whole-request leaves that repeat what other leaves already hold.
 _SUMMARY_LOCATIONS = frozenset({"url", "header:cookie", "header:Cookie"})
+_IDENTITY = "identity"
 
 
 class _Plan(NamedTuple):
     ctx: Context
     text: tuple[Detector, ...]
     numbers: tuple[Detector, ...]
+    number: int
+    """Shared by every place with an equal Context (a key for per-value memos)."""
+    source: str
+    path: tuple[PathPart, ...]
+    needs_check: bool
+    """False for a body location written the way decode writes it (`location_of`):
+    such a location names exactly one path, so a leaf there needs no path check."""
+
+
+class _Scan(NamedTuple):
+    """What one text holds wherever it sits (memoized per distinct text)."""
+
+    fired: tuple[int, ...]
+    """Set entries (detector regexes) to run for this text: single-line ones with
+    matches in it, and the others whose trigger occurs inside it."""
+    spans: dict[int, tuple[tuple[int, int], ...]]
+    """Every match of each fired single-line regex (at most MAX_MATCHES + 1)."""
+    identity: tuple[tuple[int, int, IdentityForm], ...]
+    """(start, end, form) of each identity match."""
+    complete: bool = True
+    """False when some regex's matches were not collected (the payload's match
+    budget ran out before this text): good for that payload only, never remembered."""
+
+
+_NOTHING = _Scan((), {}, ())
+# Keys of the text memo that are not texts: null and booleans (and so 0 and 1)
+# are passed over like texts holding nothing.
+_NOT_TEXT: dict[Scalar, _Scan] = {None: _NOTHING, True: _NOTHING, False: _NOTHING}
+_LOCATION = attrgetter("location")
+_VALUE = attrgetter("value")
+
+
+_UNSEEN: Any = object()
+
+
+class _Shape:
+    """The plans of one payload shape, and the leaves that need a closer look."""
+
+    __slots__ = ("plans", "keyed", "checks")
+
+    def __init__(self, plans: list[_Plan]) -> None:
+        self.plans = plans
+        self.keyed = [i for i, plan in enumerate(plans) if plan.text or plan.numbers]
+        """Leaves some key-driven detector looks at."""
+        self.checks = [i for i, plan in enumerate(plans) if plan.needs_check]
+        """Leaves whose location does not name their path on its own."""
+
+
+def _first(item: tuple[Any, ...]) -> Any:
+    return item[0]
+
+
+def _scannable(value: str) -> str:
+    """The part of a leaf's text the detectors see, safe for re2."""
+    if len(value) > MAX_SCAN_CHARS:
+        value = value[:MAX_SCAN_CHARS]
+    if not value.isascii():
+        value = safe_text(value)  # lone surrogates would break re2
+    return value
 
 
 class _Raw(NamedTuple):
@@ -149,103 +231,340 @@ class DetectionEngine:
                 self._prefilter.Add(trigger)
         self._prefilter.Compile()
         self._index = IdentityIndex(identity) if identity else None
-        self._plans: dict[tuple[str, tuple[PathPart, ...]], _Plan] = {}
+        self._single_line = tuple(d.single_line for d, _, _ in self._patterned)
+        self._order = {d.name: n for n, d in enumerate(self.detectors)}
+        # Bounded memos of pure answers, per place and per (place, value); each
+        # starts over when full. Values longer than MEMO_TEXT_CHARS are not kept.
+        self._plans: dict[str, _Plan] = {}
+        self._shapes: dict[tuple[str, ...], _Shape] = {}
+        self._context_numbers: dict[Context, int] = {}
+        self._next_context = count()
+        self._inspected: dict[tuple[int, str], tuple[tuple[Detector, Hit], ...]] = {}
+        self._accepted: dict[tuple[int, int, str, int, int], Hit | None] = {}
+        self._scanned: dict[Scalar, _Scan] = dict(_NOT_TEXT)
+        self._made: dict[tuple[Any, ...], tuple[Hit | None, Finding]] = {}
+        self._identifiers = IdentifierScanner()
 
     # --- per path
 
-    def _plan(self, source: str, path: tuple[PathPart, ...]) -> _Plan:
+    def _plan(self, location: str, source: str, path: tuple[PathPart, ...]) -> _Plan:
         if len(self._plans) >= MAX_PLANS:
             self._plans.clear()
+            self._context_numbers.clear()
         ctx = Context.of(path, source)
+        # Paths that differ only in list indices have equal contexts: one number for
+        # all of them, so per-value answers are shared (numbers are never reused).
+        number = self._context_numbers.get(ctx)
+        if number is None:
+            number = self._context_numbers[ctx] = next(self._next_context)
         applicable = tuple(d for d in self.detectors if d.applies(ctx))
-        plan = _Plan(ctx, applicable, tuple(d for d in applicable if d.numeric))
-        self._plans[(source, path)] = plan
+        canonical = source == "body" and location == location_of(source, path)
+        plan = _Plan(ctx, applicable, tuple(d for d in applicable if d.numeric), number,
+                     source, path, not canonical)
+        self._plans[location] = plan
         return plan
 
     # --- per payload
 
+    def identifiers(self, payload: Payload) -> list[dict[str, str]]:
+        """`identifier_candidates(payload)`, with this engine's memo of id-like keys."""
+        return self._identifiers.candidates(payload)
+
+    def _shape_of(self, leaves: list[Leaf]) -> _Shape:
+        """The plans of all leaves, memoized per payload shape (the tuple of leaf
+        locations: flows of one kind repeat it). A body location written the way
+        decode writes it names its path; the other places are checked each time."""
+        locations = tuple(map(_LOCATION, leaves)) if len(leaves) <= MAX_SHAPE_LEAVES else None
+        shape = self._shapes.get(locations) if locations is not None else None
+        if shape is None:
+            plans = []
+            for leaf in leaves:
+                plan = self._plans.get(leaf.location)
+                if plan is None or plan.source != leaf.source or plan.path != leaf.path:
+                    plan = self._plan(leaf.location, leaf.source, leaf.path)
+                plans.append(plan)
+            shape = _Shape(plans)
+            if locations is not None:
+                _remember(self._shapes, locations, shape, MAX_SHAPES)
+            return shape
+        checked = None
+        for i in shape.checks:
+            leaf = leaves[i]
+            plan = shape.plans[i]
+            if plan.source != leaf.source or plan.path != leaf.path:
+                if checked is None:
+                    checked = list(shape.plans)
+                checked[i] = self._plan(leaf.location, leaf.source, leaf.path)
+        return shape if checked is None else _Shape(checked)
+
     def detect(self, payload: Payload) -> list[Finding]:
         leaves = payload.leaves
-        plans = self._plans
+        if not leaves:
+            return []
+        shape = self._shape_of(leaves)
+        plans = shape.plans
+        scanned = self._scanned
+        # Most leaves hold a text already seen holding nothing, at a place no
+        # key-driven detector cares about: those are passed over at C speed.
+        try:
+            scans = list(map(scanned.get, map(_VALUE, leaves)))
+        except TypeError:  # an unhashable value in a hand-made leaf: skipped below
+            scans = [scanned.get(leaf.value) if leaf.value.__class__ is str else None
+                     for leaf in leaves]
+        todo: Iterable[int] = compress(count(), map(is_not, scans, repeat(_NOTHING)))
+        if shape.keyed:
+            todo = sorted(set(todo).union(shape.keyed))
         raw: list[_Raw] = []
-        texts: list[str] = []
-        owners: list[int] = []
-        for i, leaf in enumerate(leaves):
-            value = leaf.value
+        # Texts that hold something, and texts never seen: (leaf, text, plan[, scan]).
+        marked: list[tuple[int, str, _Plan, _Scan]] = []
+        fresh: list[tuple[int, str, _Plan]] = []
+        for i in todo:
+            value = leaves[i].value
             kind = value.__class__
             if kind is str:
                 if not value:
                     continue
-                if len(value) > MAX_SCAN_CHARS:
-                    value = value[:MAX_SCAN_CHARS]
-                if not value.isascii():
-                    value = safe_text(value)  # lone surrogates would break re2
-                texts.append(value)
-                owners.append(i)
-            elif kind is not int and kind is not float:
-                continue  # None, bool
-            plan = plans.get((leaf.source, leaf.path))
-            if plan is None:
-                plan = self._plan(leaf.source, leaf.path)
-            for detector in plan.text if kind is str else plan.numbers:
-                hit = detector.inspect(value, plan.ctx)
-                if hit is not None:
-                    raw.append(_Raw(i, detector, hit))
+                plan = plans[i]
+                scan = scans[i]
+                if scan is None:
+                    if len(value) > MAX_SCAN_CHARS or not value.isascii():
+                        value = _scannable(value)
+                        scan = scanned.get(value)
+                    if scan is None:
+                        fresh.append((i, value, plan))
+                if scan is not None and scan is not _NOTHING:
+                    marked.append((i, value, plan, scan))
+                if plan.text:
+                    for detector, hit in self._inspect_text(plan, value):
+                        raw.append(_Raw(i, detector, hit))
+            elif kind is int or kind is float:
+                plan = plans[i]
+                for detector in plan.numbers:
+                    hit = detector.inspect(value, plan.ctx)
+                    if hit is not None:
+                        raw.append(_Raw(i, detector, hit))
+        if fresh:
+            marked = self._search_fresh(fresh, marked)
         identity_hits: list[tuple[int, int, int, IdentityForm, str]] = []
-        if texts:
-            joined = "\n".join(texts)
-            starts = [0, *accumulate(len(t) + 1 for t in texts)]
-            # ASCII text (the common case) is scanned as bytes: same offsets, less work.
-            data: str | bytes = joined.encode("ascii") if joined.isascii() else joined
-            fired = self._prefilter.Match(data)
-            for number in sorted(fired or ()):
-                detector, regex, byte_regex = self._patterned[number]
-                scan = byte_regex if isinstance(data, bytes) else regex
-                self._run_pattern(detector, scan, data, joined, texts, starts, owners,
-                                  leaves, raw)
-            if self._index is not None:
-                for start, end, form in self._index.matches(joined):
-                    j = bisect_right(starts, start) - 1
-                    offset = starts[j]
-                    if end <= offset + len(texts[j]):
-                        identity_hits.append(
-                            (owners[j], start - offset, end - offset, form, joined[start:end])
-                        )
+        if marked:
+            fired = {number for entry in marked for number in entry[3].fired}
+            for number in sorted(fired):
+                if self._single_line[number]:
+                    self._accept_spans(number, marked, raw)
+                else:
+                    self._run_pattern(number, leaves, plans, raw)
+            for i, text, _, scan in marked:
+                for start, end, form in scan.identity:
+                    identity_hits.append((i, start, end, form, text[start:end]))
         findings = self._findings(leaves, raw)
         findings.extend(self._identity_findings(leaves, identity_hits))
         return _drop_summary_repeats(findings)
 
-    def _run_pattern(
+    def _inspect_text(self, plan: _Plan, value: str) -> tuple[tuple[Detector, Hit], ...]:
+        """Hits of the key-driven detectors for a string at this place (memoized)."""
+        key = (plan.number, value)
+        found = self._inspected.get(key)
+        if found is None:
+            ctx = plan.ctx
+            found = tuple(
+                (detector, hit)
+                for detector in plan.text
+                if (hit := detector.inspect(value, ctx)) is not None
+            )
+            if len(value) <= MEMO_TEXT_CHARS:
+                _remember(self._inspected, key, found)
+        return found
+
+    # --- per text
+
+    def _search_fresh(
+        self, fresh: list[tuple[int, str, _Plan]], marked: list[tuple[int, str, _Plan, _Scan]]
+    ) -> list[tuple[int, str, _Plan, _Scan]]:
+        """Search the fresh texts (each distinct one once), remember the short ones,
+        and return `marked` with those holding something added, in leaf order."""
+        texts = list(dict.fromkeys([text for _, text, _ in fresh]))
+        found = self._search(texts)
+        memo = self._scanned
+        if len(memo) + len(texts) > MAX_MEMO:
+            memo.clear()
+            memo.update(_NOT_TEXT)
+        for j, text in enumerate(texts):
+            if len(text) <= MEMO_TEXT_CHARS:
+                scan = found.get(j, _NOTHING)
+                if scan.complete:
+                    memo[text] = scan
+        if not found:
+            return marked
+        by_text = {texts[j]: scan for j, scan in found.items()}
+        marked = marked + [
+            (i, text, plan, by_text[text]) for i, text, plan in fresh if text in by_text
+        ]
+        marked.sort(key=_first)
+        return marked
+
+    def _search(self, texts: list[str]) -> dict[int, _Scan]:
+        """What each of these distinct texts holds (by index; texts holding nothing
+        are left out): identity matches, single-line pattern matches, and the
+        triggers of newline-spanning patterns that fire inside the text. All are
+        searched at once over the texts joined by "\\n"; none of them crosses a
+        newline, so what one text holds never depends on its neighbours."""
+        joined = "\n".join(texts)
+        starts: list[int] = []
+        identity: dict[int, list[tuple[int, int, IdentityForm]]] = {}
+        if self._index is not None:
+            matches = self._index.matches(joined)
+            if matches:
+                starts = [0, *accumulate(len(t) + 1 for t in texts)]
+                for start, end, form in matches:
+                    j = bisect_right(starts, start) - 1
+                    offset = starts[j]
+                    if end <= offset + len(texts[j]):
+                        identity.setdefault(j, []).append((start - offset, end - offset, form))
+        # ASCII text (the common case) is scanned as bytes: same offsets, less work.
+        data: str | bytes = joined.encode("ascii") if joined.isascii() else joined
+        fired = self._prefilter.Match(data)
+        spans: dict[int, dict[int, list[tuple[int, int]]]] = {}
+        unsearched: set[int] = set()
+        within: dict[int, set[int]] = {}
+        if fired:
+            if not starts:
+                starts = [0, *accumulate(len(t) + 1 for t in texts)]
+            spanning = False
+            for number in sorted(fired):
+                if self._single_line[number]:
+                    unsearched |= self._collect_spans(number, texts, data, starts, spans)
+                else:
+                    spanning = True
+            if spanning:
+                # A pattern that may span a newline counts only where its trigger
+                # occurs inside one text.
+                within = self._fired_within(texts)
+        out: dict[int, _Scan] = {}
+        for j in sorted(identity.keys() | spans.keys() | within.keys() | unsearched):
+            found = spans.get(j, {})
+            numbers = set(found)
+            numbers.update(n for n in within.get(j, ()) if not self._single_line[n])
+            out[j] = _Scan(
+                tuple(sorted(numbers)),
+                {number: tuple(matched) for number, matched in found.items()},
+                tuple(identity.get(j, ())),
+                j not in unsearched,
+            )
+        return out
+
+    def _collect_spans(
         self,
-        detector: Detector,
-        regex: Any,
-        data: str | bytes,
-        joined: str,
+        number: int,
         texts: list[str],
+        data: str | bytes,
         starts: list[int],
-        owners: list[int],
-        leaves: list[Leaf],
-        raw: list[_Raw],
+        spans: dict[int, dict[int, list[tuple[int, int]]]],
+    ) -> set[int]:
+        """Every match of a single-line regex in each text, at most MAX_MATCHES + 1
+        per text (more than one payload's scan examines); returns the texts left
+        unsearched. One pass over the joined texts; when that sees too many matches,
+        text by text in order until MAX_MATCHES + 1 are found: a payload holding
+        these texts in this order has spent its budget before the rest."""
+        _, regex, byte_regex = self._patterned[number]
+        scan = byte_regex if isinstance(data, bytes) else regex
+        limit = MAX_MATCHES + 1
+        matches = list(islice(scan.finditer(data), limit))
+        if len(matches) < limit:
+            for match in matches:
+                start, end = match.span()
+                j = bisect_right(starts, start) - 1
+                offset = starts[j]
+                if end > offset + len(texts[j]):
+                    continue  # cannot happen for a true single-line pattern
+                spans.setdefault(j, {}).setdefault(number, []).append(
+                    (start - offset, end - offset)
+                )
+            return set()
+        total = 0
+        for j, text in enumerate(texts):
+            if total >= limit:
+                return set(range(j, len(texts)))
+            tdata: str | bytes = text.encode("ascii") if text.isascii() else text
+            tscan = byte_regex if isinstance(tdata, bytes) else regex
+            found = [m.span() for m in islice(tscan.finditer(tdata), limit)]
+            if found:
+                spans.setdefault(j, {})[number] = found
+                total += len(found)
+        return set()
+
+    def _fired_within(self, texts: list[str]) -> dict[int, set[int]]:
+        """Set entries whose trigger occurs inside each text (not across two)."""
+        within: dict[int, set[int]] = {}
+        for j, text in enumerate(texts):
+            fired = self._prefilter.Match(text.encode("ascii") if text.isascii() else text)
+            if fired:
+                within[j] = set(fired)
+        return within
+
+    def _accept_spans(
+        self, number: int, marked: list[tuple[int, str, _Plan, _Scan]], raw: list[_Raw]
     ) -> None:
-        per_leaf: dict[int, int] = {}
-        values: dict[int, str] = {}
+        """A single-line pattern's matches, text by text in payload order: the same
+        matches, the same order and the same bounds as a scan of the joined text."""
+        detector = self._patterned[number][0]
+        accepted = self._accepted
         examined = 0
-        for match in regex.finditer(data):
+        for i, value, plan, scan in marked:
+            spans = scan.spans.get(number)
+            if not spans:
+                continue
+            kept = 0
+            for start, end in spans:
+                examined += 1
+                if examined > MAX_MATCHES:
+                    return
+                if kept >= MAX_HITS_PER_LEAF:
+                    continue
+                key = (number, plan.number, value, start, end)
+                hit = accepted.get(key, _UNSEEN)
+                if hit is _UNSEEN:
+                    hit = detector.accept(value, start, end, plan.ctx)
+                    if len(value) <= MEMO_TEXT_CHARS:
+                        _remember(accepted, key, hit)
+                if hit is not None:
+                    kept += 1
+                    raw.append(_Raw(i, detector, hit))
+
+    def _run_pattern(
+        self, number: int, leaves: list[Leaf], plans: list[_Plan], raw: list[_Raw]
+    ) -> None:
+        """A pattern that may span a newline: one scan of every text joined by "\\n",
+        each match mapped back to its leaf (bisect); matches across leaves are dropped."""
+        detector, regex, byte_regex = self._patterned[number]
+        owners = [i for i, leaf in enumerate(leaves) if leaf.value.__class__ is str and leaf.value]
+        texts = [_scannable(leaves[i].value) for i in owners]  # type: ignore[arg-type]
+        text_plans = [plans[i] for i in owners]
+        joined = "\n".join(texts)
+        starts = [0, *accumulate(len(t) + 1 for t in texts)]
+        data: str | bytes = joined.encode("ascii") if joined.isascii() else joined
+        scan = byte_regex if isinstance(data, bytes) else regex
+        accepted = self._accepted
+        per_leaf: dict[int, int] = {}
+        examined = 0
+        for match in scan.finditer(data):
             examined += 1
             if examined > MAX_MATCHES:
                 break
             start, end = match.span()
             j = bisect_right(starts, start) - 1
             offset = starts[j]
-            length = len(texts[j])
-            if end > offset + length or per_leaf.get(j, 0) >= MAX_HITS_PER_LEAF:
+            value = texts[j]
+            if end > offset + len(value) or per_leaf.get(j, 0) >= MAX_HITS_PER_LEAF:
                 continue
-            value = values.get(j)
-            if value is None:
-                value = values[j] = joined[offset : offset + length]
-            leaf = leaves[owners[j]]
-            plan = self._plans.get((leaf.source, leaf.path)) or self._plan(leaf.source, leaf.path)
-            hit = detector.accept(value, start - offset, end - offset, plan.ctx)
+            start -= offset
+            end -= offset
+            plan = text_plans[j]
+            key = (number, plan.number, value, start, end)
+            hit = accepted.get(key, _UNSEEN)
+            if hit is _UNSEEN:
+                hit = detector.accept(value, start, end, plan.ctx)
+                if len(value) <= MEMO_TEXT_CHARS:
+                    _remember(accepted, key, hit)
             if hit is not None:
                 per_leaf[j] = per_leaf.get(j, 0) + 1
                 raw.append(_Raw(owners[j], detector, hit))
@@ -253,7 +572,9 @@ class DetectionEngine:
     # --- hits to findings
 
     def _findings(self, leaves: list[Leaf], raw: list[_Raw]) -> list[Finding]:
-        order = {d.name: n for n, d in enumerate(self.detectors)}
+        if not raw:
+            return []
+        order = self._order
         singles: dict[tuple[str, str], list[_Raw]] = {}
         groups: dict[tuple[str, str, tuple[PathPart, ...]], list[_Raw]] = {}
         for item in raw:
@@ -264,11 +585,22 @@ class DetectionEngine:
             else:
                 singles.setdefault((leaf.location, item.detector.type), []).append(item)
         ranked: list[tuple[int, int, Finding]] = []
+        made = self._made
         for (location, _), items in singles.items():
-            for item in _most_specific(items):
-                ranked.append((item.leaf, order[item.detector.name],
-                               _finding(item.detector, item.hit, location, item.hit.text,
-                                        redact(item.detector.type, item.hit.text))))
+            for item in _most_specific(items) if len(items) > 1 else items:
+                detector, hit = item.detector, item.hit
+                # Hits come from memos, so the same object recurs: key on its id,
+                # and keep the hit to be sure the id still names it.
+                memo_key = (id(hit), detector.name, location)
+                entry = made.get(memo_key)
+                if entry is not None and entry[0] is hit:
+                    finding = entry[1]
+                else:
+                    finding = _finding(detector, hit, location, hit.text,
+                                       redact(detector.type, hit.text))
+                    if len(hit.text) <= MEMO_TEXT_CHARS:
+                        _remember(made, memo_key, (hit, finding))
+                ranked.append((item.leaf, order[detector.name], finding))
         for (_, source, path), items in groups.items():
             detector = items[0].detector
             texts = list(dict.fromkeys(item.hit.text for item in items))
@@ -292,6 +624,7 @@ class DetectionEngine:
         for leaf_i, start, end, form, text in hits:
             by_leaf.setdefault(leaf_i, []).append((start, end, form, text))
         out: list[Finding] = []
+        made = self._made
         for leaf_i in sorted(by_leaf):
             spans = by_leaf[leaf_i]
             # Most specific first: the longest span, then the simplest encoding.
@@ -308,8 +641,21 @@ class DetectionEngine:
                 if mark in seen:
                     continue
                 seen.add(mark)
-                out.append(_identity_finding(form, text, location))
+                # needles are unique, so the matched text names its form
+                memo_key = (_IDENTITY, text, location)
+                entry = made.get(memo_key)
+                if entry is None:
+                    entry = (None, _identity_finding(form, text, location))
+                    _remember(made, memo_key, entry)
+                out.append(entry[1])
         return out
+
+
+def _remember(memo: dict[Any, Any], key: Any, value: Any, limit: int = 0) -> None:
+    """memo[key] = value, starting the memo over when it holds `limit` (MAX_MEMO) entries."""
+    if len(memo) >= (limit or MAX_MEMO):
+        memo.clear()
+    memo[key] = value
 
 
 def _most_specific(items: list[_Raw]) -> list[_Raw]:

@@ -22,7 +22,7 @@ from ..model import Payload
 from .base import normalize_key
 from .redact import fingerprint, redact
 
-__all__ = ["identifier_candidates", "persistent_ids", "is_identifier_key"]
+__all__ = ["IdentifierScanner", "identifier_candidates", "persistent_ids", "is_identifier_key"]
 
 _ID_KEYS = frozenset(
     {"deviceid", "machineid", "installid", "installationid", "userid", "advertisingid",
@@ -53,32 +53,83 @@ def is_identifier_key(key: str) -> bool:
     return norm in _ID_KEYS or norm.endswith(_ID_SUFFIXES)
 
 
+MAX_KEYS = 4096
+"""Key decisions an IdentifierScanner remembers before it starts over."""
+MAX_VALUES = 4096
+"""(fingerprint, evidence) pairs an IdentifierScanner remembers before it starts over."""
+MAX_VALUE_CHARS = 512
+"""Longer values are described every time, never kept."""
+
+
+class IdentifierScanner:
+    """`identifier_candidates` with bounded memos: key → is-identifier, and
+    value → (fingerprint, evidence). Keys and ids recur from flow to flow, so a
+    leaf usually costs one dict look-up."""
+
+    __slots__ = ("_keys", "_values")
+
+    def __init__(self) -> None:
+        self._keys: dict[str, bool] = {}
+        self._values: dict[str, tuple[str, str]] = {}
+
+    def candidates(self, payload: Payload) -> list[dict[str, str]]:
+        """[{"key", "location", "fingerprint", "evidence"}] for values under id-like keys."""
+        out: list[dict[str, str]] = []
+        keys = self._keys
+        values = self._values
+        for leaf in payload.leaves:
+            path = leaf.path
+            key = path[-1] if path else ""
+            if key.__class__ is not str:
+                key = leaf.key  # a list item: the nearest name above it
+            wanted = keys.get(key)
+            if wanted is None:
+                if len(keys) >= MAX_KEYS:
+                    keys.clear()
+                wanted = keys[key] = is_identifier_key(key)
+            if not wanted:
+                continue
+            value = leaf.value
+            kind = value.__class__
+            if kind is str:
+                text = value.strip()
+            elif kind is int:
+                text = str(value)
+            elif value is None or isinstance(value, (bool, float)):
+                continue
+            else:
+                text = str(value).strip()
+            if len(text) < 4:
+                continue
+            described = values.get(text)
+            if described is None:
+                if text.lower() in _EMPTY:
+                    continue
+                described = (fingerprint(text), redact("persistent_id", text))
+                if len(text) <= MAX_VALUE_CHARS:
+                    if len(values) >= MAX_VALUES:
+                        values.clear()
+                    values[text] = described
+            out.append(
+                {
+                    "key": key,
+                    "location": leaf.location,
+                    "fingerprint": described[0],
+                    "evidence": described[1],
+                }
+            )
+        return out
+
+
+_SCANNER = IdentifierScanner()
+
+
 def identifier_candidates(payload: Payload) -> list[dict[str, str]]:
-    """[{"key", "location", "fingerprint", "evidence"}] for values under id-like keys."""
-    out: list[dict[str, str]] = []
-    decisions: dict[str, bool] = {}
-    for leaf in payload.leaves:
-        value = leaf.value
-        if value is None or isinstance(value, (bool, float)):
-            continue
-        key = leaf.key
-        wanted = decisions.get(key)
-        if wanted is None:
-            wanted = decisions[key] = is_identifier_key(key)
-        if not wanted:
-            continue
-        text = str(value).strip()
-        if len(text) < 4 or text.lower() in _EMPTY:
-            continue
-        out.append(
-            {
-                "key": key,
-                "location": leaf.location,
-                "fingerprint": fingerprint(text),
-                "evidence": redact("persistent_id", text),
-            }
-        )
-    return out
+    """[{"key", "location", "fingerprint", "evidence"}] for values under id-like keys.
+
+    Uses a shared bounded memo; `DetectionEngine.identifiers` is the same with the
+    engine's own."""
+    return _SCANNER.candidates(payload)
 
 
 def persistent_ids(flows: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:

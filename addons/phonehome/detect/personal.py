@@ -60,6 +60,7 @@ class EmailDetector(Detector):
     type = "email"
     severity = "high"
     base_confidence = 0.85
+    single_line = True
     pattern = (
         r"[A-Za-z0-9._%+-]{1,64}@(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.){1,8}"
         r"[A-Za-z]{2,24}\b"
@@ -108,6 +109,7 @@ class PhoneDetector(Detector):
     severity = "high"
     numeric = True
     base_confidence = 0.8
+    single_line = True
     pattern = r"\+[1-9][0-9 ().-]{6,20}[0-9]"
     trigger = r"\+[1-9][0-9 ().-]{6}"
     positive_keys = _PHONE_KEYS
@@ -268,6 +270,7 @@ class IpAddressDetector(Detector):
     name = "ip_address"
     type = "ip_address"
     severity = "high"
+    single_line = True
     pattern = (
         r"\b(?:[0-9]{1,3}\.){3}[0-9]{1,3}\b",
         r"\b[0-9A-Fa-f]{0,4}(?::[0-9A-Fa-f]{0,4}){2,7}",
@@ -341,6 +344,7 @@ class MacAddressDetector(Detector):
     name = "mac_address"
     type = "mac_address"
     severity = "high"
+    single_line = True
     pattern = (
         r"\b[0-9A-Fa-f]{2}(?::[0-9A-Fa-f]{2}){5}\b"
         r"|\b[0-9A-Fa-f]{2}(?:-[0-9A-Fa-f]{2}){5}\b"
@@ -522,6 +526,7 @@ class UsernameDetector(Detector):
     name = "username"
     type = "username"
     severity = "medium"
+    single_line = True
     pattern = (
         r"(?:/Users/|/home/|[A-Za-z]:\\{1,2}(?:Users|Documents and Settings)\\{1,2})"
         r"[^/\\\s\"':*?<>|]{1,64}"
@@ -635,6 +640,7 @@ class CreditCardDetector(Detector):
     name = "credit_card"
     type = "credit_card"
     severity = "high"
+    single_line = True
     pattern = (
         r"\b[0-9]{13,19}\b"
         r"|\b[0-9]{4}(?:[ -][0-9]{4}){2,3}(?:[ -][0-9]{1,3})?\b"
@@ -686,6 +692,7 @@ class NationalIdDetector(Detector):
     type = "national_id"
     severity = "high"
     numeric = True
+    single_line = True
     pattern = (
         r"\b[0-9]{3}-[0-9]{2}-[0-9]{4}\b"
         r"|\b[A-Z]{2}[0-9]{2}(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,4})?\b"

@@ -23,13 +23,17 @@ V = TypeVar("V")
 
 
 class MemoPool:
-    """Memo tables that share one entry budget and are emptied together."""
+    """Memo tables that share one entry budget and are emptied together.
+
+    A limit of 0 remembers nothing: every look-up works its answer out again
+    (the reference the memoized results are tested against).
+    """
 
     __slots__ = ("limit", "size", "_tables")
 
     def __init__(self, limit: int = DEFAULT_LIMIT) -> None:
-        if limit < 1:
-            raise ValueError("a memo pool needs a limit of at least 1")
+        if limit < 0:
+            raise ValueError("a memo pool's limit cannot be negative")
         self.limit = limit
         self.size = 0
         self._tables: list[dict[Any, Any]] = []
