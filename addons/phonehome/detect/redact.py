@@ -18,7 +18,7 @@ location replaced by its finding's evidence.
 
 from __future__ import annotations
 
-import copy
+import functools
 import hashlib
 import ipaddress
 from collections.abc import Sequence
@@ -202,6 +202,11 @@ _LOCATION_PART = compile_re2(
 )
 
 
+@functools.lru_cache(maxsize=8192)
+def _parsed_location(location: str) -> tuple[PathPart, ...] | None:
+    return parse_location(location)
+
+
 def parse_location(location: str) -> tuple[PathPart, ...] | None:
     """`$.a[0]['b c'].d` → ("a", 0, "b c", "d"); None for non-body locations."""
     if not location.startswith("$"):
@@ -223,27 +228,46 @@ def parse_location(location: str) -> tuple[PathPart, ...] | None:
     return tuple(parts)
 
 
-def _replace(tree: Any, path: tuple[PathPart, ...], evidence: str) -> Any:
+def _replace(tree: Any, path: tuple[PathPart, ...], evidence: str, copied: set[int]) -> Any:
     """Replace the value at `path`; a string met on the way (it held nested JSON
-    or base64) is replaced whole. Returns the new tree (the root may change)."""
+    or base64) is replaced whole. Containers along the path are copied once
+    (their ids go in `copied`), so the input tree is never changed. Returns
+    the new root."""
     if not path or isinstance(tree, str):
         return evidence
-    parent: Any = None
-    key: PathPart | None = None
+    steps: list[tuple[Any, PathPart]] = []
     node = tree
     for part in path:
         if isinstance(node, dict) and isinstance(part, str) and part in node:
-            parent, key, node = node, part, node[part]
+            key: PathPart = part
         elif isinstance(node, dict) and isinstance(part, int) and str(part) in node:
-            parent, key, node = node, str(part), node[str(part)]
+            key = str(part)
         elif isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
-            parent, key, node = node, part, node[part]
+            key = part
         else:
             return tree  # does not resolve: leave the tree alone
+        steps.append((node, key))
+        node = node[key]
         if isinstance(node, str):
             break
-    parent[key] = evidence  # type: ignore[index]
-    return tree
+    root = tree if id(tree) in copied else _copied(tree, copied)
+    current = root
+    for depth, (_, key) in enumerate(steps):
+        if depth == len(steps) - 1:
+            current[key] = evidence
+            break
+        child = current[key]
+        if id(child) not in copied:
+            child = _copied(child, copied)
+            current[key] = child
+        current = child
+    return root
+
+
+def _copied(container: Any, copied: set[int]) -> Any:
+    duplicate = container.copy()
+    copied.add(id(duplicate))
+    return duplicate
 
 
 def redact_tree(tree: Any, findings: Sequence[Finding]) -> Any:
@@ -257,12 +281,13 @@ def redact_tree(tree: Any, findings: Sequence[Finding]) -> Any:
         current = best.get(finding.location)
         if current is None or severity_rank(finding.severity) > severity_rank(current.severity):
             best[finding.location] = finding
-    out = copy.deepcopy(tree)
+    out = tree
+    copied: set[int] = set()
     # Deeper locations first: a container's own finding (a participant list) then
     # replaces the whole subtree, children included.
     for location in sorted(best, key=len, reverse=True):
-        path = parse_location(location)
+        path = _parsed_location(location)
         if path is None:
             continue
-        out = _replace(out, path, best[location].evidence)
+        out = _replace(out, path, best[location].evidence, copied)
     return out
