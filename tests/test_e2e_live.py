@@ -61,6 +61,7 @@ def test_live_and_offline_reports_agree(tmp_path, http_server):
         assert proxy.process.returncode == 0, proxy.output()
     assert len(http_server.received) == 1
 
+    assert (live_dir / "audit.json").is_file(), proxy.output()[-3000:]
     live = json.loads((live_dir / "audit.json").read_text())
     assert_valid_report(live)
     assert stat.S_IMODE(os.stat(live_dir / "audit.json").st_mode) == 0o600

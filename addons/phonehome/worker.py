@@ -13,6 +13,8 @@ import os
 import queue
 import signal
 import sys
+import threading
+import types
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -34,7 +36,7 @@ class WorkerError(RuntimeError):
 def _worker_main(settings: AuditSettings, store_path: str, inputs: Mapping[str, Any],
                  time_scale: float, quiet: bool, fresh: bool, inbox: Any) -> None:
     # The proxy decides when we stop (Ctrl-C reaches the whole process group).
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # inherited already; made explicit
     from .report.terminal import format_flow_line
     from .session import AuditSession
 
@@ -86,7 +88,18 @@ class AuditWorker:
         self.submitted = 0
 
     def start(self) -> AuditWorker:
-        self._process.start()
+        """Start the child: it ignores SIGINT from birth (the proxy stops it), and does
+        not re-run the parent's main script (mitmdump's) as spawn would by default."""
+        main = sys.modules["__main__"]
+        sys.modules["__main__"] = types.ModuleType("__main__")
+        in_main_thread = threading.current_thread() is threading.main_thread()
+        previous = signal.signal(signal.SIGINT, signal.SIG_IGN) if in_main_thread else None
+        try:
+            self._process.start()
+        finally:
+            if in_main_thread:
+                signal.signal(signal.SIGINT, previous)
+            sys.modules["__main__"] = main
         return self
 
     @property
