@@ -11,11 +11,12 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from urllib.parse import urlsplit
 
 import pytest
 import yaml
+
 from conftest import assert_valid_report
+from ground_truth import findings_at, matches
 
 pytestmark = pytest.mark.e2e
 
@@ -47,30 +48,6 @@ def some_leaks(tmp_path_factory):
     return _demo(tmp_path_factory.mktemp("some") / "reports", SOME_LEAKS, FAST_SPEED)
 
 
-def _findings_at(report: dict, host: str, path: str, location: str) -> list[dict]:
-    found = []
-    for flow in report["flows"]:
-        url = urlsplit(flow["url"])
-        if flow["host"] == host and url.path == path:
-            found.extend(f for f in flow["findings"] if f["location"] == location)
-    return found
-
-
-def _matches(entry: dict, finding: dict) -> bool:
-    if finding["type"] not in entry["finding_types"]:
-        return False
-    if entry["leak"] == "public_ip":
-        # Unplanted, the same place holds the /28-masked prefix: still a public address,
-        # but not yours. The leak is your own IP, so it must match the identity.
-        return finding["type"] == "identity_match"
-    if entry["leak"] == "muted_audio":  # levels outside the mute window are medium
-        return finding["severity"] == "high"
-    if finding["type"] != "identity_match":
-        return True
-    encoding = finding["encoding"] or ""
-    return encoding == entry["encoding"] or encoding.startswith(entry["encoding"])
-
-
 def test_demo_writes_every_format_and_a_valid_report(all_leaks, tmp_path):
     report = all_leaks["report"]
     assert_valid_report(report)
@@ -89,8 +66,8 @@ def test_every_planted_leak_is_reported_with_its_encoding(all_leaks):
         "stack_username", "meeting_title", "muted_audio", "public_ip", "mac_address"}
     missing = []
     for entry in truth["planted"]:
-        found = _findings_at(report, entry["host"], entry["path"], entry["location"])
-        if not any(_matches(entry, f) for f in found):
+        found = findings_at(report, entry["host"], entry["path"], entry["location"])
+        if not any(matches(entry, f) for f in found):
             missing.append((entry["leak"], entry["host"], entry["path"], entry["location"],
                             [(f["type"], f["encoding"]) for f in found]))
     assert missing == []
@@ -125,13 +102,13 @@ def test_leaks_not_planted_are_not_reported(all_leaks, some_leaks):
     assert planted_somewhere
     wrongly_reported = []
     for entry in planted_somewhere:
-        found = _findings_at(report, entry["host"], entry["path"], entry["location"])
+        found = findings_at(report, entry["host"], entry["path"], entry["location"])
         wrongly_reported.extend((entry["leak"], f["type"], f["encoding"]) for f in found
-                                if _matches(entry, f))
+                                if matches(entry, f))
     assert wrongly_reported == []
     for entry in truth["planted"]:  # and the ones that were planted still are
-        found = _findings_at(report, entry["host"], entry["path"], entry["location"])
-        assert any(_matches(entry, f) for f in found), entry
+        found = findings_at(report, entry["host"], entry["path"], entry["location"])
+        assert any(matches(entry, f) for f in found), entry
 
 
 def test_claims_verdicts_point_at_real_flows(all_leaks):
