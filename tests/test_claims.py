@@ -334,3 +334,13 @@ def test_every_claim_entry_carries_statement_and_source() -> None:
         assert entry["source"]["title"]
         assert entry["vendor"] == "Cisco Webex"
         assert entry["verdict"] in ("holds", "contradicted", "untested")
+
+
+@pytest.mark.parametrize(("encoding", "family"), [
+    (None, "plain"), ("plain", "plain"), ("sha256", "sha256"),
+    ("sha256(lower)>base64", "sha256"), ("url>base64", "url"), ("md5(lower)", "md5"),
+])
+def test_encoding_chains_count_as_their_first_layer(encoding, family):
+    from phonehome.report.claims import _encoding_family
+
+    assert _encoding_family(encoding) == family

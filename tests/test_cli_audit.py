@@ -104,3 +104,21 @@ def test_report_rebuilds_from_the_store(tmp_path):
     again = json.loads((tmp_path / "again" / "audit.json").read_text())
     assert [f["id"] for f in again["flows"]] == [f["id"] for f in first["flows"]]
     assert again["summary"] == first["summary"]
+
+
+def test_parallel_audit_gives_the_serial_report(tmp_path):
+    bodies = [json.dumps({"metrics": [{"eventPayload": {"event": {"name": f"client.e{i % 5}"},
+                                                         "userEmail": f"u{i}@example.com"}}]}
+                         ).encode() for i in range(120)]
+    capture = _capture(tmp_path / "a.mitm", bodies)
+    reports = {}
+    for jobs in ("1", "2"):
+        out = tmp_path / f"jobs{jobs}"
+        result = _phonehome("audit", capture, "-o", out, "--format", "json", "-q", "--jobs", jobs)
+        assert result.returncode == 0, result.stderr
+        reports[jobs] = json.loads((out / "audit.json").read_text())
+    for report in reports.values():
+        for flow in report["flows"]:
+            flow.pop("audited_at")
+    assert reports["2"]["flows"] == reports["1"]["flows"]
+    assert reports["2"]["summary"] == reports["1"]["summary"]

@@ -75,11 +75,16 @@ class AuditSession:
         if self.on_record is not None:
             self.on_record(record)
 
-    def add(self, observation: Observation) -> dict[str, Any]:
-        """Audit and store one observation, with the markers saved on its flow."""
+    def prepare(self, observation: Observation) -> Observation:
+        """Record the markers saved on its flow and scale its time; audit it next."""
         for label, timestamp in observation.markers:
             self.mark(label, timestamp, flow_id=observation.id)
-        record = self.audit(observation)
+        observation.timestamp = self._scaled(observation.timestamp)
+        return observation
+
+    def add(self, observation: Observation) -> dict[str, Any]:
+        """Audit and store one observation, with the markers saved on its flow."""
+        record = self.auditor.audit(self.prepare(observation))
         self.commit(record)
         return record
 

@@ -243,6 +243,12 @@ def _text(value: Any) -> bool:
     return isinstance(value, str) and bool(value.strip())
 
 
+def _encoding_family(encoding: str | None) -> str:
+    """The first layer of an encoding: "sha256(lower)>base64" → "sha256"."""
+    first = (encoding or "plain").split(">", 1)[0]
+    return first.split("(", 1)[0] or "plain"
+
+
 def load_claims(path: Path) -> ClaimSet:
     """Read and validate a claims file. Raises ClaimsError listing every problem."""
     path = Path(path)
@@ -509,7 +515,7 @@ def _check_anonymized(report: Mapping[str, Any], params: Mapping[str, Any]) -> _
             finding
             for finding in flow.get("findings") or ()
             if finding.get("type") == "identity_match"
-            and (encodings is None or (finding.get("encoding") or "plain") in encodings)
+            and (encodings is None or _encoding_family(finding.get("encoding")) in encodings)
         ]
         if matches:
             identity_flows.append(flow["id"])
