@@ -186,3 +186,35 @@ def test_ctrl_c_leaves_no_process_behind(tmp_path):
         time.sleep(0.2)
     assert not _listening(proxy_port)
     assert _processes_mentioning("phonehome-demo-") == []
+
+
+@pytest.mark.parametrize(("event_prefix", "trigger", "purpose"), [
+    ("client.webexapp.launched", "setup", "telemetry"),
+    ("client.login.end", "sign_in", "telemetry"),
+    ("client.locus.join", "meeting_join", "telemetry"),
+    ("client.share.initiated", "screen_share", "telemetry"),
+    ("client.mediaquality.event", "in_meeting", "telemetry"),
+    ("client.crash", "error", "telemetry"),
+    ("client.call.leave", "meeting_leave", "telemetry"),
+    ("client.exit.app", "shutdown", "telemetry"),
+])
+def test_webex_events_get_their_trigger_through_a_real_mitmdump(all_leaks, event_prefix,
+                                                                 trigger, purpose):
+    flows = [f for f in all_leaks["report"]["flows"]
+             if any(e["name"].startswith(event_prefix) for e in f["events"])]
+    assert flows, event_prefix
+    for flow in flows:
+        event_triggers = {e["trigger"] for e in flow["events"]
+                          if e["name"].startswith(event_prefix)}
+        assert event_triggers == {trigger}, (event_prefix, event_triggers)
+        assert flow["purpose"] == purpose and flow["party"] == "first"
+
+
+def test_service_and_third_parties_are_told_apart(all_leaks):
+    by_host = {}
+    for flow in all_leaks["report"]["flows"]:
+        by_host.setdefault(flow["host"], set()).add((flow["purpose"], flow["party"]))
+    assert by_host["conv-a.wbx2.com"] == {("service", "first")}
+    assert by_host["idbroker.webex.com"] == {("auth", "first")}
+    assert {party for _, party in by_host["o12345.ingest.sentry.io"]} == {"third"}
+    assert {party for _, party in by_host["api.amplitude.com"]} == {"third"}
