@@ -115,18 +115,23 @@ def drive(proxy_url: str, upstream_port: int, clients: int, seconds: float,
           bodies: list[bytes]) -> tuple[float, float]:
     """(requests per second, median latency ms) over `seconds` with `clients` threads."""
     latencies: list[list[float]] = [[] for _ in range(clients)]
+    errors: list[str] = []
     stop_at = time.monotonic() + seconds
     url = f"http://127.0.0.1:{upstream_port}/metrics/api/v1/clientmetrics"
 
     def worker(index: int) -> None:
-        with httpx.Client(proxy=proxy_url, trust_env=False, timeout=30) as client:
-            n = 0
-            while time.monotonic() < stop_at and n < 1_000_000:
-                body = bodies[(index * 7919 + n) % len(bodies)]
-                start = time.perf_counter()
-                client.post(url, content=body, headers={"content-type": "application/json"})
-                latencies[index].append(time.perf_counter() - start)
-                n += 1
+        try:
+            with httpx.Client(proxy=proxy_url, trust_env=False, timeout=30) as client:
+                n = 0
+                while time.monotonic() < stop_at and n < 1_000_000:
+                    body = bodies[(index * 7919 + n) % len(bodies)]
+                    start = time.perf_counter()
+                    client.post(url, content=body,
+                                headers={"content-type": "application/json"})
+                    latencies[index].append(time.perf_counter() - start)
+                    n += 1
+        except Exception as e:  # noqa: BLE001 - reported below
+            errors.append(f"{type(e).__name__}: {e}")
 
     threads = [threading.Thread(target=worker, args=(i,)) for i in range(clients)]
     started = time.monotonic()
@@ -136,6 +141,8 @@ def drive(proxy_url: str, upstream_port: int, clients: int, seconds: float,
         thread.join()
     elapsed = time.monotonic() - started
     all_latencies = [x for per in latencies for x in per]
+    if not all_latencies:
+        raise RuntimeError(f"no request completed: {errors[:3]}")
     return len(all_latencies) / elapsed, statistics.median(all_latencies) * 1000
 
 
@@ -145,7 +152,8 @@ def live_benchmark(workdir: Path, rounds: int, seconds: float) -> list[dict]:
     identity = workdir / "identity.yaml"
     identity.write_text(IDENTITY)
     noop = workdir / "noop.py"
-    noop.write_text("class Noop:\n    def request(self, flow):\n        pass\n\naddons = [Noop()]\n")
+    noop.write_text("class Noop:\n    def request(self, flow):\n        pass\n\n"
+                    "addons = [Noop()]\n")
     upstream = start_upstream()
     port = upstream.server_address[1]
     variants = {

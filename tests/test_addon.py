@@ -51,7 +51,8 @@ def _report(addon, tmp_path):
 
 def test_flows_are_audited_and_reported(audit):
     addon, tctx, tmp_path = audit
-    body = json.dumps({"metrics": [{"eventPayload": {"event": {"name": "client.share.initiated"}}}]})
+    event = {"name": "client.share.initiated"}
+    body = json.dumps({"metrics": [{"eventPayload": {"event": event}}]})
     flow = _post(b"/metrics/api/v1/clientmetrics", body.encode())
     _run(addon, tctx, flow)
     assert flow.metadata["phonehome"]["purpose"] == "telemetry"

@@ -84,7 +84,8 @@ def test_truncated_har_file_salvages_complete_entries(tmp_path):
     path.write_text(text[:cut])
     flows, problems = _read(path)
     assert len(flows) == 3
-    assert "not valid HAR at line 1" in problems[0] and "recovered 3 complete entries" in problems[0]
+    assert "not valid HAR at line 1" in problems[0]
+    assert "recovered 3 complete entries" in problems[0]
 
 
 def test_har_with_a_bad_entry_keeps_the_others(tmp_path):

@@ -24,8 +24,8 @@ IDENTITY = "email: jane.roe@example.org\nname: Jane Roe\n"
 
 
 def _send_traffic(proxy: MitmdumpProcess, http_port: int, https_port: int) -> None:
-    with httpx.Client(proxy=proxy.url, verify=ssl.create_default_context(cafile=str(proxy.ca_cert)), trust_env=False,
-                      timeout=20) as client:
+    trusted = ssl.create_default_context(cafile=str(proxy.ca_cert))
+    with httpx.Client(proxy=proxy.url, verify=trusted, trust_env=False, timeout=20) as client:
         client.post(f"http://127.0.0.1:{http_port}/metrics/api/v1/clientmetrics?uid=42",
                     json={"metrics": [{"eventPayload": {"event": {"name": "client.muted"},
                                                         "origin": {"clientInfo": {

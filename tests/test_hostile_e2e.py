@@ -11,8 +11,8 @@ import zlib
 
 import httpx
 import pytest
-from conftest import assert_valid_report
 
+from conftest import assert_valid_report
 from phonehome.proxy_process import ADDON_SCRIPT, MitmdumpProcess
 
 pytestmark = pytest.mark.e2e

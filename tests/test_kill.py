@@ -27,8 +27,8 @@ def test_sigkill_loses_at_most_the_last_batch(tmp_path, http_server):
         port = http_server.server_address[1]
         with httpx.Client(proxy=proxy.url, trust_env=False, timeout=20) as client:
             for i in range(FLOWS):
-                body = {"metrics": [{"eventPayload": {"event": {"name": "client.mediaquality.event"},
-                                                       "seq": i}}]}
+                event = {"name": "client.mediaquality.event"}
+                body = {"metrics": [{"eventPayload": {"event": event, "seq": i}}]}
                 client.post(f"http://127.0.0.1:{port}/metrics/api/v1/clientmetrics",
                             json=body).raise_for_status()
         proxy.kill()
