@@ -36,6 +36,10 @@ sys.path.insert(0, str(ROOT / "addons"))
 
 from phonehome.proxy_process import ADDON_SCRIPT, MitmdumpProcess  # noqa: E402
 
+# Subprocesses find this checkout's phonehome even when it is not installed.
+ENV = {**os.environ, "PYTHONPATH": os.pathsep.join(
+    p for p in (str(ROOT / "addons"), os.environ.get("PYTHONPATH", "")) if p)}
+
 IDENTITY = """\
 email: jane.roe@example.org
 name: Jane Roe
@@ -211,7 +215,8 @@ def timed(args: list[str]) -> tuple[float, int]:
     """(wall seconds, peak RSS in KiB of the child) for one command."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     start = time.perf_counter()
-    subprocess.run(args, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    subprocess.run(args, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                   env=ENV)
     elapsed = time.perf_counter() - start
     after = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     return elapsed, max(after, before)
@@ -222,7 +227,7 @@ def peak_rss_kib(args: list[str]) -> int:
     wrapper = Path("/usr/bin/time")
     if wrapper.is_file():
         out = subprocess.run([str(wrapper), "-f", "%M", *args], capture_output=True,
-                             text=True, check=True)
+                             text=True, check=True, env=ENV)
         return int(out.stderr.strip().splitlines()[-1])
     return timed(args)[1]
 

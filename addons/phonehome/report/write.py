@@ -9,11 +9,19 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+import orjson
+
 __all__ = ["FORMATS", "write_atomic", "write_report", "format_json", "parse_formats"]
 
 
 def format_json(report: Mapping[str, Any]) -> str:
-    return json.dumps(report, indent=1, ensure_ascii=False, default=str) + "\n"
+    # orjson is ~50x faster than json with indent (a 10k-flow report is ~100 MB);
+    # json stays the fallback for what orjson refuses (integers wider than 64 bits).
+    try:
+        options = orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS
+        return orjson.dumps(report, default=str, option=options).decode() + "\n"
+    except TypeError:
+        return json.dumps(report, indent=1, ensure_ascii=False, default=str) + "\n"
 
 
 def _markdown(report: Mapping[str, Any]) -> str:
