@@ -115,14 +115,23 @@ class AuditSession:
         return report_from_store(self.store_path, claims_paths=claims_paths)
 
 
+# Above this many flows the report leaves out the decoded bodies (they stay in the
+# store): the report is built in memory, and bodies are most of each record.
+DECODED_IN_REPORT_MAX_FLOWS = 5000
+
+
 def report_from_store(
     path: Path, *, claims_paths: Sequence[Path] | None = None
 ) -> dict[str, Any]:
     with read_store(path) as contents:
         meta = contents.meta()
+        inputs = dict(meta.get("inputs") or {})
+        with_bodies = contents.count() <= DECODED_IN_REPORT_MAX_FLOWS
+        if not with_bodies:
+            inputs["decoded_bodies_omitted"] = True
         return build_report(
-            contents.records(),
+            contents.records(decoded=with_bodies),
             contents.markers(),
-            inputs=meta.get("inputs") or {},
+            inputs=inputs,
             claims_paths=claims_paths,
         )

@@ -192,10 +192,14 @@ class StoreContents:
     def count(self) -> int:
         return int(self._db.execute("SELECT count(*) FROM flows").fetchone()[0])
 
-    def records(self) -> Iterator[dict[str, Any]]:
+    def records(self, *, decoded: bool = True) -> Iterator[dict[str, Any]]:
+        """Records in time order; without their decoded bodies if `decoded` is False."""
         cursor = self._db.execute("SELECT record FROM flows ORDER BY timestamp, seq")
         for (text,) in cursor:
-            yield json.loads(text)  # not orjson: it reads wide integers as floats
+            record = json.loads(text)  # not orjson: it reads wide integers as floats
+            if not decoded:
+                record["decoded"] = None
+            yield record
 
     def close(self) -> None:
         self._db.close()
