@@ -218,3 +218,20 @@ def test_service_and_third_parties_are_told_apart(all_leaks):
     assert by_host["idbroker.webex.com"] == {("auth", "first")}
     assert {party for _, party in by_host["o12345.ingest.sentry.io"]} == {"third"}
     assert {party for _, party in by_host["api.amplitude.com"]} == {"third"}
+
+
+def test_diff_of_two_sessions_by_the_same_install(all_leaks, some_leaks, tmp_path):
+    """Both demo runs use seed 1: the same install and account. `phonehome diff` names the
+    identifiers that persist, and the leaks only the second session planted."""
+    result = subprocess.run(
+        [sys.executable, "-m", "phonehome", "diff", str(some_leaks["out"] / "audit.json"),
+         str(all_leaks["out"] / "audit.json"), "-o", str(tmp_path / "diff.md")],
+        capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert "Identifiers in both audits" in result.stdout
+    markdown = (tmp_path / "diff.md").read_text()
+    persistent = markdown.split("## Identifiers in both audits", 1)[1]
+    assert "deviceId" in persistent and "userId" in persistent
+    new_findings = {line.split("|")[2].strip(" `") for line in markdown.splitlines()
+                    if line.startswith("| new |")}
+    assert {"meeting_title", "username"} <= new_findings
