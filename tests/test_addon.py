@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import contextlib
 import json
+import sqlite3
+import time
 
 import pytest
 from mitmproxy import exceptions, websocket
@@ -158,3 +160,32 @@ def test_worker_process_audits_the_same_as_inline(tmp_path):
         )
     assert results["worker"] == results["inline"]
     assert len(results["worker"][0]) == 3 and results["worker"][1] == ["meeting_join"]
+
+
+def test_a_dead_worker_falls_back_to_inline_without_losing_later_flows(tmp_path):
+    addon = PhonehomeAudit()
+    with addon_context(addon) as tctx:
+        tctx.configure(addon, phonehome_report_dir=str(tmp_path), phonehome_quiet=True,
+                       phonehome_formats="json")
+        before = [_post(b"/before/%d" % i, b"{}") for i in range(2)]
+        for flow in before:
+            _run(addon, tctx, flow)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:  # until the worker has committed them
+            if (tmp_path / "audit.sqlite").exists():
+                db = sqlite3.connect(tmp_path / "audit.sqlite")
+                try:
+                    if db.execute("SELECT count(*) FROM flows").fetchone()[0] == 2:
+                        break
+                finally:
+                    db.close()
+            time.sleep(0.1)
+        addon.worker._process.kill()
+        addon.worker._process.join(10)
+        after = [_post(b"/after/%d" % i, b"{}") for i in range(2)]
+        for flow in after:
+            _run(addon, tctx, flow)
+        assert addon.worker is None and addon.session is not None
+        addon.done()
+    report = json.loads((tmp_path / "audit.json").read_text())
+    assert [f["url"].rsplit("/", 2)[-2] for f in report["flows"]] == ["before"] * 2 + ["after"] * 2

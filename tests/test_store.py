@@ -92,3 +92,16 @@ def test_values_orjson_cannot_encode_are_still_stored(tmp_path):
     with read_store(tmp_path / "s.sqlite") as contents:
         (stored,) = list(contents.records())
     assert stored["decoded"] == {"n": 10**40, "b": "0001"}
+
+
+def test_closing_while_a_reader_is_open_keeps_everything(tmp_path):
+    store = FindingsStore(tmp_path / "s.sqlite")
+    store.append(_record(1))
+    store.flush()
+    reader = sqlite3.connect(tmp_path / "s.sqlite")
+    reader.execute("SELECT count(*) FROM flows").fetchone()
+    store.append(_record(2))
+    store.close()  # cannot leave WAL mode while the reader is open; must not fail
+    reader.close()
+    with read_store(tmp_path / "s.sqlite") as contents:
+        assert [r["id"] for r in contents.records()] == ["f1", "f2"]

@@ -335,11 +335,32 @@ class PhonehomeAudit:
         self._complete(flow)
 
     def _submit(self, observation: Any) -> None:
+        observation.markers = []  # the worker got them from mark() already
+        worker = self.worker
         try:
-            observation.markers = []  # the worker got them from mark() already
-            self.worker.submit(observation)  # type: ignore[union-attr]
+            if worker is not None and worker.alive:
+                worker.submit(observation)
+                return
         except Exception as e:  # noqa: BLE001 - never break the traffic
             log.error(f"phonehome: cannot hand flow {observation.id} to the audit: {e}")
+        self._fall_back_inline()
+        if self.session is not None:
+            self.session.commit(self.session.audit(observation))
+
+    def _fall_back_inline(self) -> None:
+        """The audit worker died: keep auditing in this process, into the same store."""
+        if self.session is not None or self._worker_args is None:
+            return
+        settings, store_path, time_scale = self._worker_args
+        log.error("phonehome: the audit worker stopped; auditing inline from here on")
+        if self.worker is not None:
+            try:
+                self.worker.finish(timeout=5)
+            except Exception:  # noqa: BLE001 - it is gone either way
+                pass
+        self.worker = None
+        self.session = AuditSession(settings, store_path, time_scale=time_scale,
+                                    inputs={"captures": ["live"]}, fresh_store=False)
 
     def websocket_message(self, flow: http.HTTPFlow) -> None:
         if flow.websocket is None or not self._in_scope(flow) or not self._sink_ready():

@@ -154,7 +154,10 @@ class FindingsStore:
     def close(self) -> None:
         """Commit, and leave a single self-contained file (no -wal or -shm)."""
         self.flush()
-        self._db.execute("PRAGMA journal_mode=DELETE")
+        try:
+            self._db.execute("PRAGMA journal_mode=DELETE")
+        except sqlite3.OperationalError:
+            pass  # a reader still has it open: stay in WAL mode, nothing is lost
         self._db.close()
 
 
