@@ -188,4 +188,6 @@ def test_a_dead_worker_falls_back_to_inline_without_losing_later_flows(tmp_path)
         assert addon.worker is None and addon.session is not None
         addon.done()
     report = json.loads((tmp_path / "audit.json").read_text())
-    assert [f["url"].rsplit("/", 2)[-2] for f in report["flows"]] == ["before"] * 2 + ["after"] * 2
+    # (tflow gives every flow the same timestamp, so only the set is checked)
+    assert sorted(f["url"].rsplit("/", 1)[0].rsplit("/", 1)[-1] for f in report["flows"]) == \
+        ["after", "after", "before", "before"]
