@@ -191,3 +191,18 @@ def test_a_dead_worker_falls_back_to_inline_without_losing_later_flows(tmp_path)
     # (tflow gives every flow the same timestamp, so only the set is checked)
     assert sorted(f["url"].rsplit("/", 1)[0].rsplit("/", 1)[-1] for f in report["flows"]) == \
         ["after", "after", "before", "before"]
+
+
+def test_another_addons_option_does_not_restart_the_audit(tmp_path):
+    addon = PhonehomeAudit()
+    with addon_context(addon) as tctx:
+        tctx.configure(addon, phonehome_report_dir=str(tmp_path), phonehome_quiet=True,
+                       phonehome_formats="json")
+        _run(addon, tctx, _post(b"/a", b"{}"))
+        worker = addon.worker
+        assert worker is not None
+        tctx.configure(addon, ssl_insecure=True)
+        assert addon.worker is worker and worker.alive
+        _run(addon, tctx, _post(b"/b", b"{}"))
+        addon.done()
+    assert len(json.loads((tmp_path / "audit.json").read_text())["flows"]) == 2

@@ -117,8 +117,20 @@ def test_parallel_audit_gives_the_serial_report(tmp_path):
         result = _phonehome("audit", capture, "-o", out, "--format", "json", "-q", "--jobs", jobs)
         assert result.returncode == 0, result.stderr
         reports[jobs] = json.loads((out / "audit.json").read_text())
-    for report in reports.values():
-        for flow in report["flows"]:
-            flow.pop("audited_at")
     assert reports["2"]["flows"] == reports["1"]["flows"]
     assert reports["2"]["summary"] == reports["1"]["summary"]
+
+
+@pytest.mark.parametrize("reveal", [False, True])
+def test_evidence_is_redacted_unless_reveal_is_asked_for(tmp_path, reveal):
+    capture = _capture(tmp_path / "a.mitm", [b'{"email":"jane.roe@example.org"}'])
+    args = ["audit", capture, "-o", tmp_path / "out", "--format", "json,csv", "-q"]
+    result = _phonehome(*args, *(["--reveal"] if reveal else []))
+    assert result.returncode == 0, result.stderr
+    written = "".join(p.read_text() for p in (tmp_path / "out").glob("audit*.*")
+                      if p.suffix in (".json", ".csv"))
+    assert ("jane.roe@example.org" in written) is reveal
+    report = json.loads((tmp_path / "out" / "audit.json").read_text())
+    (finding,) = [f for f in report["flows"][0]["findings"] if f["type"] == "email"]
+    assert finding["evidence"] != "jane.roe@example.org"
+    assert finding.get("value") == ("jane.roe@example.org" if reveal else None)

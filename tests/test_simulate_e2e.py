@@ -11,10 +11,8 @@ import gzip
 import hashlib
 import json
 import re
-import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +22,7 @@ from urllib.parse import parse_qsl, quote, quote_plus, unquote_plus
 import pytest
 import yaml
 
+from phonehome.proxy_process import MitmdumpProcess
 from phonehome.simulate import ALL_LEAKS, RESOLVER_ADDON_PATH, SimulationResult, simulate
 from phonehome.simulate.vendor_server import VendorServer, read_record
 
@@ -46,20 +45,6 @@ SERVICE_ENDPOINTS = {
 # --- running mitmdump -------------------------------------------------------------
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _accepts(port: int) -> bool:
-    try:
-        with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-            return True
-    except OSError:
-        return False
-
-
 @dataclass(frozen=True)
 class Rig:
     proxy_url: str
@@ -71,37 +56,12 @@ class Rig:
 @pytest.fixture(scope="module")
 def rig(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Rig]:
     work = tmp_path_factory.mktemp("simulate")
-    confdir = work / "mitmproxy"
     record = work / "record.jsonl"
-    mitmdump = Path(sys.executable).parent / "mitmdump"
     with VendorServer(record) as server:
-        port = _free_port()
-        log = (work / "mitmdump.log").open("wb")
-        process = subprocess.Popen(
-            [str(mitmdump), "--listen-host", "127.0.0.1", "-p", str(port), "-q",
-             "--set", f"confdir={confdir}", "-s", str(RESOLVER_ADDON_PATH),
-             "--set", f"phonehome_sim_upstream={server.address}",
-             "--set", "ssl_insecure=true"],
-            stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
-        try:
-            ca_cert = confdir / "mitmproxy-ca-cert.pem"
-            for _ in range(600):  # at most ~60 s
-                if process.poll() is not None:
-                    break
-                if ca_cert.is_file() and _accepts(port):
-                    break
-                time.sleep(0.1)
-            assert process.poll() is None, (work / "mitmdump.log").read_text()
-            assert ca_cert.is_file() and _accepts(port), "mitmdump did not come up"
-            yield Rig(f"http://127.0.0.1:{port}", ca_cert, record, work)
-        finally:
-            process.terminate()
-            try:
-                process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(timeout=15)
-            log.close()
+        with MitmdumpProcess(work / "conf", scripts=[RESOLVER_ADDON_PATH], extra_args=["-q"],
+                             options={"phonehome_sim_upstream": server.address,
+                                      "ssl_insecure": "true"}) as proxy:
+            yield Rig(proxy.url, proxy.ca_cert, record, work)
 
 
 @dataclass(frozen=True)
@@ -508,3 +468,25 @@ def test_one_leak_plants_only_itself(rig: Rig, leak: str) -> None:
             assert _present(run, key, kinds) == [], (other, key)
     if leak != "muted_audio":
         assert all("levels" not in audio for audio in _muted_mqe(run))
+
+
+def test_the_simulate_command_through_the_cli(rig: Rig) -> None:
+    before = len(read_record(rig.record))
+    out = rig.work / "cli"
+    result = subprocess.run(
+        [sys.executable, "-m", "phonehome", "simulate", "--proxy", rig.proxy_url,
+         "--ca", str(rig.ca_cert), "--speed", str(SPEED), "--leaks", "none", "-o", str(out)],
+        capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    truth = json.loads((out / "ground_truth.json").read_text())
+    assert truth["leaks_planted"] == [] and (out / "identity.yaml").is_file()
+    assert len(read_record(rig.record)) - before == truth["requests"]
+
+
+def test_the_simulate_command_rejects_bad_input(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "phonehome", "simulate", "--proxy", "http://127.0.0.1:9",
+         "--ca", str(tmp_path / "missing.pem"), "--leaks", "everything"],
+        capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2
+    assert len(result.stderr.strip().splitlines()) == 1 and "Traceback" not in result.stderr

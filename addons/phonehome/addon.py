@@ -70,6 +70,7 @@ class PhonehomeAudit:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._console = _console()
         self._finished = False
+        self._configured = False
         self.worker: AuditWorker | None = None
         self._worker_args: tuple[AuditSettings, Path, float] | None = None
 
@@ -115,7 +116,9 @@ class PhonehomeAudit:
                           "(enforce mode always audits inline).")
 
     def configure(self, updated: set[str]) -> None:
-        if not updated & _PARSED_OPTIONS and self.session is not None:
+        # Reparse only for our own options: another addon's option change must not
+        # restart the audit (in worker mode there is no inline session to test for).
+        if self._configured and not updated & _PARSED_OPTIONS:
             return
         opts = ctx.options
         try:
@@ -161,6 +164,7 @@ class PhonehomeAudit:
             self._use_inline(settings, auditor, store_path, time_scale)
         else:
             self._use_worker(settings, store_path, time_scale)
+        self._configured = True
 
     def _use_inline(self, settings: AuditSettings, auditor: Auditor, store_path: Path,
                     time_scale: float) -> None:

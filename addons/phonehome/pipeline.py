@@ -11,7 +11,6 @@ time, in `phonehome.report.build`.
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -177,11 +176,9 @@ def flow_record(
         "content_type": observation.content_type,
         "payload": None,
         "marks": list(classification.marks),
-        "markers": list(observation.markers),
         "identifiers": identifiers,
         "phase": None,
         "decoded": None,
-        "audited_at": time.time(),
     }
     if payload is not None:
         record["payload"] = {

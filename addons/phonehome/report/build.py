@@ -129,11 +129,8 @@ def build_report(
         "after_opt_out": timeline.after_opt_out,
         "persistent_ids": persistent,
     }
-    report["summary"]["by_finding_type"].setdefault("persistent_id", 0)
-    if persistent:
-        report["summary"]["by_finding_type"]["persistent_id"] += len(persistent)
-    else:
-        del report["summary"]["by_finding_type"]["persistent_id"]
+    if persistent:  # found across flows, not by a per-flow detector
+        report["summary"]["by_finding_type"]["persistent_id"] = len(persistent)
     claims: list[dict[str, Any]] = []
     for path in default_claims_paths() if claims_paths is None else claims_paths:
         claims.extend(evaluate_claims(report, load_claims(path)))

@@ -10,6 +10,9 @@ from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
+from ..model import severity_rank
+from ..timeline import format_timeline
+
 __all__ = ["format_flow_line", "format_summary", "SEVERITY_STYLE", "VERDICT_STYLE"]
 
 SEVERITY_STYLE = {"info": "dim", "low": "cyan", "medium": "yellow", "high": "bold red"}
@@ -27,11 +30,7 @@ def _size(n: int) -> str:
 def format_flow_line(record: Mapping[str, Any]) -> Text:
     """One line per audited flow, for the live view."""
     findings = record.get("findings") or ()
-    worst = max(
-        (f["severity"] for f in findings),
-        key=lambda s: ("info", "low", "medium", "high").index(s),
-        default=None,
-    )
+    worst = max((f["severity"] for f in findings), key=severity_rank, default=None)
     line = Text()
     line.append(f"{record['method']:<6} ", style="bold")
     line.append(f"{record['host']}", style="cyan")
@@ -111,8 +110,7 @@ def _findings_table(report: Mapping[str, Any], limit: int = 20) -> Table:
     for flow in report["flows"]:
         for finding in flow.get("findings") or ():
             rows.append((flow, finding))
-    order = ("high", "medium", "low", "info")
-    rows.sort(key=lambda row: order.index(row[1]["severity"]))
+    rows.sort(key=lambda row: -severity_rank(row[1]["severity"]))
     for flow, finding in rows[:limit]:
         table.add_row(
             Text(finding["severity"], style=SEVERITY_STYLE[finding["severity"]]),
@@ -158,19 +156,8 @@ def format_summary(report: Mapping[str, Any]) -> RenderableType:
     if report["flows"]:
         parts.append(_trigger_category_table(report))
         parts.append(_party_table(report))
-    timeline = _timeline_renderable(report)
-    if timeline is not None:
-        parts.append(timeline)
+    if report["flows"]:
+        parts.append(format_timeline(report))
     if summary["by_finding_type"]:
         parts.append(_findings_table(report))
     return Group(*parts)
-
-
-def _timeline_renderable(report: Mapping[str, Any]) -> RenderableType | None:
-    try:
-        from ..timeline import format_timeline
-    except ImportError:  # pragma: no cover
-        return None
-    if not report["flows"]:
-        return None
-    return format_timeline(report)
