@@ -30,7 +30,14 @@ from phonehome.simulate import ALL_LEAKS, RESOLVER_ADDON_PATH, parse_leaks, reso
 from phonehome.simulate import payloads as p
 from phonehome.simulate.identity import make_identity, write_identity
 from phonehome.simulate.leaks import jsonpath
-from phonehome.simulate.scenario import MUTE_END, MUTE_START, SESSION_SECONDS, TIMELINE
+from phonehome.simulate.scenario import (
+    MUTE_END,
+    MUTE_START,
+    SESSION_SECONDS,
+    TIMELINE,
+    Step,
+    play_timeline,
+)
 from phonehome.simulate.vendor_server import VendorServer, read_record, route
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -233,6 +240,48 @@ def test_timeline_shape() -> None:
     assert phases[-1] == "shutdown"
     assert MUTE_START < MUTE_END
 
+
+class _FakeClock:
+    """A clock that only moves when slept on or when a step takes time."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        assert seconds > 0
+        self.now += seconds
+
+
+def _play(step_seconds: dict[float, float], ats: list[float], speed: float) -> list[float]:
+    clock, started = _FakeClock(), []
+    steps = [Step(at, "periodic", lambda run: None) for at in ats]
+
+    def play(step: Step) -> None:
+        started.append(clock.now)
+        clock.now += step_seconds.get(step.at, 0.0)
+
+    play_timeline(steps, speed, play, clock=clock, sleep=clock.sleep)
+    return [t - started[0] for t in started]
+
+
+def test_play_timeline_keeps_the_schedule_when_on_time() -> None:
+    assert _play({}, [0.0, 60.0, 120.0, 180.0], speed=100) == pytest.approx([0, 0.6, 1.2, 1.8])
+
+
+def test_a_late_step_shifts_the_rest_instead_of_bursting() -> None:
+    # a cold first request takes 1.2 s: two heartbeats are overdue by then
+    started = _play({0.0: 1.2}, [0.0, 60.0, 120.0, 180.0, 240.0], speed=100)
+    intervals = [b - a for a, b in zip(started[1:], started[2:], strict=False)]
+    assert intervals == pytest.approx([0.6, 0.6, 0.6])
+    assert started[1] == pytest.approx(1.2)
+
+
+def test_slow_steps_push_later_ones_by_their_own_lateness_only() -> None:
+    started = _play({1.0: 0.05, 1.5: 0.05}, [0.0, 1.0, 1.5, 60.0, 120.0], speed=100)
+    assert started == pytest.approx([0.0, 0.01, 0.06, 0.6 + 0.06 - 0.015, 1.2 + 0.06 - 0.015])
 
 # --- vendor routes ---------------------------------------------------------------
 

@@ -23,7 +23,7 @@ import random
 import time
 import uuid
 from collections import Counter
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
@@ -44,6 +44,7 @@ __all__ = [
     "MUTE_START",
     "MUTE_END",
     "GROUND_TRUTH_SCHEMA",
+    "play_timeline",
     "simulate",
 ]
 
@@ -567,6 +568,25 @@ def _write_json(data: Any, path: Path) -> Path:
     return path
 
 
+def play_timeline(steps: Sequence[Step], speed: float, play: Callable[[Step], None], *,
+                  clock: Callable[[], float] = time.monotonic,
+                  sleep: Callable[[float], None] = time.sleep) -> None:
+    """Runs each step at `step.at / speed` seconds from now.
+
+    A step that starts late (a slow request, a cold proxy) shifts every later
+    step by the same amount, so the intervals between them keep their shape
+    instead of the overdue steps firing in a burst.
+    """
+    origin = clock()
+    for step in steps:
+        delay = origin + step.at / speed - clock()
+        if delay > 0:
+            sleep(delay)
+        else:
+            origin -= delay
+        play(step)
+
+
 def simulate(proxy_url: str, ca_cert: Path, *, seed: int = 1, speed: float = 100.0,
              leaks: Collection[str] = ALL_LEAKS, out_dir: Path) -> SimulationResult:
     """Plays the whole session through `proxy_url`; writes identity.yaml and ground_truth.json.
@@ -583,16 +603,15 @@ def simulate(proxy_url: str, ca_cert: Path, *, seed: int = 1, speed: float = 100
     env = p.make_env(seed, identity, chosen)
     identity_path = write_identity(identity, out_dir / "identity.yaml")
     started = time.time()
-    clock_start = time.monotonic()
     with Sender(proxy_url, Path(ca_cert), env.session_id) as sender:
         run = _Run(env, sender, rng=random.Random(f"phonehome-sim-run:{seed}"))
         run.marks["start"] = started
-        for step in TIMELINE:
-            delay = clock_start + step.at / speed - time.monotonic()
-            if delay > 0:
-                time.sleep(delay)
+
+        def play(step: Step) -> None:
             run.phase = step.phase
             step.run(run)
+
+        play_timeline(TIMELINE, speed, play)
     finished = time.time()
     truth = _ground_truth(run, chosen, speed, started, finished)
     truth_path = _write_json(truth, out_dir / "ground_truth.json")
