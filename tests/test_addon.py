@@ -177,6 +177,8 @@ def test_a_dead_worker_falls_back_to_inline_without_losing_later_flows(tmp_path)
                 try:
                     if db.execute("SELECT count(*) FROM flows").fetchone()[0] == 2:
                         break
+                except sqlite3.OperationalError:  # the worker is still creating the tables
+                    pass
                 finally:
                     db.close()
             time.sleep(0.1)
