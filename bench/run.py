@@ -240,10 +240,12 @@ def offline_benchmark(workdir: Path, flows: int, rounds: int) -> dict:
     audit = [sys.executable, "-m", "phonehome", "audit", str(capture), "-o",
              str(workdir / "offline"), "--format", "json", "--identity", str(identity), "-q"]
     replay = [mitmdump, "-nr", str(capture), "--flow-detail", "0"]
-    times: dict[str, list[float]] = {"phonehome audit": [], "mitmdump -nr": []}
+    variants = {"mitmdump -nr": replay, "phonehome audit": audit,
+                "phonehome audit --jobs 2": [*audit, "--jobs", "2"]}
+    times: dict[str, list[float]] = {name: [] for name in variants}
     for _ in range(rounds):
-        times["mitmdump -nr"].append(timed(replay)[0])
-        times["phonehome audit"].append(timed(audit)[0])
+        for name, args in variants.items():
+            times[name].append(timed(args)[0])
     base = statistics.median(times["mitmdump -nr"])
     return {
         "flows": flows,

@@ -43,7 +43,8 @@ def make_obs(url: str, body: Any = None, *, method: str = "POST",
         hdrs.append(("content-type", "application/json"))
     return Observation(
         id=ident, timestamp=1.0, method=method, url=url, scheme=parts.scheme,
-        host=parts.hostname or "", port=parts.port or 443, path=parts.path or "/",
+        host=parts.hostname or "", port=parts.port or 443,
+        path=(parts.path or "/") + (f"?{parts.query}" if parts.query else ""),
         headers=hdrs, query=parse_qsl(parts.query), body=raw,
         content_type="application/json" if body is not None else "",
     )

@@ -13,9 +13,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from mitmproxy.flow import Flow
-from mitmproxy.io import compat, tnetstring
 from mitmproxy.io.har import request_to_flow
+
+from .flowfile import read_flow
 
 __all__ = ["CaptureError", "CaptureProblem", "check_capture", "read_capture"]
 
@@ -68,8 +68,7 @@ def _read_mitm(path: Path, fo: BinaryIO, problem: Callable[[str], None]) -> Iter
             return
         fo.seek(start)
         try:
-            state = tnetstring.load(fo)
-            flow = Flow.from_state(compat.migrate_flow(state))
+            flow = read_flow(fo)
         except Exception as e:  # noqa: BLE001 - any parse error is a break in the file
             problem(f"broken after {count} flow(s), near byte {start}: {e}"[:300])
             return

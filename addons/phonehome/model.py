@@ -118,6 +118,7 @@ class Observation:
     host: str
     port: int
     path: str
+    """The request target as mitmproxy gives it: the path with its query string."""
     http_version: str = "HTTP/1.1"
     headers: list[tuple[str, str]] = field(default_factory=list)
     cookies: list[tuple[str, str]] = field(default_factory=list)

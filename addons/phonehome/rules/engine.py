@@ -427,18 +427,25 @@ class _FlowView:
 def synthesize_flow(obs: Observation) -> Any:
     """A minimal HTTPFlow for flowfilter matching of a flow-less Observation.
 
-    Its method, URL and host come from `obs.method`, `obs.url` and the Host
+    Its request line comes from the observation's own fields (never by parsing
+    `obs.url` back, which mitmproxy writes with an IPv6 host unbracketed), so
+    its method, URL and host follow from `obs.method`, `obs.url` and the Host
     header alone: `_Plan.filter_verdicts` keys remembered verdicts on them.
     """
     from mitmproxy import http
     from mitmproxy.test import tflow
 
-    headers = [(k.encode("utf-8", "replace"), v.encode("utf-8", "replace"))
-               for k, v in obs.headers]
-    request = http.Request.make(obs.method or "GET", obs.url, obs.body or b"", headers)
-    flow = tflow.tflow(req=request)
-    flow.request.timestamp_start = obs.timestamp
-    return flow
+    def encoded(text: str) -> bytes:
+        return text.encode("utf-8", "surrogateescape")
+
+    request = http.Request(
+        host=obs.host, port=obs.port, method=encoded(obs.method or "GET"),
+        scheme=encoded(obs.scheme), authority=b"", path=encoded(obs.path),
+        http_version=encoded(obs.http_version),
+        headers=tuple((encoded(k), encoded(v)) for k, v in obs.headers),
+        content=obs.body or b"", trailers=None, timestamp_start=obs.timestamp,
+        timestamp_end=None)
+    return tflow.tflow(req=request)
 
 
 def _leaf_entries(c: _Compiled, leaves: Sequence[Leaf], offset: int) -> list[Any]:

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..model import Leaf, Observation, Payload
-from .engine import RuleHit, RuleSet, synthesize_flow
+from .engine import RuleHit, RuleSet
 from .schema import Rule, RuleTest
 
 __all__ = ["RuleTestResult", "run_rule_tests", "run_rule_test", "observation_for_test",
@@ -30,25 +30,17 @@ class RuleTestResult:
 
 def observation_for_test(test: RuleTest, index: int = 0) -> Observation:
     """The Observation the capture stage would make of this request."""
-    seed = Observation(
-        id=f"rule-test-{index}", timestamp=0.0, method=test.method, url=test.url,
-        scheme="", host="", port=0, path="", headers=list(test.headers), body=test.body,
-    )
-    flow = synthesize_flow(seed)
-    try:
-        from ..capture import observe_request
-    except ImportError:  # pragma: no cover - capture is part of the package
-        observe_request = None
-    if observe_request is not None:
-        return observe_request(flow, source="rule-test")
-    request = flow.request
-    return Observation(
-        id=seed.id, timestamp=0.0, method=request.method, url=request.pretty_url,
-        scheme=request.scheme, host=request.pretty_host, port=request.port, path=request.path,
-        headers=list(test.headers), cookies=list(request.cookies.items(multi=True)),
-        query=list(request.query.items(multi=True)), body=test.body,
-        content_type=request.headers.get("content-type", ""), flow=flow,
-    )
+    from mitmproxy import http
+    from mitmproxy.test import tflow
+
+    from ..capture import observe_request
+
+    headers = [(k.encode("utf-8", "replace"), v.encode("utf-8", "replace"))
+               for k, v in test.headers]
+    request = http.Request.make(test.method or "GET", test.url, test.body or b"", headers)
+    observation = observe_request(tflow.tflow(req=request), source="rule-test")
+    observation.id = f"rule-test-{index}"
+    return observation
 
 
 def default_decoder() -> Decoder:

@@ -1,0 +1,181 @@
+"""Reading mitmproxy flow files (.mitm) fast, one flow at a time.
+
+mitmproxy's FlowReader parses each flow with a pure-Python tnetstring parser
+that copies at every level, then rebuilds the whole flow: connections,
+certificates and all. An audit needs only what a rule filter can read, so a
+plain HTTP flow's state is parsed by index over one buffer, migrated with
+mitmproxy's own `compat.migrate_flow`, and rebuilt with mitmproxy's own
+`Request.from_state` and `Response.from_state` on connections that carry only
+their addresses. WebSocket and non-HTTP flows are rebuilt whole, as before.
+
+Whatever goes wrong is redone by mitmproxy's own code, so a broken file fails
+with mitmproxy's own exception, word for word.
+"""
+
+from __future__ import annotations
+
+from typing import Any, BinaryIO
+
+from mitmproxy import connection, http
+from mitmproxy.flow import Error, Flow
+from mitmproxy.io import compat, tnetstring
+
+__all__ = ["loads", "read_flow"]
+
+_MAX_PREFIX_DIGITS = 12
+"""mitmproxy refuses longer length prefixes at the top level."""
+
+# tnetstring type tags, and the bytes of a length prefix
+_BYTES, _STR, _INT, _FLOAT = ord(","), ord(";"), ord("#"), ord("^")
+_BOOL, _NULL, _LIST, _DICT = ord("!"), ord("~"), ord("]"), ord("}")
+_COLON, _ZERO, _NINE = ord(":"), ord("0"), ord("9")
+
+
+def _span(buffer: bytes, position: int, end: int) -> tuple[int, int, int]:
+    """(start, stop, following) of the value whose length prefix starts at `position`,
+    for any prefix mitmproxy's `tnetstring.split` takes: it parses it with int(),
+    which allows signs, spaces and "_", and slices a negative length from `end`."""
+    colon = buffer.find(b":", position, end)
+    if colon < 0:
+        raise ValueError("not a tnetstring: missing length prefix")
+    length = int(buffer[position:colon])
+    start = colon + 1
+    if length >= 0:
+        return start, start + length, start + length + 1
+    stop = end + length
+    return start, stop, start if length == -1 else stop + 1
+
+
+def _pop(buffer: bytes, position: int, end: int) -> tuple[Any, int]:
+    """The value whose length prefix starts at `position` in `buffer[:end]`, and where
+    the value after it starts: mitmproxy's `tnetstring.pop`, by index."""
+    # Most prefixes in a flow have one or two digits: read those without find() and int().
+    if position + 2 < end and buffer[position + 1] == _COLON and _ZERO <= buffer[position] <= _NINE:
+        start = position + 2
+        stop = start + buffer[position] - _ZERO
+        following = stop + 1
+    elif (position + 3 < end and buffer[position + 2] == _COLON
+          and _ZERO <= buffer[position] <= _NINE and _ZERO <= buffer[position + 1] <= _NINE):
+        start = position + 3
+        stop = start + (buffer[position] - _ZERO) * 10 + buffer[position + 1] - _ZERO
+        following = stop + 1
+    else:
+        start, stop, following = _span(buffer, position, end)
+    if not start <= stop < end:
+        raise ValueError("not a tnetstring: invalid length prefix")
+    tag = buffer[stop]
+    if tag == _STR:
+        return buffer[start:stop].decode(), following
+    if tag == _BYTES:
+        return buffer[start:stop], following
+    if tag == _DICT:
+        return _dict(buffer, start, stop), following
+    if tag == _LIST:
+        return _list(buffer, start, stop), following
+    if tag == _INT:
+        return int(buffer[start:stop]), following
+    if tag == _FLOAT:
+        return float(buffer[start:stop]), following
+    if tag == _NULL:
+        if stop > start:
+            raise ValueError("not a tnetstring: invalid null literal")
+        return None, following
+    if tag == _BOOL:
+        word = buffer[start:stop]
+        if word == b"true":
+            return True, following
+        if word == b"false":
+            return False, following
+        raise ValueError("not a tnetstring: invalid boolean literal")
+    raise ValueError(f"unknown type tag: {tag}")
+
+
+def _dict(buffer: bytes, start: int, stop: int) -> dict[Any, Any]:
+    items = {}
+    while start < stop:
+        key, start = _pop(buffer, start, stop)
+        items[key], start = _pop(buffer, start, stop)
+    return items
+
+
+def _list(buffer: bytes, start: int, stop: int) -> list[Any]:
+    values = []
+    while start < stop:
+        value, start = _pop(buffer, start, stop)
+        values.append(value)
+    return values
+
+
+def loads(data: bytes) -> Any:
+    """The first value in `data`, as mitmproxy's `tnetstring.loads` gives it; raises
+    where it raises, with the same exception type."""
+    return _pop(data, 0, len(data))[0]
+
+
+def _load_state(fo: BinaryIO) -> dict[Any, Any]:
+    """The next flow state in `fo`, reading exactly its bytes as mitmproxy's
+    `tnetstring.load` does. Raises on anything but a dict."""
+    digits = b""
+    byte = fo.read(1)
+    while byte.isdigit() and len(digits) < _MAX_PREFIX_DIGITS:
+        digits += byte
+        byte = fo.read(1)
+    if not digits or byte != b":":
+        raise ValueError("not a tnetstring: missing or invalid length prefix")
+    length = int(digits)
+    record = fo.read(length + 1)  # the value, then its type tag
+    if len(record) <= length:
+        raise ValueError("not a tnetstring: the file ends inside a value")
+    if record[length] != _DICT:
+        raise ValueError("not a flow: not a dict")
+    return _dict(record, 0, length)
+
+
+def _light_http_flow(state: dict[Any, Any]) -> http.HTTPFlow | None:
+    """A plain HTTP flow from its (migrated) state, without rebuilding its
+    connections' TLS details and certificates; None for any other flow.
+
+    Everything a mitmproxy filter reads is there: the request, the response,
+    the error, the connections' addresses and the flow's own flags.
+    """
+    if state["type"] != "http" or state["websocket"]:
+        return None
+    client, server = state["client_conn"], state["server_conn"]
+    flow = http.HTTPFlow(
+        connection.Client(peername=tuple(client["peername"]), sockname=tuple(client["sockname"]),
+                          timestamp_start=client["timestamp_start"]),
+        connection.Server(address=tuple(server["address"]) if server["address"] else None),
+    )
+    flow.id = state["id"]
+    flow.request = http.Request.from_state(state["request"])
+    flow.response = http.Response.from_state(state["response"]) if state["response"] else None
+    flow.error = Error.from_state(state["error"]) if state["error"] else None
+    flow.intercepted = state["intercepted"]
+    flow.is_replay = state["is_replay"]
+    flow.marked = state["marked"]
+    flow.metadata = state["metadata"]
+    flow.comment = state["comment"]
+    flow.timestamp_created = state["timestamp_created"]
+    return flow
+
+
+def read_flow(fo: BinaryIO) -> Flow:
+    """The flow starting at the current position of `fo`, which ends up just past it.
+
+    A plain HTTP flow comes back light (see `_light_http_flow`); any other flow
+    as `FlowReader` gives it. Raises what `FlowReader` would raise.
+    """
+    start = fo.tell()
+    try:
+        state = _load_state(fo)
+    except Exception:  # noqa: BLE001 - mitmproxy's parser says what is wrong, in its words
+        fo.seek(start)
+        state = tnetstring.load(fo)
+    state = compat.migrate_flow(state)  # once: old versions' migrations keep state across flows
+    try:
+        flow = _light_http_flow(state)
+    except Exception:  # noqa: BLE001 - a flow mitmproxy can't rebuild either: it says why
+        fo.seek(start)  # from_state consumed part of the state: let mitmproxy redo it all
+        state = compat.migrate_flow(tnetstring.load(fo))
+        flow = None
+    return flow if flow is not None else Flow.from_state(state)
