@@ -59,6 +59,12 @@ ERRORS = [
      "invalid mitmproxy filter expression"),
     ("backtracking regex in a filter", RULE.replace(
         """filter: '~u "/m"'""", """filter: '~u "(a)\\\\1"'  # <--"""), "RE2"),
+    ("filter reads the response", RULE.replace(
+        """filter: '~u "/m"'""", """filter: '~u "/m" & !~c 404'  # <--"""),
+     "uses ~c, which reads the response"),
+    ("filter reads either side", RULE.replace(
+        """filter: '~u "/m"'""", """filter: '~u "/m" | ~b email'  # <--"""),
+     "uses ~b, which also reads the response: rules classify the request, so use ~bq"),
     ("bad jsonpath", RULE.replace("event: $.name", "event: $.name[  # <--"),
      "invalid JSONPath"),
     ("jsonpath without $", RULE.replace("event: $.name", "event: name  # <--"),

@@ -33,10 +33,24 @@ class WorkerError(RuntimeError):
     """The worker process failed or did not finish in time."""
 
 
+WORKER_NICENESS = 10
+"""How much lower the audit's CPU priority is than the proxy's. The traffic
+comes first: on a busy machine the audit takes the CPU the proxy leaves, and
+catches up when the traffic calms (measured in bench/RESULTS.md)."""
+
+
+def _yield_to_the_proxy() -> None:
+    try:
+        os.nice(WORKER_NICENESS)
+    except (AttributeError, OSError):  # no nice() on this platform: run at the same priority
+        pass
+
+
 def _worker_main(settings: AuditSettings, store_path: str, inputs: Mapping[str, Any],
                  time_scale: float, quiet: bool, fresh: bool, inbox: Any) -> None:
     # The proxy decides when we stop (Ctrl-C reaches the whole process group).
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # inherited already; made explicit
+    _yield_to_the_proxy()
     from .report.terminal import format_flow_line
     from .session import AuditSession
 

@@ -294,6 +294,7 @@ class PackBuilder:
                     raise ValueError(f"invalid mitmproxy filter expression {t!r}") from None
             if parsed is None:  # older mitmproxy returned None on bad input
                 raise ValueError(f"invalid mitmproxy filter expression {t!r}")
+            _refuse_response_parts(parsed, t)
             _linearize(parsed)
             return parsed
 
@@ -618,6 +619,42 @@ class _LinearRegex:
 
     def search(self, text: Any) -> Any:
         return self._re.search(text)
+
+
+# Filter parts that read the response (or its absence). A live audit classifies
+# the request before any response exists, so these would match differently live
+# and offline; the request-only form is named where mitmproxy has one.
+_RESPONSE_PARTS: dict[type, str] = {
+    flowfilter.FCode: "~c", flowfilter.FResp: "~s", flowfilter.FReq: "~q",
+    flowfilter.FErr: "~e", flowfilter.FAsset: "~a", flowfilter.FReplayServer: "~replays",
+    flowfilter.FHeadResponse: "~hs", flowfilter.FBodResponse: "~bs",
+    flowfilter.FContentTypeResponse: "~ts",
+}
+_EITHER_SIDE_PARTS: dict[type, tuple[str, str]] = {
+    flowfilter.FHead: ("~h", "~hq"), flowfilter.FBod: ("~b", "~bq"),
+    flowfilter.FContentType: ("~t", "~tq"),
+}
+
+
+def _refuse_response_parts(node: Any, text: str) -> None:
+    """ValueError when the filter reads the response: rules see requests only."""
+    stack = [node]
+    while stack:
+        item = stack.pop()
+        kind = type(item)
+        if kind in _RESPONSE_PARTS:
+            raise ValueError(
+                f"filter {text!r} uses {_RESPONSE_PARTS[kind]}, which reads the response: rules "
+                "classify the request (live, before any response exists), so match on the "
+                "request alone")
+        if kind in _EITHER_SIDE_PARTS:
+            either, request_only = _EITHER_SIDE_PARTS[kind]
+            raise ValueError(
+                f"filter {text!r} uses {either}, which also reads the response: rules classify "
+                f"the request, so use {request_only}")
+        stack.extend(getattr(item, "lst", ()))
+        if getattr(item, "itm", None) is not None:
+            stack.append(item.itm)
 
 
 def _linearize(node: Any) -> None:
