@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 import threading
+import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -14,6 +16,27 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 SCHEMA_PATH = ROOT / "addons" / "phonehome" / "report" / "report.schema.json"
+
+
+def stored_flows(store: Path) -> int:
+    """Flows a running audit has committed to its store so far (0 before its tables exist)."""
+    if not store.exists():
+        return 0
+    db = sqlite3.connect(f"file:{store}?mode=ro", uri=True)
+    try:
+        return int(db.execute("SELECT count(*) FROM flows").fetchone()[0])
+    except sqlite3.OperationalError:  # the audit is still creating the tables
+        return 0
+    finally:
+        db.close()
+
+
+def wait_for_stored_flows(store: Path, count: int, timeout: float = 60.0) -> int:
+    """Poll the store until it holds `count` flows or `timeout` passes; the last count."""
+    deadline = time.monotonic() + timeout
+    while (found := stored_flows(store)) < count and time.monotonic() < deadline:
+        time.sleep(0.1)
+    return found
 
 
 @pytest.fixture(scope="session")

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import contextlib
 import json
-import sqlite3
-import time
 
 import pytest
 from mitmproxy import exceptions, websocket
 from mitmproxy.test import taddons, tflow, tutils
 
+from conftest import wait_for_stored_flows
 from phonehome.addon import PhonehomeAudit
 
 
@@ -170,18 +169,7 @@ def test_a_dead_worker_falls_back_to_inline_without_losing_later_flows(tmp_path)
         before = [_post(b"/before/%d" % i, b"{}") for i in range(2)]
         for flow in before:
             _run(addon, tctx, flow)
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:  # until the worker has committed them
-            if (tmp_path / "audit.sqlite").exists():
-                db = sqlite3.connect(tmp_path / "audit.sqlite")
-                try:
-                    if db.execute("SELECT count(*) FROM flows").fetchone()[0] == 2:
-                        break
-                except sqlite3.OperationalError:  # the worker is still creating the tables
-                    pass
-                finally:
-                    db.close()
-            time.sleep(0.1)
+        assert wait_for_stored_flows(tmp_path / "audit.sqlite", 2) == 2  # the worker has them
         addon.worker._process.kill()
         addon.worker._process.join(10)
         after = [_post(b"/after/%d" % i, b"{}") for i in range(2)]

@@ -17,11 +17,11 @@ from typing import Any, BinaryIO
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from mitmproxy import flowfilter, http, io, websocket
+from mitmproxy import flowfilter, http, io
 from mitmproxy.flow import Flow
 from mitmproxy.io import compat, tnetstring
-from mitmproxy.test import tflow, tutils
 
+from flow_support import FLOWS, full_flows, http_flow, write_flows
 from phonehome import captures, cli
 from phonehome.capture import observations_from_flow
 from phonehome.captures import read_capture
@@ -85,99 +85,9 @@ def _read_old(path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Any, ...]:
 # --- captures covering what a flow can hold -----------------------------------
 
 
-def _flow(resp: bool = True, **request: Any) -> Any:
-    return tflow.tflow(req=tutils.treq(**request), resp=resp)
-
-
-def _gzip_flow() -> Any:
-    flow = _flow(method=b"POST", headers=((b"content-type", b"application/json"),
-                                          (b"content-encoding", b"gzip")))
-    flow.request.content = b'{"email":"jane.roe@example.org"}'  # mitmproxy gzips it
-    return flow
-
-
-def _no_response_content() -> Any:
-    flow = _flow()
-    flow.response.content = None
-    return flow
-
-
-def _empty_response() -> Any:
-    flow = _flow()
-    flow.response.content = b""
-    return flow
-
-
-def _no_request_timestamp() -> Any:
-    flow = _flow()
-    flow.request.timestamp_start = 0.0  # the observation falls back to timestamp_created
-    return flow
-
-
-def _marked_flow() -> Any:
-    flow = _flow(method=b"POST", content=b'{"a":1}')
-    flow.metadata["phonehome"] = {"markers": [{"label": "opt_out", "timestamp": 12.5},
-                                              {"label": "broken"}]}
-    flow.metadata["other addon"] = {"nested": [1, 2.5, None, True, b"raw"]}
-    flow.marked = ":default:"
-    flow.comment = "checked"
-    return flow
-
-
-def _websocket_flow() -> Any:
-    flow = tflow.twebsocketflow()
-    flow.websocket.messages = [
-        websocket.WebSocketMessage(1, True, b'{"event":"client.muted"}', 100.0),
-        websocket.WebSocketMessage(1, False, b"server says hi", 101.0),
-        websocket.WebSocketMessage(2, True, b"\x00\x01binary", 102.0),
-        websocket.WebSocketMessage(2, False, b"\xff", 103.0),
-    ]
-    return flow
-
-
-FLOWS: dict[str, Callable[[], Any]] = {
-    "http1 post": lambda: _flow(method=b"POST", content=b'{"os":"macOS"}',
-                                headers=((b"content-type", b"application/json"),)),
-    "http2": lambda: _flow(http_version=b"HTTP/2.0", scheme=b"https", host="example.com",
-                           port=443, authority=b"example.com",
-                           headers=((b"user-agent", b"webex/44"),)),
-    "gzip body": _gzip_flow,
-    "cookies": lambda: _flow(headers=((b"cookie", b"sid=abc; theme=dark"),
-                                      (b"cookie", b"sid=again"))),
-    "repeated query keys": lambda: _flow(path=b"/m?uid=1&uid=2&x=%20y&flag&uid="),
-    "ipv6 host": lambda: _flow(host="2001:db8::1", port=8443, scheme=b"https",
-                               authority=b"[2001:db8::1]:8443"),
-    "ipv6 host header": lambda: _flow(host="::1", port=80,
-                                      headers=((b"host", b"[::1]"),)),
-    "non-default port": lambda: _flow(host="metrics.example.com", port=8080,
-                                      headers=((b"host", b"metrics.example.com:8080"),)),
-    "no response": lambda: _flow(resp=False),
-    "response with no content": _no_response_content,
-    "empty response": _empty_response,
-    "error": lambda: tflow.tflow(resp=False, err=True),
-    "non-ascii header and binary body": lambda: _flow(
-        method=b"PUT", content=bytes(range(256)),
-        headers=((b"x-name", "Zoë".encode()), (b"x-raw", b"\xff\xfe"))),
-    "no request timestamp": _no_request_timestamp,
-    "marker metadata": _marked_flow,
-    "websocket": _websocket_flow,
-    "tcp": tflow.ttcpflow,
-    "udp": tflow.tudpflow,
-    "dns": tflow.tdnsflow,
-}
-
-
-def _write(path: Path, flows: list[Any]) -> Path:
-    with path.open("wb") as fo:
-        writer = io.FlowWriter(fo)
-        for flow in flows:
-            writer.add(flow)
-    return path
-
-
 def _version_19_state() -> dict[str, Any]:
     """A flow as mitmproxy wrote it at flow format 19 (before the 19→20→21 migrations)."""
-    state = _flow(method=b"POST", content=b'{"old":true}').get_state()
+    state = http_flow(method=b"POST", content=b'{"old":true}').get_state()
     state["version"] = 19
     for connection in ("client_conn", "server_conn"):
         state[connection]["state"] = 0  # dropped by 19→20
@@ -190,7 +100,7 @@ IPV6 = ("ipv6 host", "ipv6 host header")
 
 def _every_kind(path: Path, names: list[str]) -> Path:
     """A capture of the flows named, twice over, then an old-format flow."""
-    _write(path, [FLOWS[name]() for name in names] * 2)
+    write_flows(path, [FLOWS[name]() for name in names] * 2)
     with path.open("ab") as fo:
         tnetstring.dump(_version_19_state(), fo)
     return path
@@ -206,7 +116,7 @@ def every_kind(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.mark.parametrize("name", FLOWS)
 def test_each_kind_of_flow_gives_the_old_observations(tmp_path, monkeypatch, name):
-    path = _write(tmp_path / "one.mitm", [FLOWS[name]()])
+    path = write_flows(tmp_path / "one.mitm", [FLOWS[name]()])
     old, new = _read_old(path, monkeypatch), _read(path)
     assert new == old
     assert new[2] == []
@@ -239,14 +149,9 @@ FILTERS = [
 ]
 
 
-def _full_flows(path: Path) -> list[Any]:
-    with path.open("rb") as fo:
-        return list(io.FlowReader(fo).stream())
-
-
 def test_every_filter_sees_what_it_sees_on_the_whole_flow(every_kind):
     light = [flow for flow, _ in read_capture(every_kind)]
-    full = _full_flows(every_kind)
+    full = full_flows(every_kind)
     assert [type(f) for f in light] == [type(f) for f in full]
     plain_http = [i for i, f in enumerate(full)
                   if isinstance(f, http.HTTPFlow) and f.websocket is None]
@@ -296,7 +201,7 @@ def test_an_audit_report_of_every_kind_of_flow_is_the_old_one(tmp_path, monkeypa
 
 @pytest.mark.parametrize("name", IPV6)
 def test_an_audit_report_of_an_ipv6_flow_is_the_old_one(tmp_path, monkeypatch, name):
-    capture = _write(tmp_path / "ipv6.mitm", [FLOWS[name]()])
+    capture = write_flows(tmp_path / "ipv6.mitm", [FLOWS[name]()])
     new, old = _audit_reports(capture, tmp_path, monkeypatch)
     assert new == old
 

@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 from mitmproxy import flowfilter, http
 
+from flow_support import FLOWS, full_flows, write_flows
 from phonehome import cli
 from phonehome.capture import observe_request
 from phonehome.rules.engine import synthesize_flow
-from test_flowfile import FLOWS, _full_flows, _write
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -26,8 +26,9 @@ REQUEST_FILTERS = [
 
 @pytest.fixture(scope="module")
 def plain_http_flows(tmp_path_factory: pytest.TempPathFactory) -> list[http.HTTPFlow]:
-    path = _write(tmp_path_factory.mktemp("flowless") / "all.mitm", [f() for f in FLOWS.values()])
-    return [f for f in _full_flows(path)
+    path = write_flows(tmp_path_factory.mktemp("flowless") / "all.mitm",
+                       [make() for make in FLOWS.values()])
+    return [f for f in full_flows(path)
             if isinstance(f, http.HTTPFlow) and f.websocket is None]
 
 
@@ -53,7 +54,7 @@ def test_request_filters_agree_with_the_whole_flow(plain_http_flows):
 
 
 def test_ipv6_flows_audit_the_same_with_jobs(tmp_path):
-    capture = _write(tmp_path / "ipv6.mitm",
+    capture = write_flows(tmp_path / "ipv6.mitm",
                      [FLOWS["ipv6 host"](), FLOWS["ipv6 host header"](), FLOWS["http2"]()])
     reports = {}
     for jobs in ("1", "2"):

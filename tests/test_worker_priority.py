@@ -3,29 +3,16 @@
 from __future__ import annotations
 
 import os
-import sqlite3
-import time
 from pathlib import Path
 
 import httpx
 import pytest
 
+from conftest import wait_for_stored_flows
 from phonehome.proxy_process import ADDON_SCRIPT, MitmdumpProcess
 from phonehome.worker import WORKER_NICENESS
 
 pytestmark = pytest.mark.e2e
-
-
-def _stored_flows(store: Path) -> int:
-    if not store.exists():
-        return 0
-    db = sqlite3.connect(f"file:{store}?mode=ro", uri=True)
-    try:
-        return int(db.execute("SELECT count(*) FROM flows").fetchone()[0])
-    except sqlite3.OperationalError:  # the worker is still creating the tables
-        return 0
-    finally:
-        db.close()
 
 
 def _children(pid: int) -> list[int]:
@@ -49,10 +36,7 @@ def test_the_audit_worker_runs_at_a_lower_priority_than_the_proxy(tmp_path, http
         url = f"http://127.0.0.1:{http_server.server_address[1]}/metrics"
         with httpx.Client(proxy=proxy.url, trust_env=False, timeout=20) as client:
             client.post(url, json={"name": "client.startup.end"}).raise_for_status()
-        store = tmp_path / "reports" / "audit.sqlite"
-        deadline = time.monotonic() + 60
-        while _stored_flows(store) < 1 and time.monotonic() < deadline:  # the worker is at work
-            time.sleep(0.1)
+        assert wait_for_stored_flows(tmp_path / "reports" / "audit.sqlite", 1) == 1  # at work
         mitmdump = proxy.process.pid
         workers = [pid for pid in _children(mitmdump)
                    if b"spawn_main" in Path(f"/proc/{pid}/cmdline").read_bytes()]

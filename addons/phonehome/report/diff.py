@@ -9,7 +9,7 @@ an id that is still there links the two sessions.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from rich.console import Group, RenderableType
@@ -37,10 +37,17 @@ def _side(report: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
-def _changes(old: Counter[Any], new: Counter[Any]) -> tuple[list[Any], list[Any], int]:
-    added = sorted(k for k in new if k not in old)
-    gone = sorted(k for k in old if k not in new)
-    return added, gone, sum(1 for k in new if k in old)
+Row = Callable[[Any, int, str], dict[str, Any]]
+"""(key, count, "old" or "new") → one row of a diff section."""
+
+
+def _section(old: Counter[Any], new: Counter[Any], row: Row) -> dict[str, Any]:
+    """Rows for the keys only `new` has and only `old` had, and how many both have."""
+    return {
+        "new": [row(k, new[k], "new") for k in sorted(k for k in new if k not in old)],
+        "gone": [row(k, old[k], "old") for k in sorted(k for k in old if k not in new)],
+        "kept": sum(1 for k in new if k in old),
+    }
 
 
 def _endpoints(report: Mapping[str, Any]) -> Counter[str]:
@@ -120,40 +127,15 @@ def _claims(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[dict[str, An
 
 def diff_reports(old: Mapping[str, Any], new: Mapping[str, Any]) -> dict[str, Any]:
     """The changes from `old` to `new`. Pure; both are `phonehome.report/1` dicts."""
-    old_ep, new_ep = _endpoints(old), _endpoints(new)
-    added, gone, kept = _changes(old_ep, new_ep)
-    endpoints = {
-        "new": [{"endpoint": k, "flows": new_ep[k]} for k in added],
-        "gone": [{"endpoint": k, "flows": old_ep[k]} for k in gone],
-        "kept": kept,
-    }
-    old_ev, new_ev = _events(old), _events(new)
-    added, gone, kept = _changes(old_ev, new_ev)
-    events = {
-        "new": [{"event": k, "count": new_ev[k]} for k in added],
-        "gone": [{"event": k, "count": old_ev[k]} for k in gone],
-        "kept": kept,
-    }
-    old_cat, new_cat = _categories(old), _categories(new)
-    added, gone, kept = _changes(old_cat, new_cat)
-    categories = {
-        "new": [{"category": k, "flows": new_cat[k]} for k in added],
-        "gone": [{"category": k, "flows": old_cat[k]} for k in gone],
-        "kept": kept,
-    }
+    endpoints = _section(_endpoints(old), _endpoints(new),
+                         lambda k, n, _side: {"endpoint": k, "flows": n})
+    events = _section(_events(old), _events(new), lambda k, n, _side: {"event": k, "count": n})
+    categories = _section(_categories(old), _categories(new),
+                          lambda k, n, _side: {"category": k, "flows": n})
     (old_f, old_worst), (new_f, new_worst) = _findings(old), _findings(new)
-    added, gone, kept = _changes(old_f, new_f)
-    findings = {
-        "new": [
-            {"type": t, "location": loc, "count": new_f[(t, loc)], "severity": new_worst[(t, loc)]}
-            for t, loc in added
-        ],
-        "gone": [
-            {"type": t, "location": loc, "count": old_f[(t, loc)], "severity": old_worst[(t, loc)]}
-            for t, loc in gone
-        ],
-        "kept": kept,
-    }
+    worst = {"old": old_worst, "new": new_worst}
+    findings = _section(old_f, new_f, lambda k, n, side: {
+        "type": k[0], "location": k[1], "count": n, "severity": worst[side][k]})
     old_ids, new_ids = _identifiers(old), _identifiers(new)
     shared = []
     for fingerprint in sorted(set(old_ids) & set(new_ids)):

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import re
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -636,11 +636,20 @@ _EITHER_SIDE_PARTS: dict[type, tuple[str, str]] = {
 }
 
 
-def _refuse_response_parts(node: Any, text: str) -> None:
-    """ValueError when the filter reads the response: rules see requests only."""
+def _filter_parts(node: Any) -> Iterator[Any]:
+    """Every node of a parsed mitmproxy filter, the root first."""
     stack = [node]
     while stack:
         item = stack.pop()
+        yield item
+        stack.extend(getattr(item, "lst", ()))
+        if getattr(item, "itm", None) is not None:
+            stack.append(item.itm)
+
+
+def _refuse_response_parts(node: Any, text: str) -> None:
+    """ValueError when the filter reads the response: rules see requests only."""
+    for item in _filter_parts(node):
         kind = type(item)
         if kind in _RESPONSE_PARTS:
             raise ValueError(
@@ -652,22 +661,14 @@ def _refuse_response_parts(node: Any, text: str) -> None:
             raise ValueError(
                 f"filter {text!r} uses {either}, which also reads the response: rules classify "
                 f"the request, so use {request_only}")
-        stack.extend(getattr(item, "lst", ()))
-        if getattr(item, "itm", None) is not None:
-            stack.append(item.itm)
 
 
 def _linearize(node: Any) -> None:
     """Swap every regex inside a parsed filter for RE2, so no filter can backtrack."""
-    stack = [node]
-    while stack:
-        item = stack.pop()
+    for item in _filter_parts(node):
         original = getattr(item, "re", None)
         if isinstance(original, re.Pattern):
             item.re = _LinearRegex(original)
-        stack.extend(getattr(item, "lst", ()))
-        if getattr(item, "itm", None) is not None:
-            stack.append(item.itm)
 
 
 def scalar_text(value: Any) -> str:
