@@ -195,6 +195,10 @@ class Payload:
     """Limits hit while decoding, in words; empty when complete."""
     notes: list[str] = field(default_factory=list)
     """Recoverable decoding problems (bad gzip, invalid UTF-8, …)."""
+    opaque: str | None = None
+    """Why the body could not be read (corrupt Content-Encoding, undecodable charset,
+    no text or structure found); None when it was. Rules still match an opaque body
+    on method, host and path, and enforce mode fails closed on it."""
 
 
 # --- classify ---------------------------------------------------------------

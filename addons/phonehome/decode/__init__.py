@@ -4,8 +4,8 @@
     payload = decode(observation, DecodeLimits(max_leaves=1000))
 
 Steps: leaves of the URL, query, headers and cookies; Content-Encoding
-undone with a hard size cap (encodings.py); the body's format picked from
-Content-Type and sniffing (body.py): JSON, JSON lines, form, multipart,
+undone with a hard size cap (encodings.py); the charset and the body's format
+picked from Content-Type, BOM and sniffing (body.py): JSON, JSON lines, form, multipart,
 protobuf / gRPC, text, binary; one walk of the tree builds the body leaves,
 decoding JSON and base64-JSON found inside strings (walk.py, which also
 documents the location syntax). Limits that were hit go to
@@ -59,10 +59,15 @@ def decode(obs: Observation, limits: DecodeLimits = _DEFAULT_LIMITS) -> Payload:
         data = decompress(raw, obs.content_encoding or "", ctx)
         payload.decoded_size = len(data)
         payload.kind, payload.tree = decode_body(data, obs, ctx)
+        if payload.kind == "binary":
+            ctx.unreadable("no text or structure found")
     except Exception as e:  # bugs and MemoryError alike: keep what we have
         ctx.note(f"decode: body: {type(e).__name__}: {e}")
+        ctx.unreadable(f"{type(e).__name__} while decoding")
+        _opaque(payload, ctx)
         walker.finish()
         return payload
+    _opaque(payload, ctx)
     try:
         if payload.kind not in ("binary", "empty"):
             walker.walk_tree(payload.tree, nested)
@@ -84,6 +89,12 @@ def decode(obs: Observation, limits: DecodeLimits = _DEFAULT_LIMITS) -> Payload:
             ctx.note(f"decode: tree: {type(e).__name__}: {e}")
             payload.tree = None
     return payload
+
+
+def _opaque(payload: Payload, ctx: Context) -> None:
+    if ctx.opaque is not None and payload.size:
+        payload.opaque = ctx.opaque
+        ctx.note(f"opaque body: {ctx.opaque}")
 
 
 def _request_leaves(obs: Observation, walker: Walker, nested: int) -> None:

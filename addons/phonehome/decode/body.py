@@ -1,28 +1,28 @@
-"""Pick the body's format (declared Content-Type, checked by sniffing) and parse it.
+"""Pick the body's charset and format (declared Content-Type, checked by sniffing), parse it.
 
-Every parser returns (kind, tree) and writes its problems to the Context.
+A text body in another charset (declared, a BOM, or JSON's NUL pattern) is read
+into UTF-8 first; one that does not decode in its declared charset is opaque.
 A body that starts with "{" or "[" and parses as JSON is JSON whatever was
-declared; a declared format that does not parse falls back to sniffing:
-JSON, JSON lines, form (undeclared or text/plain only), printable UTF-8
-text, else binary.
+declared; otherwise sniffing picks JSON lines, form, printable text or binary.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import codecs
 import hashlib
 import re
-from typing import Any
+from typing import Any, NamedTuple
 
 from ..model import Observation
 from .encodings import decompress
-from .forms import file_summary, group, parse_form, parse_multipart
+from .forms import file_summary, group, media_params, parse_form, parse_multipart
 from .jsonio import JsonResult, loads_or_none, parse_json, utf8_text
 from .limits import Context
 from .protobuf import parse_grpc_frames, parse_protobuf
 
-__all__ = ["decode_body", "media_type", "family"]
+__all__ = ["decode_body", "media_type", "family", "Charset", "body_charset"]
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _FORM = re.compile(r"[\w.~%+*!\[\]-]+=[^&\s]*(?:&[\w.~%+*!\[\]-]+=?[^&\s]*)*&?")
@@ -86,12 +86,115 @@ def family(mt: str) -> str:
     return "other"
 
 
+class Charset(NamedTuple):
+    """How a text body is encoded: a Python codec with explicit byte order, and its BOM."""
+
+    codec: str
+    bom: bytes = b""
+    source: str = "default"
+    """declared, bom, sniffed or default (UTF-8)."""
+
+    @property
+    def ascii_compatible(self) -> bool:
+        return not self.codec.startswith(("utf-16", "utf-32"))
+
+
+UTF8 = Charset("utf-8")
+_BOMS = (
+    (b"\xef\xbb\xbf", "utf-8"),
+    (b"\xff\xfe\x00\x00", "utf-32-le"),
+    (b"\x00\x00\xfe\xff", "utf-32-be"),
+    (b"\xff\xfe", "utf-16-le"),
+    (b"\xfe\xff", "utf-16-be"),
+)
+# the form families a charset applies to (multipart parts and protobuf are bytes)
+_TEXT_FAMILIES = frozenset({"json", "ndjson", "form", "text", "", "other"})
+_UTF8_ALIASES = frozenset({"utf-8", "ascii"})  # ASCII: read as its superset, like servers do
+
+
+def _nul_pattern(data: bytes) -> str | None:
+    """RFC 4627's guess from where the NULs sit in the first four bytes."""
+    if len(data) < 4:
+        return None
+    nul = tuple(b == 0 for b in data[:4])
+    return {
+        (True, True, True, False): "utf-32-be",
+        (False, True, True, True): "utf-32-le",
+        (True, False, True, False): "utf-16-be",
+        (False, True, False, True): "utf-16-le",
+    }.get(nul)
+
+
+def _byte_order(data: bytes, width: int) -> str:
+    """-le or -be for a UTF-16/32 body without a BOM (RFC 2781: big-endian by default)."""
+    guess = _nul_pattern(data) or ""
+    if guess.startswith(f"utf-{8 * width}"):
+        return guess[-3:]
+    if width == 2 and len(data) >= 2 and data[0] and not data[1]:
+        return "-le"
+    return "-be"
+
+
+def body_charset(data: bytes, content_type: str) -> Charset:
+    """The charset of a text body: a BOM first, then the declared one, then a NUL-pattern
+    guess; UTF-8 otherwise. An unknown declared name counts as UTF-8."""
+    declared = media_params(content_type or "").get("charset", "").strip().lower()
+    codec = None
+    if declared:
+        try:
+            codec = codecs.lookup(declared).name
+        except LookupError:
+            codec = None
+    for bom, name in _BOMS:
+        if data.startswith(bom):
+            if name.startswith("utf-32") and codec is not None and codec.startswith("utf-16"):
+                continue  # FF FE 00 00 in declared UTF-16: a BOM, then U+0000
+            return Charset(name, bom, "bom")
+    if codec in ("utf-16", "utf-32"):
+        return Charset(codec + _byte_order(data, 2 if codec == "utf-16" else 4), b"", "declared")
+    if codec is not None and codec not in _UTF8_ALIASES:
+        return Charset(codec, b"", "declared")
+    if codec is None and not declared:
+        guess = _nul_pattern(data)
+        if guess is not None:
+            return Charset(guess, b"", "sniffed")
+    return UTF8
+
+
+def _transcode(data: bytes, charset: Charset, ctx: Context) -> bytes | None:
+    """The body as UTF-8; None when it does not decode in its declared charset or BOM."""
+    try:
+        text = data[len(charset.bom) :].decode(charset.codec)
+    except (UnicodeDecodeError, LookupError) as e:
+        if charset.source == "sniffed":
+            return data  # only a guess: read it as before
+        what = getattr(e, "start", None)
+        ctx.note(f"body is not valid {charset.codec}" + (f" (byte {what})" if what else ""))
+        ctx.unreadable(f"body is not valid {charset.codec}")
+        return None
+    ctx.note(f"body read as {charset.codec} ({charset.source})")
+    out = text.encode("utf-8", "surrogatepass")
+    cap = ctx.limits.max_decompressed_bytes
+    if len(out) > cap:
+        ctx.size_hit("body size")
+        out = out[:cap]
+    return out
+
+
 def decode_body(data: bytes, obs: Observation, ctx: Context) -> tuple[str, Any]:
     """(kind, tree) of an already decompressed body."""
     if not data:
         return "empty", None
     mt = media_type(obs.content_type or "")
     fam = family(mt)
+    charset = UTF8
+    if fam in _TEXT_FAMILIES:
+        charset = body_charset(data, obs.content_type or "")
+        if charset.codec != "utf-8":
+            transcoded = _transcode(data, charset, ctx)
+            if transcoded is None:
+                return "binary", None
+            data = transcoded
     if fam == "ndjson":
         tree = _ndjson(data, ctx, strict=False)
         if tree is not None:
@@ -106,7 +209,8 @@ def decode_body(data: bytes, obs: Observation, ctx: Context) -> tuple[str, Any]:
     if fam == "json":
         return _json(data, mt, parsed, ctx)
     if fam == "form":
-        return "form", parse_form(utf8_text(data, ctx))
+        escapes = charset.codec if charset.ascii_compatible else "utf-8"
+        return "form", parse_form(utf8_text(data, ctx), escapes)
     elif fam == "multipart":
         found = _multipart(data, obs.content_type, ctx)
         if found is not None:

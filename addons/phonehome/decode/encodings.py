@@ -217,8 +217,9 @@ def decompress(body: bytes, content_encoding: str, ctx: Context, cap: int | None
             # nothing came out: often a mislabelled, uncompressed body
             ctx.note(f"{result.problem}; body used as sent")
             break
-        if result.problem:
+        if result.problem:  # some came out, the rest of the stream was not read
             ctx.note(result.problem)
+            ctx.unreadable(result.problem)
         if result.over:
             ctx.size_hit()
         data = result.data

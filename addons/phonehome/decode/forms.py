@@ -9,7 +9,14 @@ from urllib.parse import parse_qsl
 
 from .limits import Context
 
-__all__ = ["parse_form", "parse_multipart", "parse_query", "parse_cookie_header", "group"]
+__all__ = [
+    "parse_form",
+    "parse_multipart",
+    "parse_query",
+    "parse_cookie_header",
+    "group",
+    "media_params",
+]
 
 _PARAM = re.compile(r';\s*([!#$%&\'*+.^_`|~0-9A-Za-z-]+)\s*=\s*("(?:[^"\\]|\\.)*"|[^;]*)')
 _HEADER_END = re.compile(rb"\r?\n\r?\n")
@@ -42,9 +49,12 @@ def parse_query(text: str, max_fields: int) -> list[tuple[str, str]]:
     return pairs
 
 
-def parse_form(text: str) -> dict[str, Any]:
-    """The fields of a form-urlencoded body (the walker enforces the leaf limit)."""
-    return group(parse_qsl(text, keep_blank_values=True, encoding="utf-8", errors="replace"))
+def parse_form(text: str, encoding: str = "utf-8") -> dict[str, Any]:
+    """The fields of a form-urlencoded body (the walker enforces the leaf limit).
+
+    `encoding` reads the %XX escapes: the body's charset when it is ASCII-compatible.
+    """
+    return group(parse_qsl(text, keep_blank_values=True, encoding=encoding, errors="replace"))
 
 
 def parse_cookie_header(value: str) -> list[tuple[str, str]]:

@@ -45,7 +45,7 @@ class Context:
     One instance per call and never shared, so decode() stays re-entrant.
     """
 
-    __slots__ = ("limits", "leaves", "truncated", "notes", "max_depth")
+    __slots__ = ("limits", "leaves", "truncated", "notes", "max_depth", "opaque")
 
     def __init__(self, limits: DecodeLimits) -> None:
         self.limits = limits
@@ -53,6 +53,12 @@ class Context:
         self.truncated: list[str] = []
         self.notes: list[str] = []
         self.max_depth = max(0, min(limits.max_depth, RECURSION_CAP))
+        self.opaque: str | None = None
+
+    def unreadable(self, reason: str) -> None:
+        """The body, or part of it, cannot be read: the payload is opaque (first reason)."""
+        if self.opaque is None:
+            self.opaque = reason
 
     def truncate(self, message: str) -> None:
         """Record a limit that was hit (once per distinct message)."""

@@ -705,8 +705,12 @@ def _evaluate_rule(c: _Compiled, view: _FlowView) -> RuleHit | None:
         marks.extend(outcome.marks)
         categories |= outcome.categories
     if not events and (c.event_count or rule.each is not None):
-        return None
-    if not events:
+        # An opaque body hides its events, not its endpoint: a vendor rule whose
+        # domains and filter matched still explains the flow (fallback rules read
+        # only the body, so they do not).
+        if view.payload.opaque is None or c.pack.fallback:
+            return None
+    elif not events:
         events.append(EventHit(rule.id, rule.id, None, (), ()))
     if flow_found.present:
         for target, spec_cats in c.field_targets:
