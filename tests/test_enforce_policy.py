@@ -36,7 +36,7 @@ def test_example_file_loads() -> None:
     assert by_finding["identity_match"].action == "redact"
     assert by_finding["audio_level"].purposes == ("telemetry", "unknown")
     assert loaded.block_status == 204
-    assert loaded.protect == ("service", "auth")
+    assert loaded.purposes == ("telemetry",)
     assert by_category["error_logs"].where.startswith(f"{EXAMPLE}:")
 
 
@@ -60,9 +60,9 @@ def test_example_rule_ids_exist_in_the_bundled_packs() -> None:
         ("findings:\n  identity_match: redact\n  auth_token: observe\n",
          {"findings": {"identity_match": Action("redact"), "auth_token": Action("observe")}}),
         ("block_status: 403\n", {"block_status": 403}),
-        ("protect: []\n", {"protect": ()}),
-        ("protect: [service]\n", {"protect": ("service",)}),
-        ("protect: auth\n", {"protect": ("auth",)}),
+        ("purposes: []\n", {"purposes": ()}),
+        ("purposes: [telemetry, unknown]\n", {"purposes": ("telemetry", "unknown")}),
+        ("purposes: update\n", {"purposes": ("update",)}),
         ("min_severity: medium\n", {"min_severity": "medium"}),
         ("", {}),
         ("# only a comment\n", {}),
@@ -81,7 +81,7 @@ def test_valid_files(tmp_path: Path, text: str, expect: dict) -> None:
             assert (got.action, got.status, got.parties, got.purposes) == (
                 action.action, action.status, action.parties, action.purposes)
     assert loaded.block_status == expect.get("block_status", 204)
-    assert loaded.protect == expect.get("protect", ("service", "auth"))
+    assert loaded.purposes == expect.get("purposes", ("telemetry",))
     assert loaded.min_severity == expect.get("min_severity", "info")
 
 
@@ -105,7 +105,8 @@ def test_valid_files(tmp_path: Path, text: str, expect: dict) -> None:
         ("categories: [error_logs]\n", 1, "must be a mapping of names to actions"),
         ("block_status: 1000\n", 1, "block_status 1000 must be an HTTP status"),
         ("min_severity: urgent\n", 1, "min_severity 'urgent' is not one of"),
-        ("protect: [service, chat]\n", 1, "'chat' is not one of"),
+        ("purposes: [service, chat]\n", 1, "'chat' is not one of"),
+        ("protect: [service]\n", 1, "unknown key 'protect'"),
         ("rules:\n  a: block\n  a: redact\n", 3, "duplicate key 'a'"),
         ("- block\n", 1, "must be a mapping"),
         ("rules: {a: block\n", 2, "invalid YAML"),

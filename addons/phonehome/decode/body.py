@@ -136,8 +136,9 @@ def _byte_order(data: bytes, width: int) -> str:
 
 
 def body_charset(data: bytes, content_type: str) -> Charset:
-    """The charset of a text body: a BOM first, then the declared one, then a NUL-pattern
-    guess; UTF-8 otherwise. An unknown declared name counts as UTF-8."""
+    """The charset of a text body: the declared one (its BOM gives the byte order), else a
+    BOM or a NUL-pattern guess that reads plausibly, else UTF-8. An unknown declared
+    name counts as UTF-8."""
     declared = media_params(content_type or "").get("charset", "").strip().lower()
     codec = None
     if declared:
@@ -147,18 +148,31 @@ def body_charset(data: bytes, content_type: str) -> Charset:
             codec = None
     for bom, name in _BOMS:
         if data.startswith(bom):
-            if name.startswith("utf-32") and codec is not None and codec.startswith("utf-16"):
-                continue  # FF FE 00 00 in declared UTF-16: a BOM, then U+0000
-            return Charset(name, bom, "bom")
+            found = Charset(name, bom, "bom")
+            if codec is None and not _plausible(data, found):
+                break
+            # a declared charset takes only its own BOM: utf-8 + FF FE is not UTF-16
+            if codec is None or codec.startswith(name[:6]):
+                return found
     if codec in ("utf-16", "utf-32"):
         return Charset(codec + _byte_order(data, 2 if codec == "utf-16" else 4), b"", "declared")
     if codec is not None and codec not in _UTF8_ALIASES:
         return Charset(codec, b"", "declared")
     if codec is None and not declared:
         guess = _nul_pattern(data)
-        if guess is not None:
+        if guess is not None and _plausible(data, Charset(guess)):
             return Charset(guess, b"", "sniffed")
     return UTF8
+
+
+def _plausible(data: bytes, charset: Charset) -> bool:
+    """An undeclared UTF-16/32 guess holds when the text reads mostly as ASCII: bytes
+    such as FF FE + ASCII would read as CJK and hide what a UTF-8 reader sees."""
+    if charset.codec == "utf-8":
+        return True
+    start = len(charset.bom)
+    sample = data[start : start + 4096].decode(charset.codec, "replace")
+    return sum(ch < "\x80" for ch in sample) * 2 >= len(sample)
 
 
 def _transcode(data: bytes, charset: Charset, ctx: Context) -> bytes | None:

@@ -5,15 +5,18 @@ cut-off stream, nesting past orjson's 1024 levels) it falls back to
 `parse_tolerant`, an iterative parser that keeps everything up to the first
 error, skips containers nested deeper than the limit, and stops after
 `max_leaves` scalars. Neither path recurses, so any depth is safe.
+`json_tokens` yields a valid document's tokens with their spans, numbers as
+written, for rewriting one value without touching the bytes around it.
 """
 
 from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from json.decoder import scanstring
-from typing import Any
+from typing import Any, NamedTuple
 
 from .limits import Context
 
@@ -26,7 +29,15 @@ except ImportError:  # pragma: no cover - orjson is a declared dependency
     _loads = json.loads
     _JSONError = (ValueError, TypeError, RecursionError)
 
-__all__ = ["loads_or_none", "parse_json", "parse_tolerant", "JsonResult", "utf8_text"]
+__all__ = [
+    "loads_or_none",
+    "parse_json",
+    "parse_tolerant",
+    "JsonResult",
+    "JsonToken",
+    "json_tokens",
+    "utf8_text",
+]
 
 _MISSING: Any = object()
 _VALUE = re.compile(
@@ -252,3 +263,85 @@ def _skip_container(text: str, start: int) -> int:
             if depth == 0:
                 return m.end()
     return -1
+
+
+class JsonToken(NamedTuple):
+    """One token of a JSON text: `text[start:end]` is exactly what was written."""
+
+    kind: str
+    """open, close, key, string, number or literal."""
+    start: int
+    end: int
+    value: Any
+    """open/close: the bracket; key/string: the decoded text; number: as written;
+    literal: True, False or None."""
+
+
+def json_tokens(text: str, max_depth: int = 400) -> Iterator[JsonToken]:
+    """The tokens of one strict JSON document, in order. Raises ValueError where it is
+    not one (or nests deeper than `max_depth`); never recurses."""
+    stack: list[str] = []
+    pos = 0
+    while True:
+        # --- a value is expected at pos
+        m = _VALUE.match(text, pos)
+        if m is None:
+            raise ValueError(f"expected a JSON value at character {pos}")
+        kind = m.lastindex
+        start = m.start(kind)
+        pos = m.end()
+        if kind == 1:
+            bracket = m.group(1)
+            if len(stack) >= max_depth:
+                raise ValueError(f"nesting deeper than {max_depth} levels")
+            yield JsonToken("open", start, pos, bracket)
+            stack.append("}" if bracket == "{" else "]")
+            close = _AFTER.match(text, pos)
+            if close is not None and close.group(1) == stack[-1]:
+                yield JsonToken("close", close.start(1), close.end(), stack.pop())
+                pos = close.end()
+            elif bracket == "{":
+                pos = yield from _key(text, pos)
+                continue
+            else:
+                continue
+        elif kind == 2:
+            value, pos = scanstring(text, pos, True)
+            yield JsonToken("string", start, pos, value)
+        elif kind == 6:
+            yield JsonToken("literal", start, pos, _LITERALS[m.group(6)])
+        else:
+            yield JsonToken("number", start, pos, m.group(3))
+        # --- after a complete value: a comma or closers
+        while True:
+            if not stack:
+                if text[pos:].strip(" \t\n\r"):
+                    raise ValueError(f"extra data at character {pos}")
+                return
+            m = _AFTER.match(text, pos)
+            if m is None:
+                raise ValueError(f"expected ',' or a closing bracket at character {pos}")
+            ch = m.group(1)
+            if ch == ",":
+                pos = m.end()
+                if stack[-1] == "}":
+                    pos = yield from _key(text, pos)
+                break
+            if ch != stack[-1]:
+                raise ValueError(f"unexpected {ch!r} at character {m.start(1)}")
+            yield JsonToken("close", m.start(1), m.end(), stack.pop())
+            pos = m.end()
+
+
+def _key(text: str, pos: int) -> Iterator[JsonToken]:
+    """A member's key and its colon; returns where its value starts."""
+    m = _KEY.match(text, pos)
+    if m is None or not m.group(1):
+        raise ValueError(f"expected a key at character {pos}")
+    start = m.start(1)
+    key, pos = scanstring(text, m.end(), True)
+    yield JsonToken("key", start, pos, key)
+    m = _AFTER.match(text, pos)
+    if m is None or m.group(1) != ":":
+        raise ValueError(f"expected ':' at character {pos}")
+    return m.end()

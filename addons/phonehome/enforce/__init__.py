@@ -5,13 +5,12 @@
     record["enforcement"] = apply_enforcement(flow, plan, payload, findings,
                                               recheck=detector.detect)
 
-`observe` (the default) changes nothing. `block` answers telemetry locally
-(204 unless an entry says otherwise); service and auth traffic are blocked
-only when a rule or the enforce file names them. `redact` replaces every
-flagged value with a same-shape placeholder, verifies the result with the
-detectors and blocks when it cannot redact safely. Dry-run reports what
-would happen and changes nothing. rules/enforce/example.yaml documents the
-enforce file.
+`observe` (the default) changes nothing. The other modes act only on flows a
+rule classifies as telemetry; anything else needs an entry in the enforce file
+(rules/enforce/example.yaml). `block` answers them locally (204 unless an entry
+says otherwise); `redact` replaces every flagged value with a same-shape
+placeholder, verifies the result with the detectors and blocks when it cannot
+redact safely or cannot read the body. Dry-run reports and changes nothing.
 """
 
 from __future__ import annotations
@@ -21,6 +20,7 @@ from .placeholder import mask_text, placeholder
 from .plan import EnforcementPlan, is_telemetry, plan_enforcement
 from .policy import (
     ACTIONS,
+    MODE_PURPOSES,
     MODES,
     PROTECTED_PURPOSES,
     Action,
@@ -35,6 +35,7 @@ __all__ = [
     "MODES",
     "ACTIONS",
     "PROTECTED_PURPOSES",
+    "MODE_PURPOSES",
     "Action",
     "EnforceError",
     "EnforceFile",

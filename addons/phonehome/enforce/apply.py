@@ -18,12 +18,14 @@ from mitmproxy import http
 
 from ..capture import observe_request
 from ..decode import DecodeLimits, decode
+from ..decode.body import body_charset
 from ..model import Finding, Payload
 from .plan import EnforcementPlan
 from .rewrite import (
     MIN_NEEDLE,
     Redactor,
     UnsafeRedaction,
+    body_text,
     build_redactor,
     decode_content,
     redact_request,
@@ -65,8 +67,12 @@ def _survivors(r: Redactor, request: http.Request, recheck_findings: Sequence[Fi
     haystacks = [request.path.encode("utf-8", "surrogateescape")]
     haystacks += [value for _, value in request.headers.fields]
     try:
-        haystacks.append(decode_content(request.raw_content or b"",
-                                        request.headers.get("content-encoding", "")))
+        body = decode_content(request.raw_content or b"",
+                              request.headers.get("content-encoding", ""))
+        charset = body_charset(body, request.headers.get("content-type", ""))
+        if charset.codec != "utf-8":  # needles are searched for as UTF-8
+            body = body_text(body, charset).encode("utf-8", "surrogateescape")
+        haystacks.append(body)
     except UnsafeRedaction:
         left.append("body")
     for value in r.needles:

@@ -6,16 +6,15 @@ The flow's action comes from the first level that has something to say:
 2. its `categories:` entries (the flow's categories and its findings'),
    and `findings:` entries that say `block`;
 3. the rule's own `action`;
-4. the mode: `block` blocks telemetry (purpose telemetry, or an unknown
-   purpose sent to a known third party); otherwise flagged values are
-   redacted; flows whose purpose is protected (service, auth by default)
-   are left alone.
+4. the mode, only for flows whose purpose it acts on (`purposes`, by
+   default telemetry: what a rule classifies as telemetry): `block` blocks
+   them, `redact` redacts their flagged values. Every other flow passes.
 
 Within a level the strongest action wins (block > redact > observe). Then
 `findings:` entries adjust which values a redaction replaces: `redact`
 adds its findings (also on flows that would pass), `observe` keeps them.
-Service and auth traffic is blocked only when a rule, a `rules:` entry or
-an entry whose `purpose` names it says so. Observe mode changes nothing.
+A flow to be redacted whose body could not be read in full (opaque or
+truncated) is blocked instead: what cannot be seen cannot be checked.
 
 A plan names locations, never values: it is safe to log and to store.
 """
@@ -55,14 +54,19 @@ class EnforcementPlan:
 
 
 def is_telemetry(classification: Classification) -> bool:
-    """Purpose telemetry, or an unknown purpose to a known third party (a tracker)."""
-    if classification.purpose == "telemetry":
-        return True
-    return (
-        classification.purpose == "unknown"
-        and classification.party == "third"
-        and bool(classification.organization or classification.rule_ids)
-    )
+    """Whether a rule classified the flow as telemetry (the mode's default target)."""
+    return classification.purpose == "telemetry"
+
+
+def _unread(payload: Payload | None) -> str:
+    """Why the body was not read in full ("" when it was)."""
+    if payload is None:
+        return ""
+    if payload.opaque:
+        return f"opaque body ({payload.opaque})"
+    if payload.truncated:
+        return f"body only partly decoded ({payload.truncated[0]})"
+    return ""
 
 
 def _strongest(found: list[tuple[Action, str]]) -> tuple[Action, str] | None:
@@ -122,18 +126,22 @@ def plan_enforcement(
         decision = Action(classification.action)
         ids = ", ".join(classification.rule_ids) or "a rule"
         reason = f"rule action ({ids}): {classification.action}"
-    # 4. the mode
-    elif purpose in policy.protect:
+    # 4. the mode, for the purposes it acts on
+    elif purpose not in policy.purposes:
         decision = Action("observe")
-        reason = f"{purpose} traffic is left alone by {policy.mode} mode"
-    elif policy.mode == "block" and is_telemetry(classification):
+        reason = (f"{purpose} traffic is left alone by {policy.mode} mode "
+                  f"(it acts on {'/'.join(policy.purposes) or 'no purpose'})")
+    elif policy.mode == "block":
         decision = Action("block")
         reason = f"block mode: {purpose} to {party} party"
-        if purpose != "telemetry":
-            reason += f" ({classification.organization or 'known tracker'})"
     else:
         decision = Action("redact")
         reason = f"{policy.mode} mode: flagged values in {purpose} traffic"
+
+    unread = _unread(payload)
+    if decision.action == "redact" and unread:
+        decision = Action("block", decision.status)
+        reason = f"{reason}; fail-closed: {unread}, so nothing in it can be checked"
 
     if decision.action == "block":
         targets = tuple(dict.fromkeys((f.type, f.location) for f in flagged))

@@ -31,6 +31,7 @@ __all__ = [
     "MODES",
     "ACTIONS",
     "PROTECTED_PURPOSES",
+    "MODE_PURPOSES",
     "Action",
     "EnforceError",
     "EnforceFile",
@@ -43,10 +44,12 @@ ACTIONS = ("observe", "redact", "block")
 PROTECTED_PURPOSES = ("service", "auth")
 """Never blocked unless a rule, a `rules:` entry, or an entry whose `purpose`
 names them says so: the meeting itself must keep working."""
+MODE_PURPOSES = ("telemetry",)
+"""What the mode itself acts on: flows a rule classifies as telemetry."""
 
 _DEFAULT_STATUS = 204
 _ENTRY_KEYS = ("action", "status", "party", "purpose")
-_TOP_KEYS = ("block_status", "min_severity", "protect", "rules", "categories", "findings")
+_TOP_KEYS = ("block_status", "min_severity", "purposes", "rules", "categories", "findings")
 
 
 class EnforceError(ValueError):
@@ -92,7 +95,7 @@ class EnforceFile(NamedTuple):
     by_category: Mapping[str, Action]
     by_finding: Mapping[str, Action]
     block_status: int = _DEFAULT_STATUS
-    protect: tuple[str, ...] = PROTECTED_PURPOSES
+    purposes: tuple[str, ...] = MODE_PURPOSES
     min_severity: str = "info"
 
 
@@ -106,8 +109,8 @@ class EnforcePolicy:
     by_category: Mapping[str, Action] = field(default_factory=_frozen)
     by_finding: Mapping[str, Action] = field(default_factory=_frozen)
     block_status: int = _DEFAULT_STATUS
-    protect: tuple[str, ...] = PROTECTED_PURPOSES
-    """Purposes whose flows the mode itself leaves alone (entries still apply)."""
+    purposes: tuple[str, ...] = MODE_PURPOSES
+    """Purposes whose flows the mode itself redacts or blocks (entries apply to any)."""
     min_severity: str = "info"
     """Findings below this severity are neither redacted nor a reason to act."""
 
@@ -148,7 +151,7 @@ class EnforcePolicy:
             by_category=loaded.by_category,
             by_finding=loaded.by_finding,
             block_status=loaded.block_status,
-            protect=loaded.protect,
+            purposes=loaded.purposes,
             min_severity=loaded.min_severity,
         )
 
@@ -308,11 +311,11 @@ def load_enforce_file(path: Path | str, display: str | None = None) -> EnforceFi
         else:
             reader.err(data.value_pos["min_severity"],
                        f"min_severity {value!r} is not one of {', '.join(SEVERITIES)}")
-    protect = PROTECTED_PURPOSES
-    if "protect" in data:
-        value = data["protect"]
-        protect = () if value is None or value == [] else reader.names(
-            value, data.value_pos["protect"], "protect", PURPOSES)
+    purposes = MODE_PURPOSES
+    if "purposes" in data:
+        value = data["purposes"]
+        purposes = () if value is None or value == [] else reader.names(
+            value, data.value_pos["purposes"], "purposes", PURPOSES)
     type_hint = {t: " (a finding type: put it under 'findings')" for t in FINDING_TYPES}
     category_hint = {c: " (a data category: put it under 'categories')" for c in CATEGORIES}
     by_rule = reader.section(data, "rules", None, {})
@@ -322,4 +325,4 @@ def load_enforce_file(path: Path | str, display: str | None = None) -> EnforceFi
         raise EnforceError([str(e) for e in sorted(reader.errors,
                                                    key=lambda e: (e.line, e.col))])
     return EnforceFile(_frozen(by_rule), _frozen(by_category), _frozen(by_finding),
-                       block_status, protect, min_severity)
+                       block_status, purposes, min_severity)

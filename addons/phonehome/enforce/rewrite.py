@@ -11,10 +11,13 @@ Two ways to replace, both driven by the findings a plan selected:
   series) is replaced at that location: numbers become 0 of the same type,
   strings a same-shape placeholder, containers have every scalar replaced.
 
-Bodies are rebuilt by kind (JSON, JSON lines, form, text; multipart and
-length-prefixed binary formats by same-length byte replacement) and
-re-encoded with the request's Content-Encoding. Anything that cannot be
-rebuilt faithfully raises `UnsafeRedaction`; the caller blocks instead.
+Bodies are rewritten by kind, in their own charset: in JSON and JSON lines
+only the tokens of flagged values change and every other byte stays as sent
+(numbers as written, whitespace, key order, escapes); forms and text the
+same way; multipart and length-prefixed binary formats by same-length byte
+replacement. The result is re-encoded with the request's Content-Encoding.
+Anything that cannot be rewritten faithfully raises `UnsafeRedaction`; the
+caller blocks instead.
 """
 
 from __future__ import annotations
@@ -30,6 +33,8 @@ from urllib.parse import quote, quote_plus, unquote, unquote_plus
 from mitmproxy import http
 from mitmproxy.net import encoding as mitm_encoding
 
+from ..decode.body import UTF8, Charset, body_charset
+from ..decode.jsonio import json_tokens
 from ..decode.walk import key_suffix, nested_json
 from ..model import Finding, Payload
 from .placeholder import placeholder
@@ -42,6 +47,8 @@ __all__ = [
     "redact_request",
     "decode_content",
     "encode_content",
+    "body_text",
+    "rewrite_json",
 ]
 
 MAX_DEPTH = 400
@@ -70,8 +77,9 @@ class Needle:
     locations: tuple[str, ...]
 
 
-def _number_zero(value: Any) -> Any:
-    return 0.0 if isinstance(value, float) else 0
+def _zero(number: str) -> str:
+    """A JSON number token's zero of the same kind: 0, or 0.0 for a fraction or exponent."""
+    return "0.0" if any(c in number for c in ".eE") else "0"
 
 
 class Redactor:
@@ -122,64 +130,23 @@ class Redactor:
         found = nested_json(value)
         if found is None:
             return value
-        tree, layers = found
-        before = len(self.changed)
-        new_tree = self.node(tree, loc, 0, nested - 1)
-        if len(self.changed) == before:
-            return value
-        text = _dumps(new_tree)
-        if layers == ("base64", "json"):
+        try:
+            if found[1] == ("json",):
+                return rewrite_json(value, loc, self, nested - 1)
             urlsafe = "-" in value or "_" in value
-            raw = text.encode("utf-8")
-            encoded = (base64.urlsafe_b64encode(raw) if urlsafe else base64.b64encode(raw)).decode()
-            padded = value.endswith("=") or (len(value) % 4 == 0 and not urlsafe)
-            return encoded if padded else encoded.rstrip("=")
-        return text
-
-    # --- trees
-
-    def node(self, node: Any, loc: str, depth: int, nested: int) -> Any:
-        if depth > MAX_DEPTH:
-            raise UnsafeRedaction(f"nesting deeper than {MAX_DEPTH} levels")
-        if loc in self.masks and isinstance(node, (dict, list)):
-            masked = self.mask_tree(node, depth)
-            if masked != node:
-                self.mark(loc)
-            return masked
-        t = type(node)
-        if t is dict:
-            out = {}
-            for key, value in node.items():
-                new_key = self.replace(key) if isinstance(key, str) else key
-                suffix = key_suffix(key if isinstance(key, str) else str(key))
-                out[new_key] = self.node(value, loc + suffix, depth + 1, nested)
-                if new_key != key:
-                    self.mark(loc + suffix)
-            return out
-        if t is list:
-            return [self.node(v, f"{loc}[{i}]", depth + 1, nested) for i, v in enumerate(node)]
-        if t is str:
-            return self.text(node, loc, nested)
-        if (t is int or t is float) and loc in self.masks:
-            zero = _number_zero(node)
-            if node != zero:
-                self.mark(loc)
-            return zero
-        return node
-
-    def mask_tree(self, node: Any, depth: int) -> Any:
-        """Every scalar under `node` replaced (numbers → 0, strings → placeholder)."""
-        if depth > MAX_DEPTH:
-            raise UnsafeRedaction(f"nesting deeper than {MAX_DEPTH} levels")
-        if isinstance(node, dict):
-            return {k: self.mask_tree(v, depth + 1) for k, v in node.items()}
-        if isinstance(node, list):
-            return [self.mask_tree(v, depth + 1) for v in node]
-        if isinstance(node, str):
-            return placeholder(node) if node else node
-        if isinstance(node, (int, float)) and not isinstance(node, bool):
-            return _number_zero(node)
-        return node
+            padded = value + "=" * (-len(value) % 4)
+            raw = base64.urlsafe_b64decode(padded) if urlsafe else base64.b64decode(padded)
+            text = raw.decode("utf-8")
+            inner = text.lstrip(" \t\r\n\ufeff")
+            new = text[: len(text) - len(inner)] + rewrite_json(inner, loc, self, nested - 1)
+        except (UnsafeRedaction, UnicodeDecodeError, ValueError):
+            return value  # needles still apply; the recheck catches what is left
+        if new == text:
+            return value
+        data = new.encode("utf-8")
+        encoded = (base64.urlsafe_b64encode(data) if urlsafe else base64.b64encode(data)).decode()
+        keep_padding = value.endswith("=") or (len(value) % 4 == 0 and not urlsafe)
+        return encoded if keep_padding else encoded.rstrip("=")
 
     # --- bytes
 
@@ -199,8 +166,83 @@ class Redactor:
         return data
 
 
-def _dumps(tree: Any) -> str:
-    return json.dumps(tree, ensure_ascii=False, separators=(",", ":"))
+class _Frame:
+    __slots__ = ("loc", "is_dict", "index", "masked")
+
+    def __init__(self, loc: str, is_dict: bool, masked: str | None) -> None:
+        self.loc = loc
+        self.is_dict = is_dict
+        self.index = 0
+        self.masked = masked
+        """The location of the masked container this one is in (or is)."""
+
+
+def _json_string(value: str, written: str) -> str:
+    """`value` as a JSON string token, escaped like the token it replaces."""
+    return json.dumps(value, ensure_ascii=written.isascii())
+
+
+def rewrite_json(text: str, base: str, r: Redactor, nested: int) -> str:
+    """`text` (one JSON document at location `base`) with only flagged tokens replaced.
+
+    A flagged container (a participant list) has every scalar in it replaced.
+    Raises UnsafeRedaction when `text` is not one valid document.
+    """
+    out: list[str] = []
+    last = 0
+    stack: list[_Frame] = []
+    key_loc = base
+
+    def splice(start: int, end: int, new: str) -> None:
+        nonlocal last
+        out.append(text[last:start])
+        out.append(new)
+        last = end
+
+    try:
+        for kind, start, end, value in json_tokens(text, MAX_DEPTH):
+            if kind == "close":
+                stack.pop()
+                continue
+            if kind == "key":
+                key_loc = stack[-1].loc + key_suffix(value)
+                new_key = r.replace(value)
+                if new_key != value:
+                    r.mark(key_loc)
+                    splice(start, end, _json_string(new_key, text[start:end]))
+                continue
+            frame = stack[-1] if stack else None
+            if frame is None:
+                loc = base
+            elif frame.is_dict:
+                loc = key_loc
+            else:
+                loc = f"{frame.loc}[{frame.index}]"
+                frame.index += 1
+            masked = frame.masked if frame is not None else None
+            if kind == "open":
+                if masked is None and loc in r.masks:
+                    masked = loc
+                stack.append(_Frame(loc, value == "{", masked))
+            elif kind == "string":
+                if masked is not None:
+                    new = placeholder(value) if value else value
+                    if new != value:
+                        r.mark(masked)
+                else:
+                    new = r.text(value, loc, nested)  # marks `loc` itself
+                if new != value:
+                    splice(start, end, _json_string(new, text[start:end]))
+            elif kind == "number" and (masked is not None or loc in r.masks):
+                if float(value) != 0:
+                    r.mark(masked or loc)
+                    splice(start, end, _zero(value))
+    except (ValueError, RecursionError) as e:
+        raise UnsafeRedaction(f"JSON does not parse: {e}") from e
+    if not out:
+        return text
+    out.append(text[last:])
+    return "".join(out)
 
 
 # --- building the replacement table ------------------------------------------------
@@ -299,58 +341,43 @@ def encode_content(data: bytes, content_encoding: str) -> bytes:
 # --- the parts of a request ---------------------------------------------------------------
 
 
-def _utf8(data: bytes) -> tuple[str, str]:
-    """(BOM, text) of strict UTF-8, or raises UnsafeRedaction."""
-    bom = "\ufeff" if data.startswith(b"\xef\xbb\xbf") else ""
+def body_text(data: bytes, charset: Charset) -> str:
+    """The body as text in its charset (BOM dropped), or raises UnsafeRedaction."""
     try:
-        return bom, data[3 if bom else 0 :].decode("utf-8")
-    except UnicodeDecodeError as e:
-        raise UnsafeRedaction(f"body is not valid UTF-8 (byte {e.start})") from e
+        return data[len(charset.bom) :].decode(charset.codec)
+    except (UnicodeDecodeError, LookupError) as e:
+        raise UnsafeRedaction(f"body is not valid {charset.codec.upper()}") from e
+
+
+def _encoded(text: str, charset: Charset) -> bytes:
+    try:
+        return charset.bom + text.encode(charset.codec)
+    except (UnicodeEncodeError, LookupError) as e:
+        raise UnsafeRedaction(f"a placeholder cannot be written in {charset.codec}") from e
 
 
 def _body_masks(r: Redactor) -> list[str]:
     return [loc for loc in r.masks if loc.startswith("$")]
 
 
-def _json_body(data: bytes, r: Redactor) -> bytes:
-    bom, text = _utf8(data)
-    try:
-        tree = json.loads(text)
-    except (ValueError, RecursionError) as e:
-        raise UnsafeRedaction(f"JSON body does not parse: {e}") from e
-    before = len(r.changed)
-    new = r.node(tree, "$", 0, r.nested)
-    if len(r.changed) == before:
-        return data
-    return (bom + _dumps(new)).encode("utf-8")
-
-
-def _ndjson_body(data: bytes, r: Redactor) -> bytes:
-    bom, text = _utf8(data)
+def _ndjson_text(text: str, r: Redactor) -> str:
     lines = text.split("\n")
     out = []
     for index, line in enumerate(lines):
-        stripped = line.strip(" \t\r")
         loc = f"$[{index}]"
-        if not stripped:
+        if not line.strip(" \t\r"):
             out.append(line)
             continue
-        before = len(r.changed)
         try:
-            tree = json.loads(stripped)
-        except (ValueError, RecursionError):
-            new_line = r.text(line, loc)
-        else:
-            new_tree = r.node(tree, loc, 1, r.nested)
-            new_line = _dumps(new_tree) + ("\r" if line.endswith("\r") else "")
-        out.append(new_line if len(r.changed) != before else line)
-    return (bom + "\n".join(out)).encode("utf-8")
+            out.append(rewrite_json(line, loc, r, r.nested))
+        except UnsafeRedaction:  # a line that is not JSON is text
+            out.append(r.text(line, loc))
+    return "\n".join(out)
 
 
-def _form_body(data: bytes, r: Redactor) -> bytes:
-    bom, text = _utf8(data)
+def _form_text(text: str, r: Redactor, escapes: str) -> str:
     pairs = text.split("&")
-    names = [unquote_plus(p.partition("=")[0]) for p in pairs if p]
+    names = [unquote_plus(p.partition("=")[0], escapes, "replace") for p in pairs if p]
     counts: dict[str, int] = {}
     for name in names:
         counts[name] = counts.get(name, 0) + 1
@@ -361,43 +388,46 @@ def _form_body(data: bytes, r: Redactor) -> bytes:
             out.append(pair)
             continue
         raw_name, eq, raw_value = pair.partition("=")
-        name = unquote_plus(raw_name)
+        name = unquote_plus(raw_name, escapes, "replace")
         index = seen.get(name, 0)
         seen[name] = index + 1
         loc = "$" + key_suffix(name) + (f"[{index}]" if counts[name] > 1 else "")
-        out.append(raw_name + eq + _component(raw_value, loc, r, plus=True))
-    return (bom + "&".join(out)).encode("utf-8")
+        out.append(raw_name + eq + _component(raw_value, loc, r, plus=True, encoding=escapes))
+    return "&".join(out)
 
 
-def _component(raw: str, loc: str, r: Redactor, *, plus: bool, safe: str = "") -> str:
+def _component(raw: str, loc: str, r: Redactor, *, plus: bool, safe: str = "",
+               encoding: str = "utf-8") -> str:
     """One URL-encoded value: raw needles first, then the decoded value."""
-    value = unquote_plus(raw) if plus else unquote(raw)
+    value = (unquote_plus(raw, encoding, "replace") if plus
+             else unquote(raw, encoding, "replace"))
     new = r.text(value, loc)
     if new != value:
-        return quote_plus(new, safe=safe) if plus else quote(new, safe=safe)
+        return (quote_plus(new, safe=safe, encoding=encoding) if plus
+                else quote(new, safe=safe, encoding=encoding))
     swapped = r.replace(raw)
     if swapped != raw:
         r.mark(loc)
     return swapped
 
 
-def _text_body(data: bytes, r: Redactor) -> bytes:
-    bom, text = _utf8(data)
-    new = r.text(text, "$")
-    return data if new == text else (bom + new).encode("utf-8")
+_TEXT_KINDS = ("json", "ndjson", "form", "text")
 
 
-def _body(data: bytes, kind: str, r: Redactor) -> bytes:
+def _body(data: bytes, kind: str, r: Redactor, charset: Charset = UTF8) -> bytes:
     if kind == "empty" or not data:
         return data
-    if kind == "json":
-        return _json_body(data, r)
-    if kind == "ndjson":
-        return _ndjson_body(data, r)
-    if kind == "form":
-        return _form_body(data, r)
-    if kind == "text":
-        return _text_body(data, r)
+    if kind in _TEXT_KINDS:
+        text = body_text(data, charset)
+        if kind == "json":
+            new = rewrite_json(text, "$", r, r.nested)
+        elif kind == "ndjson":
+            new = _ndjson_text(text, r)
+        elif kind == "form":
+            new = _form_text(text, r, charset.codec if charset.ascii_compatible else "utf-8")
+        else:
+            new = r.text(text, "$")
+        return data if new == text else _encoded(new, charset)
     masks = _body_masks(r)
     if masks:
         raise UnsafeRedaction(f"{kind} body: cannot replace a value in place at {masks[0]}")
@@ -477,7 +507,8 @@ def redact_request(request: http.Request, kind: str, r: Redactor) -> None:
         return
     content_encoding = request.headers.get("content-encoding", "")
     data = decode_content(raw, content_encoding)
-    new_data = _body(data, kind, r)
+    charset = body_charset(data, request.headers.get("content-type", ""))
+    new_data = _body(data, kind, r, charset)
     if new_data == data:
         return
     encoded = encode_content(new_data, content_encoding)
