@@ -19,7 +19,14 @@ from mitmproxy import command, ctx, exceptions, flowfilter, http
 
 from .capture import observe_request, observe_websocket_message
 from .decode import DecodeLimits
-from .enforce import MODES, EnforceError, EnforcePolicy, apply_enforcement, plan_enforcement
+from .enforce import (
+    MODES,
+    EnforceError,
+    EnforcePolicy,
+    apply_enforcement,
+    apply_message_enforcement,
+    plan_enforcement,
+)
 from .pipeline import Auditor, AuditSettings
 from .report.terminal import format_flow_line, format_summary
 from .report.write import parse_formats, write_report
@@ -377,9 +384,32 @@ class PhonehomeAudit:
             if self.worker is not None:
                 self._submit(observation)
             elif self.session is not None:
-                self.session.commit(self.session.audit(observation))
+                result = self.session.audit_result(observation)
+                if self.policy.enabled:
+                    result.record["enforcement"] = self._enforce_message(
+                        flow.websocket.messages[index], result)
+                self.session.commit(result.record)
         except Exception as e:  # noqa: BLE001
             log.error(f"phonehome: websocket audit failed: {e}")
+            if self.policy.enabled and not self.policy.dry_run:
+                flow.websocket.messages[index].drop()  # fail closed, as for requests
+
+    def _enforce_message(self, message: Any, result: Any) -> dict[str, Any]:
+        """Drop or rewrite a client-to-server message per the policy. Fails closed."""
+        auditor = self.session.auditor if self.session else None
+        try:
+            if result.record.get("audit_error") and not self.policy.dry_run:
+                raise RuntimeError(f"audit failed in {result.record['audit_error']['stage']}")
+            plan = plan_enforcement(self.policy, result.observation,
+                                    result.payload, result.classification, result.findings)
+            return apply_message_enforcement(
+                message, result.observation, plan, result.payload, result.findings,
+                recheck=auditor.detector.detect if auditor else None,
+                limits=auditor.settings.limits if auditor else None)
+        except Exception as e:  # noqa: BLE001
+            message.drop()
+            return {"action": "blocked", "dry_run": False, "changed": [],
+                    "reason": f"fail-closed: {e}; message dropped"[:300]}
 
     def done(self) -> None:
         if self._finished or (self.session is None and self.worker is None):

@@ -15,7 +15,15 @@ redact safely or cannot read the body. Dry-run reports and changes nothing.
 
 from __future__ import annotations
 
-from .apply import BLOCK_HEADER, Recheck, apply_enforcement, block_flow, redacted_request
+from .apply import (
+    BLOCK_HEADER,
+    Recheck,
+    apply_enforcement,
+    apply_message_enforcement,
+    block_flow,
+    redacted_message,
+    redacted_request,
+)
 from .placeholder import mask_text, placeholder
 from .plan import EnforcementPlan, is_telemetry, plan_enforcement
 from .policy import (
@@ -48,7 +56,9 @@ __all__ = [
     "plan_enforcement",
     "is_telemetry",
     "apply_enforcement",
+    "apply_message_enforcement",
     "redacted_request",
+    "redacted_message",
     "block_flow",
     "placeholder",
     "mask_text",

@@ -1,16 +1,19 @@
-"""Carrying out a plan on a mitmproxy flow, and proving a redaction worked.
+"""Carrying out a plan on a request or a WebSocket message, and proving a redaction worked.
 
 A redaction is built on a copy of the request, then checked before the
 real request is touched: the copy is decoded again and the detectors run
 over it (`recheck`); if any flagged value is still there, in any place or
 encoding the detectors know, or a flagged value of three or more characters
 is still in the bytes, the flow is blocked instead ("blocked_unsafe_redaction").
-In dry-run mode the same work is done and reported, and the flow is left
-exactly as it was.
+A client-to-server WebSocket message is handled the same way: dropped
+instead of blocked, or its content rewritten (only its own body counts: the
+handshake's URL and headers went out with the request). In dry-run mode the
+same work is done and reported, and nothing is changed.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -19,7 +22,7 @@ from mitmproxy import http
 from ..capture import observe_request
 from ..decode import DecodeLimits, decode
 from ..decode.body import body_charset
-from ..model import Finding, Payload
+from ..model import Finding, Observation, Payload
 from .plan import EnforcementPlan
 from .rewrite import (
     MIN_NEEDLE,
@@ -28,10 +31,19 @@ from .rewrite import (
     body_text,
     build_redactor,
     decode_content,
+    redact_body,
     redact_request,
 )
 
-__all__ = ["apply_enforcement", "redacted_request", "block_flow", "Recheck", "BLOCK_HEADER"]
+__all__ = [
+    "apply_enforcement",
+    "apply_message_enforcement",
+    "redacted_request",
+    "redacted_message",
+    "block_flow",
+    "Recheck",
+    "BLOCK_HEADER",
+]
 
 Recheck = Callable[[Payload], Sequence[Finding]]
 """Runs the detectors over a decoded payload (DetectionEngine.detect)."""
@@ -160,4 +172,83 @@ def apply_enforcement(
     if plan.dry_run:
         return _record("would_redact", plan, changed, plan.reason)
     flow.request.set_state(request.get_state())
+    return _record("redacted", plan, changed, plan.reason)
+
+
+def _in_body(finding: Finding) -> bool:
+    return finding.location.startswith("$")
+
+
+def redacted_message(
+    observation: Observation,
+    plan: EnforcementPlan,
+    payload: Payload | None,
+    findings: Sequence[Finding],
+    *,
+    recheck: Recheck | None = None,
+    limits: DecodeLimits | None = None,
+) -> tuple[bytes, list[str]]:
+    """A WebSocket message's redacted, verified content and the locations changed.
+
+    Raises UnsafeRedaction when the message cannot be redacted faithfully.
+    """
+    limits = limits or DecodeLimits()
+    if payload is None:
+        raise UnsafeRedaction("the message could not be decoded")
+    if payload.truncated:
+        raise UnsafeRedaction(f"message only partly decoded ({payload.truncated[0]})")
+    selected = [f for f in findings if plan.selects(f) and _in_body(f)]
+    r = build_redactor(payload, selected, nested=limits.max_nested)
+    content = redact_body(observation.body, payload.kind, r, observation.content_type)
+    again = decode(dataclasses.replace(observation, body=content), limits)
+    if again.truncated:
+        raise UnsafeRedaction(f"redacted message only partly decoded ({again.truncated[0]})")
+    targets = set(r.needles)
+    left = [f.location for f in (recheck(again) if recheck is not None else ())
+            if _in_body(f) and (f.value if isinstance(f.value, str) else str(f.value)) in targets]
+    text = body_text(content, body_charset(content, observation.content_type))
+    left += [r.needles[v].locations[0] if r.needles[v].locations else "message"
+             for v in r.needles if len(v) >= MIN_NEEDLE and v in text]
+    if left:
+        left = list(dict.fromkeys(left))
+        raise UnsafeRedaction(f"flagged value still present at {', '.join(left[:5])}")
+    return content, list(r.changed)
+
+
+def apply_message_enforcement(
+    message: Any,
+    observation: Observation,
+    plan: EnforcementPlan,
+    payload: Payload | None,
+    findings: Sequence[Finding],
+    *,
+    recheck: Recheck | None = None,
+    limits: DecodeLimits | None = None,
+) -> dict[str, Any]:
+    """Carry out `plan` on one client-to-server WebSocket message (mitmproxy's
+    `WebSocketMessage`, from the `websocket_message` hook): drop it or rewrite it."""
+    if plan.action == "pass":
+        return _record("passed", plan, [], plan.reason)
+    if plan.action == "block":
+        if plan.dry_run:
+            return _record("would_block", plan, plan.locations, plan.reason)
+        message.drop()
+        return _record("blocked", plan, plan.locations, f"{plan.reason}; message dropped")
+    if plan.action != "redact":
+        raise ValueError(f"unknown enforcement action {plan.action!r}")
+    if not any(plan.selects(f) and _in_body(f) for f in findings):
+        return _record("passed", plan, [], f"{plan.reason}; nothing flagged in the message")
+    try:
+        content, changed = redacted_message(observation, plan, payload, findings,
+                                            recheck=recheck, limits=limits)
+    except UnsafeRedaction as e:
+        reason = f"{plan.reason}; redaction unsafe: {e}"
+        if plan.dry_run:
+            return _record("would_block", plan, plan.locations, reason)
+        message.drop()
+        return _record("blocked_unsafe_redaction", plan, plan.locations,
+                       f"{reason}; message dropped")
+    if plan.dry_run:
+        return _record("would_redact", plan, changed, plan.reason)
+    message.content = content
     return _record("redacted", plan, changed, plan.reason)

@@ -48,6 +48,7 @@ __all__ = [
     "decode_content",
     "encode_content",
     "body_text",
+    "redact_body",
     "rewrite_json",
 ]
 
@@ -515,3 +516,9 @@ def redact_request(request: http.Request, kind: str, r: Redactor) -> None:
     request.raw_content = encoded
     if "transfer-encoding" not in request.headers:
         request.headers["content-length"] = str(len(encoded))
+
+
+def redact_body(data: bytes, kind: str, r: Redactor, content_type: str) -> bytes:
+    """An already decompressed body with its flagged values replaced (a WebSocket
+    message, say). Raises UnsafeRedaction."""
+    return _body(data, kind, r, body_charset(data, content_type))
