@@ -324,7 +324,7 @@ ENTRIES = [
      dict(by_category={"personal_data": Action("block")}), "block"),
     ("category block never hits auth unnamed", "block", "auth", "first",
      dict(by_category={"personal_data": Action("block")}), "pass"),
-    ("category redact opaque unknown fails closed", "redact", "unknown", "third",
+    ("category redact on unknown", "redact", "unknown", "third",
      dict(by_category={"personal_data": Action("redact")}), "redact"),
 ]
 
@@ -336,6 +336,13 @@ def test_explicit_entries_reach_other_traffic(mode: str, purpose: str, party: st
     cls = Classification(purpose=purpose, party=party, rule_ids=["r1"])
     plan = plan_enforcement(EnforcePolicy(mode=mode, **kwargs), OBS, None, cls, [EMAIL_FINDING])
     assert plan.action == expected, plan.reason
+
+
+def test_an_entry_that_redacts_an_unreadable_body_blocks_it() -> None:
+    cls = Classification(purpose="unknown", party="third")
+    policy = EnforcePolicy(mode="redact", by_category={"personal_data": Action("redact")})
+    plan = plan_enforcement(policy, OBS, OPAQUE_PAYLOAD, cls, [EMAIL_FINDING])
+    assert plan.action == "block" and "fail-closed" in plan.reason
 
 
 def test_example_file_documents_purposes() -> None:
