@@ -114,12 +114,15 @@ vocabulary:
         "(the name says crash)",)
 
 
+_TESTS = "  tests: [{name: a, trigger: unknown}]\n"
+
+
 @pytest.mark.parametrize(("section", "message"), [
-    ("vocabulary:\n  triggers: {teatime: {strong: [tea]}}\n  tests: [{name: a, trigger: unknown}]\n",
+    ("vocabulary:\n  triggers: {teatime: {strong: [tea]}}\n" + _TESTS,
      "'teatime' is not one of setup"),
-    ("vocabulary:\n  triggers: {error: {strong: [Crash]}}\n  tests: [{name: a, trigger: unknown}]\n",
+    ("vocabulary:\n  triggers: {error: {strong: [Crash]}}\n" + _TESTS,
      "'Crash' must be lowercase words"),
-    ("vocabulary:\n  triggers: {error: {loud: [crash]}}\n  tests: [{name: a, trigger: unknown}]\n",
+    ("vocabulary:\n  triggers: {error: {loud: [crash]}}\n" + _TESTS,
      "unknown key 'loud' in vocabulary trigger 'error'"),
     ("vocabulary:\n  triggers: {error: {strong: [crash]}}\n", "missing required key 'tests'"),
     ("vocabulary:\n  triggers: {error: {strong: [crash]}}\n  tests: []\n",
@@ -127,7 +130,7 @@ vocabulary:
     ("vocabulary:\n  triggers: {error: {strong: [crash]}}\n  tests: [{name: a, trigger: late}]\n",
      "'trigger': 'late' is not one of"),
     ("vocabulary:\n  triggers: {error: {strong: [crash]}}\n  precedence: [soon]\n"
-     "  tests: [{name: a, trigger: unknown}]\n", "'precedence': 'soon' is not one of"),
+     + _TESTS, "'precedence': 'soon' is not one of"),
 ])
 def test_bad_vocabulary_sections_are_load_errors_with_their_line(tmp_path, section, message):
     path = _pack(tmp_path, section)

@@ -10,7 +10,6 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from conftest import ROOT, assert_valid_report
-
 from phonehome.simulate.spelling import respell
 
 METRICS = "https://metrics-a.wbx2.com/metrics/api/v1/clientmetrics"
@@ -55,7 +54,8 @@ def test_untuned_names_get_name_triggers_and_rules_keep_theirs(tmp_path: Path):
     assert done.returncode == 0, done.stderr
     report = json.loads((tmp_path / "out" / "audit.json").read_text())
     assert_valid_report(report)
-    got = [(f["events"][0]["name"], f["trigger"], f["trigger_source"], f["trigger_confidence"])
+    got = [(next(e["name"] for e in f["events"] if e["name"] != e["rule_id"]),
+            f["trigger"], f["trigger_source"], f["trigger_confidence"])
            for f in sorted(report["flows"], key=lambda f: f["timestamp"])]
     assert got == [
         ("ClientSignInStart", "sign_in", "name", "high"),
