@@ -38,17 +38,18 @@ EVENTS_JSON = Path("/work/shared/webex/events.json")
 SPEED = 400.0
 SEEDS = (7, 8, 9)
 
-# Finding type → the category it reports (DESIGN.md), for the category F1.
-TYPE_CATEGORY = {
-    "email": "personal_data", "phone": "personal_data", "person_name": "personal_data",
-    "ip_address": "network_info", "mac_address": "network_info",
-    "geo_location": "personal_data", "hostname": "device_info", "username": "personal_data",
-    "device_serial": "device_info", "auth_token": "identifiers",
-    "meeting_title": "meeting_content", "chat_message": "meeting_content",
-    "transcript": "meeting_content", "file_name": "meeting_content",
-    "participant_list": "meeting_content", "audio_level": "meeting_content",
-    "identity_match": "personal_data", "persistent_id": "identifiers",
-}
+# Finding type → the category it reports (DESIGN.md: personal data and meeting content),
+# for the category F1 of the findings against the planted and service values.
+_CONTENT = {"meeting_title", "chat_message", "transcript", "file_name", "participant_list",
+            "audio_level"}
+
+
+def _category(finding_type: str) -> str:
+    if finding_type == "persistent_id":
+        return "identifiers"
+    return "meeting_content" if finding_type in _CONTENT else "personal_data"
+
+
 # Events the simulator itself sends in another phase than the public list's guess.
 _NOT_EXTRA = {"client.startup.start", "client.startup.end"}
 
@@ -135,9 +136,12 @@ def _benign(finding: dict[str, Any], benign: list[dict[str, Any]]) -> bool:
     return False
 
 
+def _path(flow: dict[str, Any]) -> str:
+    return "/" + flow["url"].split("://", 1)[-1].split("/", 1)[-1].split("?", 1)[0]
+
+
 def _at(entry: dict[str, Any], flow: dict[str, Any]) -> bool:
-    path = "/" + flow["url"].split("://", 1)[-1].split("/", 1)[-1].split("?", 1)[0]
-    return flow["host"] == entry["host"] and path == entry["path"]
+    return flow["host"] == entry["host"] and _path(flow) == entry["path"]
 
 
 def score(report: dict[str, Any], truth: dict[str, Any]) -> dict[str, Any]:
@@ -160,14 +164,17 @@ def score(report: dict[str, Any], truth: dict[str, Any]) -> dict[str, Any]:
     for flow in report["flows"]:
         here = [e for e in entries if _at(e, flow)]
         for entry in here:
-            truth_cats.add((flow["id"], TYPE_CATEGORY[entry["finding_type"]]))
+            truth_cats.add((entry["host"], entry["path"], _category(entry["finding_type"])))
         for finding in flow["findings"]:
             if finding["severity"] not in ("medium", "high"):
                 continue
             if _benign(finding, truth["benign"]):
                 continue
-            found_cats.add((flow["id"], finding["category"]))
-            if any(e["location"] == finding["location"] and _matches(e, finding) for e in here):
+            found_cats.add((flow["host"], _path(flow), finding["category"]))
+            muted = finding["type"] == "audio_level" and any(
+                e.get("leak") == "muted_audio" and matches(e, finding) for e in here)
+            if muted or any(e["location"] == finding["location"] and _matches(e, finding)
+                            for e in here):
                 tp += 1
             else:
                 fp += 1
