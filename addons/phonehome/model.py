@@ -17,7 +17,9 @@ __all__ = [
     "PURPOSES",
     "SEVERITIES",
     "PARTIES",
+    "TRIGGER_SPECIFICITY",
     "TRIGGER_SOURCES",
+    "TRIGGER_CONFIDENCES",
     "FINDING_TYPES",
     "PathPart",
     "Scalar",
@@ -62,7 +64,25 @@ CATEGORIES = (
 PURPOSES = ("telemetry", "service", "auth", "update", "unknown")
 SEVERITIES = ("info", "low", "medium", "high")
 PARTIES = ("first", "third", "unknown")
-TRIGGER_SOURCES = ("rule", "context", "marker", "cadence", "none")
+TRIGGER_SPECIFICITY = (
+    "error",
+    "screen_share",
+    "meeting_create",
+    "meeting_join",
+    "meeting_leave",
+    "sign_in",
+    "setup",
+    "app_start",
+    "shutdown",
+    "collaboration",
+    "in_meeting",
+    "periodic",
+    "unknown",
+)
+"""Most specific first: a flow's trigger is the first of these among its events."""
+
+TRIGGER_SOURCES = ("rule", "name", "context", "marker", "cadence", "none")
+TRIGGER_CONFIDENCES = ("high", "medium", "low")
 FINDING_TYPES = (
     "email",
     "phone",
@@ -214,6 +234,12 @@ class EventHit:
     categories: tuple[str, ...]
     prefix: tuple[PathPart, ...] = ()
     """Where the event sits in the body tree, e.g. ("metrics", 3)."""
+    name_trigger: str | None = None
+    """What the vocabulary makes of the name, for events no rule gave a trigger."""
+    name_confidence: str | None = None
+    name_candidates: tuple[str, ...] = ()
+    """The triggers an ambiguous name points to."""
+    name_reason: str = ""
 
 
 @dataclass(slots=True)

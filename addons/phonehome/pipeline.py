@@ -17,7 +17,7 @@ from typing import Any
 
 from .decode import DecodeLimits, decode
 from .detect import DetectionEngine, load_identity, redact_tree
-from .model import Classification, Finding, Observation, Payload
+from .model import Classification, EventHit, Finding, Observation, Payload
 from .rules import RuleSet, load_rules
 
 __all__ = ["AuditSettings", "Auditor", "AuditResult", "flow_record"]
@@ -130,6 +130,17 @@ def _decoded_for_record(payload: Payload, findings: list[Finding], reveal: bool)
     return payload.tree if reveal else redact_tree(payload.tree, findings)
 
 
+def _event_dict(hit: EventHit) -> dict[str, Any]:
+    data: dict[str, Any] = {"name": hit.name, "rule_id": hit.rule_id, "trigger": hit.trigger,
+                            "categories": list(hit.categories)}
+    if hit.name_trigger is not None or hit.name_candidates:
+        # what the name says; the timeline weighs it against the timing
+        data["name_trigger"] = {"trigger": hit.name_trigger, "confidence": hit.name_confidence,
+                                "candidates": list(hit.name_candidates),
+                                "reason": hit.name_reason}
+    return data
+
+
 def flow_record(
     observation: Observation,
     payload: Payload | None,
@@ -153,15 +164,7 @@ def flow_record(
         "organization": classification.organization,
         "bytes_out": len(observation.body),
         "rule_ids": list(classification.rule_ids),
-        "events": [
-            {
-                "name": hit.name,
-                "rule_id": hit.rule_id,
-                "trigger": hit.trigger,
-                "categories": list(hit.categories),
-            }
-            for hit in classification.events
-        ],
+        "events": [_event_dict(hit) for hit in classification.events],
         "trigger": classification.trigger,
         "trigger_source": classification.trigger_source,
         "categories": list(classification.categories),

@@ -19,35 +19,27 @@ rule set that remembers nothing (`memo_limit=0`).
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
-from ..model import Classification, EventHit, Leaf, Observation, PathPart, Payload
+from ..model import (
+    TRIGGER_SPECIFICITY,
+    Classification,
+    EventHit,
+    Leaf,
+    Observation,
+    PathPart,
+    Payload,
+)
 from . import patterns
 from .filters import Partial, partial_verdict, request_reader
 from .memo import DEFAULT_LIMIT, MemoPool, lookup_all
 from .party import DomainResolver, PartyEntry, PartyIndex, host_suffixes, is_ip_or_local
 from .paths import Trie, find_paths, has_scalar, subtree, walk_leaves
 from .schema import Case, FieldRef, Pack, Rule, scalar_text
+from .vocabulary import Vocabulary
 
 __all__ = ["RuleSet", "RuleHit", "Evaluation", "TRIGGER_SPECIFICITY", "most_specific"]
-
-TRIGGER_SPECIFICITY = (
-    "error",
-    "screen_share",
-    "meeting_create",
-    "meeting_join",
-    "meeting_leave",
-    "sign_in",
-    "setup",
-    "app_start",
-    "shutdown",
-    "collaboration",
-    "in_meeting",
-    "periodic",
-    "unknown",
-)
-"""Most specific first: a flow's trigger is the first of these among its events."""
 
 _RANK = {name: rank for rank, name in enumerate(TRIGGER_SPECIFICITY)}
 _ACTION_RANK = {"observe": 0, "redact": 1, "block": 2}
@@ -785,6 +777,7 @@ class RuleSet:
                 c.attach(self._pool, each_tables)
                 compiled.append(c)
         self._packs_by_id = {pack.id: pack for pack in self.packs}
+        self.vocabulary = Vocabulary.combine(p.vocabulary for p in self.packs if p.vocabulary)
         self._main = [c for c in compiled if not c.pack.fallback]
         self._fallback = [c for c in compiled if c.pack.fallback]
         self._by_domain: dict[str, list[_Compiled]] = {}
@@ -877,7 +870,7 @@ class RuleSet:
         result = Classification()
         all_hits = hits + fallback_hits
         result.rule_ids = [h.rule.id for h in all_hits]
-        result.events = [e for h in all_hits for e in h.events]
+        result.events = [self._named(e) for h in all_hits for e in h.events]
         trigger = most_specific(e.trigger for e in result.events)
         if trigger is not None:
             result.trigger, result.trigger_source = trigger, "rule"
@@ -891,6 +884,16 @@ class RuleSet:
         result.action = max(actions, key=_ACTION_RANK.__getitem__) if actions else None
         result.party, result.organization = self._attribute(host, hits)
         return result
+
+    def _named(self, event: EventHit) -> EventHit:
+        """The event with what its name says, when no rule gave it a trigger."""
+        if event.trigger is not None or event.name == event.rule_id or not self.vocabulary:
+            return event
+        verdict = self.vocabulary.judge(event.name)
+        if verdict.trigger is None and not verdict.candidates:
+            return event
+        return replace(event, name_trigger=verdict.trigger, name_confidence=verdict.confidence,
+                       name_candidates=verdict.candidates, name_reason=verdict.reason)
 
     def _host_party(self, host: str) -> tuple[PartyEntry | None, bool]:
         """(the packs' entry for `host`, whether `host` has no registrable domain)."""

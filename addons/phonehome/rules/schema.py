@@ -21,6 +21,7 @@ from . import patterns
 from .party import DomainResolver
 from .paths import ParsedPath, parse_path
 from .source import LDict, LList, Pos, RuleError
+from .vocabulary import STRENGTHS, Vocabulary, VocabularyTest, entries_from, split_words
 
 __all__ = [
     "ACTIONS",
@@ -157,6 +158,8 @@ class Pack:
     party: str = "first"
     fallback: bool = False
     rules: tuple[Rule, ...] = ()
+    vocabulary: Vocabulary | None = None
+    """Words in event names that point to a trigger (`vocabulary:`), if the pack has them."""
 
 
 # --- the validator ----------------------------------------------------------
@@ -342,7 +345,7 @@ class PackBuilder:
             self.err(top, "the pack is empty")
             return None
         allowed = ("pack", "vendor", "version", "description", "references", "domains",
-                   "party", "fallback", "rules")
+                   "party", "fallback", "rules", "vocabulary")
         if not self._keys(data, getattr(data, "pos", top), allowed, ("pack", "vendor", "rules"),
                           "the pack"):
             return None
@@ -374,11 +377,76 @@ class PackBuilder:
                     rule = self.rule(item, pos, pack_id or "?")
                     if rule is not None:
                         rules.append(rule)
+        vocabulary = (self.vocabulary(data["vocabulary"], self._vpos(data, "vocabulary"))
+                      if "vocabulary" in data else None)
         return Pack(
             id=pack_id or "?", vendor=vendor, path=self.display, version=version,
             description=description, references=references, domains=domains, party=party,
-            fallback=fallback, rules=tuple(rules),
+            fallback=fallback, rules=tuple(rules), vocabulary=vocabulary,
         )
+
+    def vocabulary(self, v: Any, pos: Pos) -> Vocabulary | None:
+        """`vocabulary:` {description, triggers: {trigger: {strong, weak}}, neutral,
+        precedence, tests}; see rules/README.md."""
+        allowed = ("description", "triggers", "neutral", "precedence", "tests")
+        if not self._keys(v, pos, allowed, ("triggers", "tests"), "'vocabulary'"):
+            return None
+        self._str(v, "description")
+        spec: dict[str, dict[str, list[str]]] = {}
+        triggers = v.get("triggers")
+        if isinstance(triggers, LDict):
+            for trigger, by_strength in triggers.items():
+                tpos = triggers.key_pos[trigger]
+                if trigger not in TRIGGERS:
+                    self.err(tpos, f"{trigger!r} is not one of {', '.join(TRIGGERS)}")
+                    continue
+                if not self._keys(by_strength, triggers.value_pos[trigger], STRENGTHS, (),
+                                  f"vocabulary trigger {trigger!r}"):
+                    continue
+                spec[trigger] = {
+                    strength: [w for w, _ in self._str_list(by_strength, strength, single=False,
+                                                            check=self._phrase)]
+                    for strength in STRENGTHS}
+        elif "triggers" in v:
+            self.err(self._vpos(v, "triggers"), "'triggers' must be a mapping of trigger → "
+                     f"{{strong: [...], weak: [...]}}, not {_typename(triggers)}")
+        neutral = frozenset(w for w, _ in self._str_list(v, "neutral", single=False,
+                                                          check=self._phrase))
+        precedence = tuple(t for t, _ in self._str_list(v, "precedence", single=False,
+                                                        choices=TRIGGERS))
+        tests: list[VocabularyTest] = []
+        raw = v.get("tests")
+        if isinstance(raw, LList):
+            for item, ipos in zip(raw, raw.item_pos, strict=True):
+                test = self._vocabulary_test(item, ipos)
+                if test is not None:
+                    tests.append(test)
+        elif "tests" in v:
+            self.err(self._vpos(v, "tests"), f"'tests' must be a list, not {_typename(raw)}")
+        if isinstance(raw, LList) and not raw:
+            self.err(self._vpos(v, "tests"), "the vocabulary has no tests")
+        return Vocabulary(entries=entries_from(spec), neutral=neutral, precedence=precedence,
+                          tests=tuple(tests), source=f"{self.display}:{pos.line}")
+
+    def _phrase(self, text: str, pos: Pos) -> str | None:
+        words = split_words(text)
+        if not words or " ".join(words) != text:
+            self.err(pos, f"{text!r} must be lowercase words (a-z, 0-9) separated by spaces")
+            return None
+        return text
+
+    def _vocabulary_test(self, t: Any, pos: Pos) -> VocabularyTest | None:
+        if not self._keys(t, pos, ("name", "trigger", "confidence", "words"),
+                          ("name", "trigger"), "a vocabulary test"):
+            return None
+        name = self._str(t, "name")
+        trigger = self._str(t, "trigger", choices=TRIGGERS)
+        confidence = self._str(t, "confidence", choices=("high", "medium"))
+        words = (tuple(w for w, _ in self._str_list(t, "words", single=False))
+                 if "words" in t else None)
+        if name is None or trigger is None:
+            return None
+        return VocabularyTest(name, trigger, confidence, words, pos.line)
 
     def rule(self, m: Any, pos: Pos, pack_id: str) -> Rule | None:
         allowed = ("id", "title", "description", "references", "purpose", "severity",

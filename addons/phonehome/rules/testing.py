@@ -5,15 +5,15 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from ..model import Leaf, Observation, Payload
 from .engine import RuleHit, RuleSet
 from .schema import Rule, RuleTest
 
-__all__ = ["RuleTestResult", "run_rule_tests", "run_rule_test", "observation_for_test",
-           "default_decoder"]
+__all__ = ["RuleTestResult", "run_rule_tests", "run_rule_test", "run_vocabulary_tests",
+           "observation_for_test", "default_decoder"]
 
 Decoder = Callable[[Observation], Payload]
 
@@ -146,4 +146,18 @@ def run_rule_test(ruleset: RuleSet, rule: Rule, decoder: Decoder | None = None
 def run_rule_tests(ruleset: RuleSet, decoder: Decoder | None = None) -> list[RuleTestResult]:
     """Run every rule's embedded tests; one result per rule, in load order."""
     decode = decoder or default_decoder()
-    return [run_rule_test(ruleset, rule, decode) for rule in ruleset.rules]
+    results = [run_rule_test(ruleset, rule, decode) for rule in ruleset.rules]
+    return results + run_vocabulary_tests(ruleset)
+
+
+def run_vocabulary_tests(ruleset: RuleSet) -> list[RuleTestResult]:
+    """Each pack vocabulary's inline tests, judged by the whole loaded vocabulary."""
+    results = []
+    for pack in ruleset.packs:
+        if pack.vocabulary is None:
+            continue
+        tests = replace(ruleset.vocabulary, tests=pack.vocabulary.tests)
+        messages = [f"{pack.path}: {m}" for m in tests.run_tests()]
+        results.append(RuleTestResult(f"{pack.id}:vocabulary", not messages, tuple(messages),
+                                      len(pack.vocabulary.tests)))
+    return results

@@ -7,7 +7,7 @@ before returning (also on Ctrl-C).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -40,6 +40,8 @@ def run_through_proxy(
     leaks: Collection[str],
     options: Mapping[str, str] | None = None,
     on_proxy_ready: Callable[[str], None] | None = None,
+    spell: Callable[[str], str] = str,
+    extra_events: Mapping[str, Sequence[str]] | None = None,
 ) -> HarnessRun:
     """Run one simulated session; the addon writes its reports into `report_dir`."""
     identity_path = write_identity(make_identity(seed), workdir / "identity.yaml")
@@ -64,7 +66,8 @@ def run_through_proxy(
                 on_proxy_ready(proxy.url)
             try:
                 simulation = simulate(proxy.url, proxy.ca_cert, seed=seed, speed=speed,
-                                      leaks=leaks, out_dir=workdir)
+                                      leaks=leaks, out_dir=workdir, spell=spell,
+                                      extra_events=extra_events)
             except Exception as e:
                 raise HarnessError(f"{e}\n--- mitmdump log ---\n{proxy.output()[-2000:]}") from e
         code = proxy.process.returncode if proxy.process is not None else None

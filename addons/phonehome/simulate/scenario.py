@@ -44,6 +44,7 @@ __all__ = [
     "MUTE_START",
     "MUTE_END",
     "GROUND_TRUTH_SCHEMA",
+    "extra_steps",
     "play_timeline",
     "simulate",
 ]
@@ -92,6 +93,8 @@ class _Run:
     sent: list[Sent] = field(default_factory=list)
     marks: dict[str, float] = field(default_factory=dict)
     phase: str = "setup"
+    spell: Callable[[str], str] = str
+    """How the app spells its event names (see `respeller`)."""
 
     def uuid(self) -> str:
         return str(uuid.UUID(int=self.rng.getrandbits(128), version=4))
@@ -118,10 +121,10 @@ class _Run:
             gzip=gzip, events=tuple(item.event for item in items), plants=tuple(plants)))
 
     def ca(self, name: str, **kwargs: Any) -> p.Item:
-        return p.ca_item(self.env, self.live, name, time.time(), **kwargs)
+        return p.ca_item(self.env, self.live, self.spell(name), time.time(), **kwargs)
 
     def legacy(self, name: str, **kwargs: Any) -> p.Item:
-        return p.legacy_item(self.env, name, time.time(), **kwargs)
+        return p.legacy_item(self.env, self.spell(name), time.time(), **kwargs)
 
 
 def _service(finding_type: str, encoding: str, value_kind: str,
@@ -446,6 +449,32 @@ class Step:
     run: Callable[[_Run], None]
 
 
+_EXTRA_AT: Mapping[str, float] = MappingProxyType({
+    "setup": 0.5, "sign_in": 6.0, "app_start": 12.5, "periodic": 90.0,
+    "meeting_create": 280.5, "meeting_join": 300.5, "in_meeting": 400.0,
+    "screen_share": 800.0, "collaboration": 950.5, "error": 1000.5,
+    "meeting_leave": 1230.5, "shutdown": 1500.5,
+})
+"""When a batch of extra events for each trigger is sent (simulated seconds)."""
+
+
+def _extra(names: Sequence[str]) -> Callable[[_Run], None]:
+    def step(run: _Run) -> None:
+        run.metrics([run.ca(name) for name in names])
+    return step
+
+
+def extra_steps(extra_events: Mapping[str, Sequence[str]]) -> tuple[Step, ...]:
+    """One step per trigger that sends `extra_events[trigger]` in one batch, in its phase."""
+    steps = []
+    for trigger, names in extra_events.items():
+        if trigger not in _EXTRA_AT:
+            raise ValueError(f"no phase for extra events with trigger {trigger!r}")
+        if names:
+            steps.append(Step(_EXTRA_AT[trigger], trigger, _extra(tuple(names))))
+    return tuple(steps)
+
+
 def _timeline() -> tuple[Step, ...]:
     steps = [
         Step(0.0, "setup", _first_launch),
@@ -521,6 +550,10 @@ def _ground_truth(run: _Run, leaks: frozenset[str], speed: float, started: float
         "mute_window": mute,
         "phases": phases,
         "requests": len(run.sent),
+        "sent": [{"timestamp": sent.timestamp, "method": sent.request.method,
+                  "host": sent.request.host, "path": sent.request.path,
+                  "trigger": sent.request.phase, "purpose": sent.request.purpose,
+                  "events": list(sent.request.events)} for sent in run.sent],
         "telemetry_hosts": sorted({s.request.host for s in run.sent
                                    if s.request.purpose == "telemetry"}),
         "service_hosts": sorted({s.request.host for s in run.sent
@@ -588,15 +621,22 @@ def play_timeline(steps: Sequence[Step], speed: float, play: Callable[[Step], No
 
 
 def simulate(proxy_url: str, ca_cert: Path, *, seed: int = 1, speed: float = 100.0,
-             leaks: Collection[str] = ALL_LEAKS, out_dir: Path) -> SimulationResult:
+             leaks: Collection[str] = ALL_LEAKS, out_dir: Path,
+             spell: Callable[[str], str] = str,
+             extra_events: Mapping[str, Sequence[str]] | None = None) -> SimulationResult:
     """Plays the whole session through `proxy_url`; writes identity.yaml and ground_truth.json.
 
-    Raises ValueError for bad arguments and SimulationError when the proxy or
-    the vendor stand-in cannot be reached.
+    `spell` renames the app's event names (spelling.respeller); `extra_events`
+    adds, per trigger, a batch of more events in that trigger's phase. Both
+    make sessions no pack was tuned to. Raises ValueError for bad arguments
+    and SimulationError when the proxy or the vendor stand-in cannot be reached.
     """
     if not 0 < speed < float("inf"):
         raise ValueError(f"speed must be a positive number, got {speed}")
     chosen = parse_leaks(leaks)
+    timeline = TIMELINE
+    if extra_events:
+        timeline = tuple(sorted(TIMELINE + extra_steps(extra_events), key=lambda step: step.at))
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     identity = make_identity(seed)
@@ -604,14 +644,14 @@ def simulate(proxy_url: str, ca_cert: Path, *, seed: int = 1, speed: float = 100
     identity_path = write_identity(identity, out_dir / "identity.yaml")
     started = time.time()
     with Sender(proxy_url, Path(ca_cert), env.session_id) as sender:
-        run = _Run(env, sender, rng=random.Random(f"phonehome-sim-run:{seed}"))
+        run = _Run(env, sender, rng=random.Random(f"phonehome-sim-run:{seed}"), spell=spell)
         run.marks["start"] = started
 
         def play(step: Step) -> None:
             run.phase = step.phase
             step.run(run)
 
-        play_timeline(TIMELINE, speed, play)
+        play_timeline(timeline, speed, play)
     finished = time.time()
     truth = _ground_truth(run, chosen, speed, started, finished)
     truth_path = _write_json(truth, out_dir / "ground_truth.json")

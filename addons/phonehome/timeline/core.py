@@ -1,23 +1,10 @@
 """apply_timeline: phases, trigger attribution, cadence and mute over all flows.
 
-Runs once, at report time, over the flow records (JSON-safe dicts shaped like
-the report's `flows[]` items). Order of work:
-
-1. markers: the auditor's, plus those the flows prove (rule `marks`, the
-   app's `client.muted` / `client.unmuted`);
-2. phases from markers and the flows' rule triggers;
-3. cadence per (endpoint template, event);
-4. each flow still `unknown` takes, in this order:
-   - `cadence`: it belongs to a regular stream → `periodic`, or `in_meeting`
-     inside a meeting. Regularity is the strongest evidence: a 30 s stats
-     report that happens to follow a `screen_share_start` marker is still a
-     stats report, not a screen-share event;
-   - `marker`: the auditor marker just before it within the window, when
-     that label names a trigger;
-   - `context`: the most specific phase holding it that names a trigger
-     (screen_share, in_meeting, setup, sign_in);
-   otherwise it stays `unknown` / `none`;
-5. audio-level findings inside a mute phase become high severity.
+Runs once, at report time, over the flow records. A flow no rule gave a trigger
+takes, in order: `name` (strong words of its events' names, names.py), then
+`cadence`, a weak name hint the timing allows, an ambiguous name the batch or
+timing settles, `marker`, `context` (a phase, or the moments after a leave);
+else `unknown` with the reason. Each says how sure it is (`trigger_confidence`).
 """
 
 from __future__ import annotations
@@ -31,6 +18,14 @@ from typing import Any
 from ..model import Marker
 from .cadence import CadenceEstimate, endpoint_template, estimate_cadence
 from .markers import LABEL_TRIGGERS, collect_markers, marker_to_dict
+from .names import (
+    NAME_SOURCE_CONFIDENCE,
+    apply_event_triggers,
+    name_hints,
+    refine_strong,
+    settle_ambiguous,
+    weigh_weak,
+)
 from .phases import PHASE_TRIGGERS, PhaseSpan, build_phases, phases_at
 
 __all__ = [
@@ -53,6 +48,10 @@ class TimelineSettings:
     """A flow takes the auditor marker just before it within this window."""
     min_cadence_count: int = 4
     """Fewer arrivals than this: no cadence claim."""
+    join_window_s: float = 30.0
+    """Media set up this soon after a meeting join is part of the join."""
+    leave_window_s: float = 30.0
+    """An unexplained flow this soon after the leave (or the leave's last flow) belongs to it."""
 
 
 @dataclass(frozen=True)
@@ -144,6 +143,29 @@ def _context_trigger(holding: Sequence[PhaseSpan]) -> str | None:
     return None
 
 
+def _after(times: list[float], at: float, window: float) -> bool:
+    """Whether one of the sorted `times` lies at or before `at`, within `window`."""
+    index = bisect.bisect_right(times, at) - 1
+    return index >= 0 and at - times[index] <= window
+
+
+def _last(times: list[float], at: float) -> float:
+    """The latest of the sorted `times` at or before `at` (-inf when none)."""
+    index = bisect.bisect_right(times, at) - 1
+    return times[index] if index >= 0 else float("-inf")
+
+
+def _assign(flow: dict[str, Any], trigger: str, source: str, confidence: str | None = "",
+            reason: str = "") -> None:
+    flow["trigger"], flow["trigger_source"] = trigger, source
+    flow["trigger_confidence"] = (NAME_SOURCE_CONFIDENCE.get(source)
+                                  if confidence == "" else confidence)
+    if reason:
+        flow["trigger_reason"] = reason
+    else:
+        flow.pop("trigger_reason", None)
+
+
 def _raise_muted_audio(flow: dict[str, Any]) -> None:
     for finding in flow.get("findings") or ():
         if finding.get("type") == "audio_level":
@@ -202,13 +224,24 @@ def apply_timeline(
     raises audio_level findings in a mute phase to high.
     """
     ordered = sorted(flows, key=_timestamp)
+    hints = {id(flow): name_hints(flow) for flow in ordered}
+    for flow in ordered:
+        if flow.get("trigger", "unknown") != "unknown":
+            flow["trigger_source"] = flow.get("trigger_source") or "rule"
+            flow["trigger_confidence"] = "high"
+        elif hints[id(flow)].strong:  # as good as a rule for the phases
+            hint = hints[id(flow)].strongest()
+            _assign(flow, hint["trigger"], "name", "high", hint["reason"])
     all_markers = collect_markers(ordered, markers)
     spans = build_phases(ordered, all_markers)
     cadence, periodic = _cadence(ordered, settings)
     periodic_ids = {id(ordered[i]) for i in periodic}
+    joins = sorted(m.timestamp for m in all_markers if m.label == "meeting_join")
+    leaves = sorted(m.timestamp for m in all_markers if m.label == "meeting_leave")
 
     auditor = sorted((m for m in markers if m.source == "auditor"), key=lambda m: m.timestamp)
     auditor_times = [m.timestamp for m in auditor]
+    last_leave = float("-inf")
     for flow in ordered:
         at = _timestamp(flow)
         holding = phases_at(spans, at)
@@ -216,21 +249,34 @@ def apply_timeline(
         in_meeting = any(s.name == "meeting" for s in holding)
         if any(s.name == "mute" for s in holding):
             _raise_muted_audio(flow)
-        if flow.get("trigger", "unknown") != "unknown":
-            continue
-        if id(flow) in periodic_ids:
-            flow["trigger"], flow["trigger_source"] = (
-                "in_meeting" if in_meeting else "periodic",
-                "cadence",
-            )
-        elif (
-            trigger := _marker_trigger(auditor, auditor_times, at, settings.marker_window_s)
-        ) is not None:
-            flow["trigger"], flow["trigger_source"] = trigger, "marker"
-        elif (trigger := _context_trigger(holding)) is not None:
-            flow["trigger"], flow["trigger_source"] = trigger, "context"
+        marker = _marker_trigger(auditor, auditor_times, at, settings.marker_window_s)
+        context = _context_trigger(holding)
+        timing = marker or context
+        after_join = _after(joins, at, settings.join_window_s)
+        hint = hints[id(flow)]
+        if flow.get("trigger_source") == "name":
+            _assign(flow, *refine_strong(flow["trigger"], flow["trigger_reason"], holding,
+                                         timing))
+        elif flow.get("trigger", "unknown") != "unknown":
+            pass  # a rule named it
+        elif id(flow) in periodic_ids:
+            _assign(flow, "in_meeting" if in_meeting else "periodic", "cadence")
+        elif hint.weak and (weighed := weigh_weak(hint, timing, in_meeting, after_join)):
+            _assign(flow, *weighed)
+        elif hint.ambiguous and (settled := settle_ambiguous(hint, timing)):
+            _assign(flow, *settled)
+        elif marker is not None:
+            _assign(flow, marker, "marker")
+        elif context is not None:
+            _assign(flow, context, "context")
+        elif max(last_leave, _last(leaves, at)) >= at - settings.leave_window_s:
+            _assign(flow, "meeting_leave", "context", "low",
+                    "sent right after the meeting was left (logs and summaries go up then)")
         else:
-            flow["trigger"], flow["trigger_source"] = "unknown", "none"
+            _assign(flow, "unknown", "none", None, hint.why_unknown())
+        if flow["trigger"] == "meeting_leave":
+            last_leave = at  # the leave's flurry goes on while its flows follow each other
+        apply_event_triggers(flow)
 
     for entry in cadence:
         members = entry.pop("members")

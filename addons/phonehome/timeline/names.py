@@ -1,0 +1,147 @@
+"""What event names say about a flow's trigger, weighed against the session's timing.
+
+The vocabulary (rules/vocabulary.py) judges each event name no rule gave a
+trigger, at classify time; the record carries the verdict as
+`events[].name_trigger`. Here a flow's verdicts meet the phases, the markers,
+the join window and the other events of the same batch.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any
+
+from ..model import TRIGGER_SPECIFICITY
+from .phases import PhaseSpan
+
+__all__ = [
+    "NAME_SOURCE_CONFIDENCE",
+    "FlowHints",
+    "name_hints",
+    "refine_strong",
+    "weigh_weak",
+    "settle_ambiguous",
+    "apply_event_triggers",
+]
+
+NAME_SOURCE_CONFIDENCE: Mapping[str, str | None] = MappingProxyType({
+    "rule": "high",
+    "name": "high",
+    "cadence": "high",
+    "marker": "medium",
+    "context": "low",
+    "none": None,
+})
+"""How sure a trigger is, by where it came from (a name's own verdict may say less)."""
+
+_RANK = {trigger: rank for rank, trigger in enumerate(TRIGGER_SPECIFICITY)}
+
+
+def most_specific(triggers: Iterable[str]) -> str:
+    return min(triggers, key=_RANK.__getitem__)
+
+
+Result = tuple[str, str, str | None, str]
+"""(trigger, trigger_source, trigger_confidence, trigger_reason)"""
+
+
+@dataclass
+class FlowHints:
+    """The name verdicts of a flow's events that no rule gave a trigger."""
+
+    strong: list[dict[str, Any]] = field(default_factory=list)
+    weak: list[dict[str, Any]] = field(default_factory=list)
+    ambiguous: list[dict[str, Any]] = field(default_factory=list)
+
+    def strongest(self) -> dict[str, Any]:
+        """The strong verdict with the most specific trigger."""
+        best = most_specific(h["trigger"] for h in self.strong)
+        return next(h for h in self.strong if h["trigger"] == best)
+
+    def weakest_trigger(self) -> tuple[str, str]:
+        """(most specific weak trigger, its reason)."""
+        best = most_specific(h["trigger"] for h in self.weak)
+        hint = next(h for h in self.weak if h["trigger"] == best)
+        return hint["trigger"], hint["reason"]
+
+    def candidates(self) -> set[str]:
+        return {c for h in self.ambiguous for c in h["candidates"]}
+
+    def why_unknown(self) -> str:
+        """The reason a flow whose names said something still has no trigger."""
+        if self.ambiguous:
+            return self.ambiguous[0]["reason"]
+        if self.weak:
+            trigger, reason = self.weakest_trigger()
+            if trigger == "in_meeting":
+                return f"{reason} (a hint of in_meeting), but no meeting is open"
+            return f"{reason} (a hint of {trigger}), which the timing does not support"
+        return ""
+
+
+def name_hints(flow: Mapping[str, Any]) -> FlowHints:
+    hints = FlowHints()
+    for event in flow.get("events") or ():
+        hint = event.get("name_trigger")
+        if not hint or event.get("trigger"):
+            continue
+        if hint.get("trigger") is None:
+            hints.ambiguous.append(hint)
+        elif hint.get("confidence") == "high":
+            hints.strong.append(hint)
+        else:
+            hints.weak.append(hint)
+    return hints
+
+
+def refine_strong(trigger: str, reason: str, holding: Sequence[PhaseSpan],
+                  timing: str | None) -> Result:
+    """A strong name's trigger, with how far the timing backs it."""
+    if trigger == "app_start" and any(span.name == "setup" for span in holding):
+        return "setup", "name", "medium", f"{reason}; a start during setup is the first launch"
+    confidence = "high" if timing in (None, trigger) else "medium"
+    return trigger, "name", confidence, reason
+
+
+def weigh_weak(hints: FlowHints, timing: str | None, in_meeting: bool,
+               after_join: bool) -> Result | None:
+    """A weak hint's trigger where the timing allows it; None leaves it to the timing."""
+    trigger, reason = hints.weakest_trigger()
+    if trigger == "in_meeting":
+        if after_join:
+            return "meeting_join", "name", "medium", f"{reason}; media set up as the meeting joins"
+        if not in_meeting:
+            return None
+    if timing is not None and timing != trigger:
+        return None
+    return trigger, "name", "medium", reason
+
+
+def settle_ambiguous(hints: FlowHints, timing: str | None) -> Result | None:
+    """A name that points to several triggers, settled by its batch or by the timing."""
+    candidates = hints.candidates()
+    reason = hints.ambiguous[0]["reason"]
+    batch = {h["trigger"] for h in hints.weak} & candidates
+    if len(batch) == 1:
+        chosen = next(iter(batch))
+        return chosen, "name", "medium", f"{reason}; its batch says {chosen}"
+    if timing in candidates:
+        return timing, "name", "medium", f"{reason}; the timing says {timing}"
+    return None
+
+
+def apply_event_triggers(flow: dict[str, Any]) -> None:
+    """Each event's trigger and where it came from: its rule, its name, or its batch."""
+    for event in flow.get("events") or ():
+        if event.get("trigger"):
+            event["trigger_source"] = "rule"
+            continue
+        hint = event.get("name_trigger")
+        if not hint:
+            continue
+        if hint.get("trigger") and hint.get("confidence") == "high":
+            event["trigger"], event["trigger_source"] = hint["trigger"], "name"
+        elif flow.get("trigger") in {hint.get("trigger"), *hint.get("candidates", ())}:
+            event["trigger"], event["trigger_source"] = flow["trigger"], "context"
