@@ -167,10 +167,8 @@ def _tables(text: str) -> list[list[str]]:
     return tables
 
 
-@pytest.mark.e2e
-def test_markdown_report_loads_and_links_nothing(audited):
-    _, out = audited
-    text = (out / "audit.md").read_text(encoding="utf-8")
+def assert_inert_markdown(text: str) -> str:
+    """`text` renders to nothing that loads, links or runs, with whole table rows; the HTML."""
     assert _invisible(text) == []
     tokens = _walk(_markdown().parse(text))
     assert sorted({t.type for t in tokens} & UNSAFE_TOKENS) == []
@@ -180,15 +178,41 @@ def test_markdown_report_loads_and_links_nothing(audited):
     assert re.findall(r"<[a-z0-9]+\s[^>]*>", html) == []  # no attribute: no href, no src
     # every row has the cells of its header, so no payload text opened a cell of its own
     tables = _tables(text)
-    assert len(tables) >= 4
+    assert tables
     for table in tables:
         width = _cells(table[0])
         assert [_cells(row) for row in table] == [width] * len(table), table[0]
+    return html
+
+
+@pytest.mark.e2e
+def test_markdown_report_loads_and_links_nothing(audited):
+    _, out = audited
+    html = assert_inert_markdown((out / "audit.md").read_text(encoding="utf-8"))
     # and the payload text is in its cell, shown as text
     assert "x|&lt;img src=https://attacker.example/a.png&gt;|y" in html
     assert "&lt;b&gt; https://attacker.example/b www.attacker.com t.attacker.com j@attacker.com" \
         in html
     assert "evil\\x1b7\\u202e\\x9b2J.attacker.example" in html
+
+
+@pytest.mark.e2e
+def test_diff_markdown_and_terminal_are_inert(audited, tmp_path):
+    _, out = audited
+    baseline = Path(__file__).resolve().parent / "fixtures" / "report_webex_session1.json"
+    result = subprocess.run(
+        [sys.executable, "-m", "phonehome", "diff", str(baseline), str(out / "audit.json"),
+         "-o", str(tmp_path / "diff.md")],
+        capture_output=True, timeout=120, env={**os.environ, "COLUMNS": "400"},
+    )
+    assert result.returncode == 0, result.stderr.decode(errors="replace")
+    stdout = result.stdout.decode("utf-8")
+    assert _invisible(stdout) == []
+    assert EVENT in stdout and visible(EVENT_TERMINAL) in stdout
+    assert "evil\\x1b7\\u202e\\x9b2J.attacker.example/clientmetrics" in stdout
+    html = assert_inert_markdown((tmp_path / "diff.md").read_text(encoding="utf-8"))
+    assert "<td>x|&lt;img src=https://attacker.example/a.png&gt;|y</td>" in html
+    assert "evil\\x1b7\\u202e\\x9b2J.attacker.example/clientmetrics" in html
 
 
 def _cell_text(markdown_cell: str) -> tuple[list[str], str]:
