@@ -40,6 +40,12 @@ KEY_OSC = f"{OSC_TITLE}email"  # keys are short: the terminal cuts a location at
 KEY_LINK = "[link=https://a.eu]mail"
 KEY_C1 = "\u009b31m[bold red]mail[/bold red]\u202e"
 CONTENT_TYPE = f"application/json{CLEAR}[bold red]ct[/bold red]; charset=utf-8"
+# what the outputs must show instead (written out, not computed by the code under test)
+SHOWN_HOST = "evil\\x1b7\\u202e\\x9b2J.attacker.example"
+SHOWN_CONTENT_TYPE = "application/json\\x1b[2J\\x1b[1A\\x1b[2K[bold red]ct[/bold red]"
+SHOWN_EVENT = "client.\\x1b]0;pwned-title\\x1b\\[bold red]ev[/bold red]"
+SHOWN_KEY_OSC = "$.metrics[0]['\\x1b]0;pwned-title\\x1b\\\\email']"
+SHOWN_KEY_C1 = "$.metrics[0]['\\x9b31m[bold red]mail[/bold red]\\u202e']"
 INVISIBLE_CATEGORIES = ("Cc", "Cf", "Zl", "Zp", "Cs")
 
 
@@ -114,12 +120,12 @@ def test_terminal_summary_shows_captured_text_inert_and_visible(audited):
     assert "]8;" not in stdout  # no OSC-8 hyperlink
     # the hostile text is there, escaped: this test cannot pass on an empty table
     assert "By host" in stdout and "Findings" in stdout and "Regular streams" in stdout
-    assert "evil\\x1b7\\u202e\\x9b2J.attacker.example" in stdout
-    assert f"application/json{visible(CLEAR)}[bold red]ct[/bold red]" in stdout
-    assert "$.metrics[0]['\\x1b]0;pwned-title\\x1b\\\\email']" in stdout
-    assert "$.metrics[0]['\\x9b31m[bold red]mail[/bold red]\\u202e']" in stdout
+    assert SHOWN_HOST in stdout
+    assert SHOWN_CONTENT_TYPE in stdout
+    assert SHOWN_KEY_OSC in stdout
+    assert SHOWN_KEY_C1 in stdout
     assert f"$.metrics[0]['{KEY_LINK}']" in stdout  # markup is shown, not interpreted
-    assert visible(EVENT_TERMINAL) in stdout
+    assert SHOWN_EVENT in stdout
 
 
 # --- Markdown --------------------------------------------------------------------------------
@@ -193,7 +199,7 @@ def test_markdown_report_loads_and_links_nothing(audited):
     assert "x|&lt;img src=https://attacker.example/a.png&gt;|y" in html
     assert "&lt;b&gt; https://attacker.example/b www.attacker.com t.attacker.com j@attacker.com" \
         in html
-    assert "evil\\x1b7\\u202e\\x9b2J.attacker.example" in html
+    assert SHOWN_HOST in html
 
 
 @pytest.mark.e2e
@@ -208,11 +214,11 @@ def test_diff_markdown_and_terminal_are_inert(audited, tmp_path):
     assert result.returncode == 0, result.stderr.decode(errors="replace")
     stdout = result.stdout.decode("utf-8")
     assert _invisible(stdout) == []
-    assert EVENT in stdout and visible(EVENT_TERMINAL) in stdout
-    assert "evil\\x1b7\\u202e\\x9b2J.attacker.example/clientmetrics" in stdout
+    assert EVENT in stdout and SHOWN_EVENT in stdout
+    assert SHOWN_HOST + "/clientmetrics" in stdout
     html = assert_inert_markdown((tmp_path / "diff.md").read_text(encoding="utf-8"))
     assert "<td>x|&lt;img src=https://attacker.example/a.png&gt;|y</td>" in html
-    assert "evil\\x1b7\\u202e\\x9b2J.attacker.example/clientmetrics" in html
+    assert SHOWN_HOST + "/clientmetrics" in html
 
 
 def _cell_text(markdown_cell: str) -> tuple[list[str], str]:
@@ -247,13 +253,13 @@ def test_html_and_csv_show_invisible_characters(audited):
     _, out = audited
     html = (out / "audit.html").read_text(encoding="utf-8")
     assert _invisible(html, allowed="\n") == []
-    assert "evil\\x1b7\\u202e\\x9b2J.attacker.example" in html
+    assert SHOWN_HOST in html
     assert "\\x1b]0;pwned-title" in html
     for name in ("audit-flows.csv", "audit-findings.csv"):
         text = (out / name).read_text(encoding="utf-8")
         assert _invisible(text, allowed="\r\n") == [], name
-        assert "evil\\x1b7\\u202e\\x9b2J.attacker.example" in text, name
-    assert "\\x9b31m[bold red]mail[/bold red]\\u202e" in (out / "audit-findings.csv").read_text()
+        assert SHOWN_HOST in text, name
+    assert SHOWN_KEY_C1 in (out / "audit-findings.csv").read_text()
 
 
 # --- the one function ---------------------------------------------------------------------------
@@ -324,5 +330,5 @@ def test_live_flow_line_and_summary_show_the_path_inert(tmp_path, http_server, a
     assert "/clientmetrics?m=[red]B[/red]&t=\\x1b]0;pwned-title\\x1b\\&c=\\x1b[ " \
         in flow_lines[0], flow_lines[0]
     summary = output[output.index("phonehome: 1 flows"):]
-    assert f"application/json{visible(CLEAR)}[bold red]ct[/bold red]" in summary
-    assert "$.metrics[0]['\\x1b]0;pwned-title\\x1b\\\\email']" in summary
+    assert SHOWN_CONTENT_TYPE in summary
+    assert SHOWN_KEY_OSC in summary
