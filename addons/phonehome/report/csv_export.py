@@ -1,8 +1,9 @@
 """CSV exports for spreadsheets: one row per flow, one row per finding.
 
-Strings that a spreadsheet would run as a formula (`=`, `+`, `-`, `@`, tab,
-carriage return at the start) get a leading apostrophe: payload values are
-hostile input. Lists are joined with "; ".
+Payload values are hostile input: each string cell is one line with control, bidi
+and zero-width characters made visible, and one that a spreadsheet would run as a
+formula (`=`, `+`, `-`, `@`, tab, carriage return at the start) gets a leading
+apostrophe. Lists are joined with "; ".
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import io
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+from .safe_text import visible
 from .view import finding_rows, format_time, max_severity
 
 __all__ = ["FLOW_COLUMNS", "FINDING_COLUMNS", "format_flows_csv", "format_findings_csv"]
@@ -73,14 +75,14 @@ _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
 def _cell(value: Any) -> Any:
-    """A CSV-safe cell: numbers stay numbers, risky strings get a leading apostrophe."""
+    """The one escaping function for CSV: numbers stay numbers, text is shown safe."""
     if value is None:
         return ""
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, (int, float)):
         return value
-    text = str(value)
+    text = visible(value)
     return "'" + text if text.startswith(_FORMULA_START) else text
 
 

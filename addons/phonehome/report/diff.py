@@ -17,6 +17,7 @@ from rich.table import Table
 from rich.text import Text
 
 from ..model import severity_rank
+from .safe_text import safe_text
 from .view import endpoint_key, format_size
 
 __all__ = ["DIFF_SCHEMA", "diff_reports", "format_diff_markdown", "format_diff_table"]
@@ -188,7 +189,7 @@ def _signed(part: Mapping[str, Any], name: str, extra: str) -> list[tuple[Any, .
     rows: list[tuple[Any, ...]] = []
     for sign, style, key in (("+", "green", "new"), ("-", "red", "gone")):
         for item in part[key]:
-            rows.append((Text(sign, style=style), str(item[name]), str(item[extra])))
+            rows.append((Text(sign, style=style), safe_text(item[name]), safe_text(item[extra])))
     return rows
 
 
@@ -196,22 +197,22 @@ def format_diff_table(diff: Mapping[str, Any]) -> RenderableType:
     """A rich renderable: what is new (+) and gone (-), and the ids seen in both."""
     old, new = diff["old"], diff["new"]
     header = Text()
-    header.append("phonehome diff\n", style="bold")
-    header.append(
-        f"old: {', '.join(old['captures']) or '(live)'} · {old['flows']} flows · "
-        f"{format_size(old['bytes_out'])} · {old['findings']} findings\n"
-    )
-    header.append(
-        f"new: {', '.join(new['captures']) or '(live)'} · {new['flows']} flows · "
-        f"{format_size(new['bytes_out'])} · {new['findings']} findings"
-    )
+    header.append("phonehome diff", style="bold")
+    for label, side in (("old", old), ("new", new)):
+        header.append(f"\n{label}: ")
+        header.append_text(safe_text(", ".join(side["captures"]) or "(live)"))
+        header.append(
+            f" · {side['flows']} flows · {format_size(side['bytes_out'])} · "
+            f"{side['findings']} findings"
+        )
     parts: list[RenderableType] = [header]
     if diff["claims"]:
         table = Table(title="Claims whose verdict changed", title_justify="left", show_edge=False)
         for column in ("claim", "old", "new"):
             table.add_column(column)
         for row in diff["claims"]:
-            table.add_row(row["id"], row["old"] or "—", row["new"] or "—")
+            table.add_row(safe_text(row["id"]), safe_text(row["old"] or "—"),
+                          safe_text(row["new"] or "—"))
         parts.append(table)
     for title, key, name, extra, label in (
         ("Endpoints", "endpoints", "endpoint", "flows", "flows"),
@@ -229,8 +230,8 @@ def format_diff_table(diff: Mapping[str, Any]) -> RenderableType:
     for sign, style, key in (("+", "green", "new"), ("-", "red", "gone")):
         for item in part[key]:
             rows.append(
-                (Text(sign, style=style), item["type"], item["location"], item["severity"],
-                 str(item["count"]))
+                (Text(sign, style=style), safe_text(item["type"]), safe_text(item["location"]),
+                 safe_text(item["severity"]), Text(str(item["count"])))
             )
     title_text = (
         f"Findings (type, location): {len(part['new'])} new, {len(part['gone'])} gone, "
@@ -248,12 +249,13 @@ def format_diff_table(diff: Mapping[str, Any]) -> RenderableType:
         for column in ("key", "fingerprint", "old flows", "new flows", "locations"):
             table.add_column(column, overflow="fold")
         for item in shared:
+            locations = Text("\n").join(safe_text(location) for location in item["locations"])
             table.add_row(
-                Text(", ".join(item["keys"]) or "?", style="bold red"),
-                item["fingerprint"],
-                str(item["old_flows"]),
-                str(item["new_flows"]),
-                "\n".join(item["locations"]),
+                safe_text(", ".join(item["keys"]) or "?", style="bold red"),
+                safe_text(item["fingerprint"]),
+                Text(str(item["old_flows"])),
+                Text(str(item["new_flows"])),
+                locations,
             )
         parts.append(table)
     else:

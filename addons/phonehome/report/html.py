@@ -5,7 +5,8 @@ including the timeline as inline SVG. The inline script only filters what
 is already there (by trigger, category and party). A Content-Security-Policy
 meta tag allows exactly that script and stylesheet (by hash) and nothing
 else, so even a payload that slipped past escaping could not load or run
-anything.
+anything. Every value also goes through `_visible` (the environment's
+finalize), so control, bidi and zero-width characters show as `\u202e`.
 """
 
 from __future__ import annotations
@@ -21,8 +22,10 @@ from pathlib import Path
 from typing import Any
 
 import jinja2
+import markupsafe
 
 from ..model import CATEGORIES, PARTIES, TRIGGERS
+from .safe_text import visible
 from .view import endpoint_rows, finding_rows, format_size, format_time, max_severity
 
 __all__ = ["format_html", "html_environment", "timeline_model", "TRIGGER_COLORS"]
@@ -180,6 +183,16 @@ def _csp_hash(text: str) -> str:
     return "sha256-" + base64.b64encode(hashlib.sha256(text.encode("utf-8")).digest()).decode()
 
 
+def _visible(value: Any) -> Any:
+    """The one escaping step before autoescape: control, bidi and zero-width characters show.
+
+    Newlines and tabs stay: HTML shows them as spaces, and a <pre> payload keeps its lines.
+    """
+    if isinstance(value, str) and not isinstance(value, markupsafe.Markup):
+        return visible(value, lines=True)
+    return value
+
+
 def _pretty(value: Any) -> str:
     if value is None:
         return ""
@@ -206,6 +219,7 @@ def html_environment() -> tuple[jinja2.Environment, _Assets]:
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(str(TEMPLATES)),
         autoescape=True,
+        finalize=_visible,
         trim_blocks=True,
         lstrip_blocks=True,
         undefined=jinja2.StrictUndefined,

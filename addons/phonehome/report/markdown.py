@@ -1,8 +1,8 @@
 """The Markdown report, for pasting into tickets: a Jinja2 template over the report dict.
 
-Every value that can come from traffic is escaped by the environment's
-`finalize` hook, so a hostile URL or evidence string cannot open a link, an
-HTML tag or a table cell of its own. Vocabulary words go through `code`.
+Every value goes through `md_escape` (the environment's `finalize`), so a hostile
+URL, key or event name cannot open a link, an image, an HTML tag or a table cell
+of its own, and invisible characters show. `code` spans only plain text.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from typing import Any
 
 import jinja2
 
+from .safe_text import visible
 from .view import (
     endpoint_rows,
     finding_rows,
@@ -34,23 +35,30 @@ class _Raw(str):
     """Text that is already Markdown and must not be escaped again."""
 
 
-_SPECIAL = re.compile(r"([\\`*\[\]|~#])|(?<!\w)_|_(?!\w)")
+_SPECIAL = re.compile(
+    r"[\\`*\[\]|~#$@]"  # inline syntax, table cells, math, mentions and e-mail autolinks
+    r"|(?<!\w)_|_(?!\w)"  # emphasis (GFM ignores "_" inside words)
+    r"|:(?=/)"  # scheme://, the start of an autolink
+    r"|\.(?=[^\W\d_])"  # a dot before a letter: a domain name, which linkifiers pick up
+)
+_HTML = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;"})
+_CODE_PLAIN = re.compile(r"[^`|<>&\\]+")
 
 
 def md_escape(value: Any) -> str:
     """One-line, inert Markdown text for a table cell or a paragraph."""
     if isinstance(value, _Raw):
         return value
-    if value is None:
-        return ""
-    text = " ".join(str(value).split())
-    text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    text = visible(value).translate(_HTML)
     return _SPECIAL.sub(lambda m: "\\" + m.group(0), text)
 
 
 def _code(value: Any) -> _Raw:
-    text = " ".join(str(value if value is not None else "").split()).replace("`", "'")
-    return _Raw(f"`{text}`") if text else _Raw("")
+    """A code span for plain text; anything else is escaped like all text."""
+    text = visible(value)
+    if not text:
+        return _Raw("")
+    return _Raw(f"`{text}`") if _CODE_PLAIN.fullmatch(text) else _Raw(md_escape(text))
 
 
 def _codes(values: Any, limit: int = 6) -> _Raw:

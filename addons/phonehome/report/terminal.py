@@ -1,4 +1,8 @@
-"""Terminal output: pure builders of rich renderables. Printing is the caller's."""
+"""Terminal output: pure builders of rich renderables. Printing is the caller's.
+
+Every cell is a rich `Text`, and captured text goes through `safe_text`, so a
+payload can neither carry markup nor drive the terminal.
+"""
 
 from __future__ import annotations
 
@@ -12,6 +16,7 @@ from rich.text import Text
 
 from ..model import severity_rank
 from ..timeline import format_timeline
+from .safe_text import safe_text
 
 __all__ = ["format_flow_line", "format_summary", "SEVERITY_STYLE", "VERDICT_STYLE"]
 
@@ -32,18 +37,25 @@ def format_flow_line(record: Mapping[str, Any]) -> Text:
     findings = record.get("findings") or ()
     worst = max((f["severity"] for f in findings), key=severity_rank, default=None)
     line = Text()
-    line.append(f"{record['method']:<6} ", style="bold")
-    line.append(f"{record['host']}", style="cyan")
-    path = record["url"].split(record["host"], 1)[-1]
-    line.append(f"{path[:60]} ")
-    line.append(f"{record['purpose']}/{record['trigger']} ", style="magenta")
+    method = safe_text(record["method"], style="bold")
+    line.append_text(method)
+    line.append(" " * max(1, 7 - len(method)))
+    line.append_text(safe_text(record["host"], style="cyan"))
+    path = str(record["url"]).split(str(record["host"]), 1)[-1]
+    line.append_text(safe_text(path, limit=60))
+    line.append(" ")
+    line.append_text(safe_text(f"{record['purpose']}/{record['trigger']}", style="magenta"))
+    line.append(" ")
     line.append(f"{_size(record['bytes_out'])}", style="dim")
     if findings:
         types = Counter(f["type"] for f in findings)
-        line.append("  ⚑ " + ", ".join(f"{t}×{n}" for t, n in types.most_common(4)),
-                    style=SEVERITY_STYLE.get(worst or "info", ""))
+        style = SEVERITY_STYLE.get(worst or "info", "")
+        line.append("  ⚑ ", style=style)
+        line.append_text(safe_text(", ".join(f"{t}×{n}" for t, n in types.most_common(4)),
+                                   style=style))
     if record.get("audit_error"):
-        line.append(f"  audit_error:{record['audit_error']['stage']}", style="red")
+        line.append("  ")
+        line.append_text(safe_text(f"audit_error:{record['audit_error']['stage']}", style="red"))
     return line
 
 
@@ -53,7 +65,7 @@ def _count_table(title: str, counts: Mapping[str, Any], label: str, limit: int =
     table.add_column("flows", justify="right")
     table.add_column("bytes out", justify="right")
     for key, (flows, size) in list(counts.items())[:limit]:
-        table.add_row(key, str(flows), _size(size))
+        table.add_row(safe_text(key), Text(str(flows)), Text(_size(size)))
     return table
 
 
@@ -74,13 +86,13 @@ def _trigger_category_table(report: Mapping[str, Any]) -> Table:
                   show_edge=False)
     table.add_column("trigger")
     for category in categories:
-        table.add_column(category.replace("_", " "), justify="right")
+        table.add_column(safe_text(category.replace("_", " ")), justify="right")
     rows: dict[str, Counter[str]] = {}
     for flow in report["flows"]:
         row = rows.setdefault(flow["trigger"], Counter())
         row.update(flow.get("categories") or ())
     for trigger, row in rows.items():
-        table.add_row(trigger, *(str(row[c] or "") for c in categories))
+        table.add_row(safe_text(trigger), *(Text(str(row[c] or "")) for c in categories))
     return table
 
 
@@ -97,8 +109,10 @@ def _party_table(report: Mapping[str, Any]) -> Table:
         group["bytes"] += int(flow.get("bytes_out") or 0)
         group["telemetry"] += flow["purpose"] == "telemetry"
     for (party, org), group in sorted(groups.items()):
-        table.add_row(party, org, ", ".join(sorted(group["hosts"]))[:60], str(group["flows"]),
-                      _size(group["bytes"]), str(group["telemetry"]))
+        table.add_row(safe_text(party), safe_text(org),
+                      safe_text(", ".join(sorted(group["hosts"])), limit=60),
+                      Text(str(group["flows"])), Text(_size(group["bytes"])),
+                      Text(str(group["telemetry"])))
     return table
 
 
@@ -113,9 +127,10 @@ def _findings_table(report: Mapping[str, Any], limit: int = 20) -> Table:
     rows.sort(key=lambda row: -severity_rank(row[1]["severity"]))
     for flow, finding in rows[:limit]:
         table.add_row(
-            Text(finding["severity"], style=SEVERITY_STYLE[finding["severity"]]),
-            finding["type"], finding.get("encoding") or "", flow["host"],
-            finding["location"][:48], finding["evidence"][:40],
+            safe_text(finding["severity"], style=SEVERITY_STYLE.get(finding["severity"], "")),
+            safe_text(finding["type"]), safe_text(finding.get("encoding")),
+            safe_text(flow["host"]), safe_text(finding["location"], limit=48),
+            safe_text(finding["evidence"], limit=40),
         )
     if len(rows) > limit:
         table.caption = f"{len(rows) - limit} more in the report files"
@@ -128,9 +143,9 @@ def _claims_table(report: Mapping[str, Any]) -> Table:
     table.add_column("verdict")
     table.add_column("why")
     for claim in report.get("claims") or ():
-        table.add_row(claim["statement"][:60],
-                      Text(claim["verdict"], style=VERDICT_STYLE.get(claim["verdict"], "")),
-                      claim.get("reason", "")[:80])
+        table.add_row(safe_text(claim["statement"], limit=60),
+                      safe_text(claim["verdict"], style=VERDICT_STYLE.get(claim["verdict"], "")),
+                      safe_text(claim.get("reason", ""), limit=80))
     return table
 
 

@@ -9,6 +9,7 @@ from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 
+from ..report.safe_text import safe_text
 from .core import Timeline, timeline_from_report
 
 __all__ = ["format_timeline", "sparkline", "format_duration"]
@@ -61,7 +62,7 @@ def _trigger_table(timeline: Timeline, start: float) -> Table:
     for row in timeline.triggers:
         style = "yellow" if row["trigger"] == "unknown" else None
         table.add_row(
-            Text(row["trigger"], style=style or ""),
+            safe_text(row["trigger"], style=style or ""),
             _offset(row["first"], start),
             _offset(row["last"], start),
             str(row["count"]),
@@ -80,12 +81,12 @@ def _phase_table(timeline: Timeline, start: float) -> Table:
     table.add_column("categories sent")
     for phase in timeline.phases:
         table.add_row(
-            phase["name"],
+            safe_text(phase["name"]),
             _offset(phase["start"], start),
             format_duration(phase.get("duration_s", phase["end"] - phase["start"])),
             str(phase.get("flows", "")),
             _human_bytes(int(phase.get("bytes", 0))),
-            ", ".join(phase.get("categories", ())) or "-",
+            safe_text(", ".join(phase.get("categories", ())) or "-"),
         )
     return table
 
@@ -101,11 +102,11 @@ def _cadence_table(timeline: Timeline) -> Table:
         if not entry.get("regular"):
             continue
         table.add_row(
-            entry["event"] or entry["endpoint"],
+            safe_text(entry["event"] or entry["endpoint"]),
             f"{entry['median_interval_s']:.0f} s ± {entry.get('jitter_s', 0):.1f} s",
             str(entry["count"]),
             f"{entry['score']:.2f}",
-            entry.get("phase") or "-",
+            safe_text(entry.get("phase") or "-"),
         )
     return table
 
