@@ -42,7 +42,7 @@ if (proxy) {
   setGlobalDispatcher(new ProxyAgent(proxy));
 }
 
-const truth = { events: [], personal: [], requests_expected_min: 0 };
+const truth = { events: [], personal: [] };
 const sha256 = (text) => crypto.createHash("sha256").update(text).digest("hex");
 
 function plant(event, field, type, how, value) {
@@ -102,7 +102,14 @@ const STEPS = [
                     ["preJoinDeviceAudio", {}]]],
   ["in_meeting", [["callOrMeetUpMicrophoneSwitch", { Action_Outcome: "mute" }],
                   ["callOrMeetUpVideoSwitch", { Action_Outcome: "on" }],
-                  ["callOrMeetUpDeviceAudioSwitch", {}]]],
+                  ["callOrMeetUpDeviceAudioSwitch", {}],
+                  // "Chat toggle while in live meeting or call"
+                  ["callOrMeetUpChatWithParticipants", (n) => ({
+                    UserInfo_DisplayName: plant(n, "UserInfo_DisplayName", "person_name",
+                                                "plain", NAME),
+                    callbackNumber: { value: plant(n, "callbackNumber", "phone", "tagged",
+                                                   PHONE), kind: KIND.PHONE },
+                  })]]],
   ["screen_share", [["shareScreen", { Action_Outcome: "start" }],
                     ["castScreen", { Action_Outcome: "stop" }]]],
   ["collaboration", [["chatSendMessage", (n) => ({
@@ -110,13 +117,7 @@ const STEPS = [
                          "Can we move the layoffs list review to Friday? " + NAME),
                                       kind: KIND.CONTENT },
                      })],
-                     ["whiteboardUsed", {}],
-                     ["callOrMeetUpChatWithParticipants", (n) => ({
-                       UserInfo_DisplayName: plant(n, "UserInfo_DisplayName", "person_name",
-                                                   "plain", NAME),
-                       callbackNumber: { value: plant(n, "callbackNumber", "phone", "tagged",
-                                                      PHONE), kind: KIND.PHONE },
-                     })]]],
+                     ["whiteboardUsed", {}]]],
   ["meeting_leave", [["callOrMeetUpCallEnded", { Action_Outcome: "endCall" }]]],
   ["error", [["app_crash2", (n) => ({
                Trace_message: plant(n, "Trace_message", "username", "plain",
