@@ -139,7 +139,7 @@ def test_audit_and_report_with_app_through_the_cli(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     report = json.loads((out / "audit.json").read_text(encoding="utf-8"))
     assert report["app"] == {"name": "teams", "vendor": "Microsoft", "chosen_by": "option",
-                             "reason": "--app teams"}
+                             "reason": "asked for teams (--app, live: phonehome_app)"}
     assert {c["vendor"] for c in report["claims"]} == {"Microsoft"}
     webex = [f for f in report["flows"] if f["vendor_pack"] == "webex"]
     assert webex and all(f["party"] == "third" for f in webex)

@@ -55,8 +55,12 @@ def _node_client() -> str:
 
 @pytest.fixture(scope="module")
 def session(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    return _run(tmp_path_factory.mktemp("teams"), "auto")
+
+
+def _run(work: Path, app: str) -> dict[str, Any]:
+    """The client's session through mitmdump with the addon (`phonehome_app=app`)."""
     node = _node_client()
-    work = tmp_path_factory.mktemp("teams")
     identity = work / "identity.yaml"
     identity.write_text(yaml.safe_dump(IDENTITY), encoding="utf-8")
     reports = work / "reports"
@@ -72,6 +76,7 @@ def session(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
                 "phonehome_quiet": "true",
                 "phonehome_sim_upstream": vendor.address,
                 "ssl_insecure": "true",
+                "phonehome_app": app,
             },
             extra_args=["--flow-detail", "0"],
         )
@@ -220,3 +225,15 @@ def test_the_apps_own_pii_tags_are_reported_as_such(flows) -> None:
     upn = Counter((f["encoding"] or "plain").split("(")[0] for f in findings
                   if f["type"] == "identity_match" and f["location"].endswith("UserInfo_Upn"))
     assert upn["plain"] == 1 and upn["sha256"] >= 25, upn
+
+
+def test_auditing_webex_makes_microsoft_a_third_party(tmp_path: Path) -> None:
+    """The live option: with phonehome_app=webex the same traffic is a third party's."""
+    report = _run(tmp_path, "webex")["report"]
+    assert report["app"] == {"name": "webex", "vendor": "Cisco Webex", "chosen_by": "option",
+                             "reason": "asked for webex (--app, live: phonehome_app)"}
+    assert report["flows"] and all(
+        (f["party"], f["organization"]) == ("third", "Microsoft") for f in report["flows"])
+    claims = {c["id"]: c for c in report["claims"]}
+    assert {c["vendor"] for c in claims.values()} == {"Cisco Webex"}
+    assert claims["webex-telemetry-first-party-only"]["verdict"] == "contradicted"

@@ -28,7 +28,7 @@ def resolve_app(flows: Sequence[Mapping[str, Any]], requested: str | None,
         if apps and requested not in apps:
             raise ValueError(f"unknown app {requested!r} (apps: {', '.join(apps)}, auto)")
         return {"name": requested, "vendor": apps.get(requested), "chosen_by": "option",
-                "reason": f"--app {requested}"}
+                "reason": f"asked for {requested} (--app, live: phonehome_app)"}
     order = {name: i for i, name in enumerate(apps)}
     telemetry: Counter[str] = Counter()
     every: Counter[str] = Counter()
