@@ -38,4 +38,4 @@ def test_an_installed_wheel_carries_and_finds_its_rules(tmp_path):
     assert result.returncode == 0, result.stderr
     folder, packs = result.stdout.strip().splitlines()
     assert folder == str(target / "phonehome" / "_rules")
-    assert packs == "['generic', 'trackers', 'webex']"
+    assert packs == "['generic', 'teams', 'trackers', 'webex']"

@@ -227,10 +227,11 @@ def test_party_attribution(ruleset: RuleSet, host: str, party: str,
     assert (result.party, result.organization) == (party, organization)
 
 
-def test_an_ip_host_explained_by_a_vendor_rule_is_that_vendors(ruleset: RuleSet) -> None:
+def test_a_vendor_rule_on_the_path_never_makes_an_ip_host_first_party(ruleset: RuleSet) -> None:
     result = classify(ruleset, "http://127.0.0.1:8080/metrics/api/v1/clientmetrics",
                       ca_batch({"name": "client.call.initiated"}))
-    assert (result.party, result.organization) == ("first", "Cisco Webex")
+    assert result.rule_ids[0] == "webex-ca-diagnostic-events"  # the rule still explains it
+    assert (result.party, result.organization, result.vendor_pack) == ("unknown", None, None)
 
 
 def test_absent_paths_never_match_and_nulls_are_present(tmp_path: Path) -> None:

@@ -54,6 +54,7 @@ _PARSED_OPTIONS = {
     "phonehome_enforce_dry_run",
     "phonehome_enforce_file",
     "phonehome_audit_process",
+    "phonehome_app",
 }
 
 
@@ -121,6 +122,10 @@ class PhonehomeAudit:
         loader.add_option("phonehome_audit_process", bool, True,
                           "In observe mode, audit in a child process so proxying is not slowed "
                           "(enforce mode always audits inline).")
+        loader.add_option("phonehome_app", str, "auto",
+                          "The audited app (webex, teams, … a first-party pack id), whose vendor "
+                          "is the first party and whose claims are checked; auto: the vendor "
+                          "whose domains carry most of the telemetry.")
 
     def configure(self, updated: set[str]) -> None:
         # Reparse only for our own options: another addon's option change must not
@@ -151,6 +156,7 @@ class PhonehomeAudit:
                 max_depth=opts.phonehome_max_depth,
                 max_leaves=opts.phonehome_max_leaves,
             ),
+            app=opts.phonehome_app,
         )
         try:
             auditor = Auditor(settings)

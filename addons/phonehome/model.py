@@ -247,6 +247,8 @@ class Classification:
     purpose: str = "unknown"
     party: str = "unknown"
     organization: str | None = None
+    vendor_pack: str | None = None
+    """The app vendor's pack whose domains hold the host (the report's app picks first party)."""
     rule_ids: list[str] = field(default_factory=list)
     events: list[EventHit] = field(default_factory=list)
     trigger: str = "unknown"

@@ -34,6 +34,8 @@ class AuditSettings:
     reveal: bool = False
     limits: DecodeLimits = field(default_factory=DecodeLimits)
     keep_decoded: bool = True
+    app: str = "auto"
+    """The audited app (a first-party pack id) or "auto": see report.build.resolve_app."""
 
 
 @dataclass
@@ -53,7 +55,8 @@ class Auditor:
     def __init__(self, settings: AuditSettings) -> None:
         self.settings = settings
         self.rules: RuleSet = load_rules(
-            settings.rule_paths, include_builtin=settings.include_builtin_rules
+            settings.rule_paths, include_builtin=settings.include_builtin_rules,
+            app=None if settings.app == "auto" else settings.app,
         )
         identity = load_identity(settings.identity_path) if settings.identity_path else None
         self.has_identity = identity is not None
@@ -162,6 +165,7 @@ def flow_record(
         "purpose": classification.purpose,
         "party": classification.party,
         "organization": classification.organization,
+        "vendor_pack": classification.vendor_pack,
         "bytes_out": len(observation.body),
         "rule_ids": list(classification.rule_ids),
         "events": [_event_dict(hit) for hit in classification.events],

@@ -40,6 +40,9 @@ class AuditSession:
                 {"pack": pack.id, "version": pack.version, "path": str(pack.path)}
                 for pack in self.auditor.rules.packs
             ],
+            "app": settings.app,
+            "apps": {pack.id: pack.vendor or None for pack in self.auditor.rules.packs
+                     if pack.id in self.auditor.rules.apps},
             "identity": self.auditor.has_identity,
             "reveal": settings.reveal,
             "time_scale": time_scale,
@@ -121,7 +124,7 @@ DECODED_IN_REPORT_MAX_FLOWS = 5000
 
 
 def report_from_store(
-    path: Path, *, claims_paths: Sequence[Path] | None = None
+    path: Path, *, claims_paths: Sequence[Path] | None = None, app: str | None = None
 ) -> dict[str, Any]:
     with read_store(path) as contents:
         meta = contents.meta()
@@ -134,4 +137,5 @@ def report_from_store(
             contents.markers(),
             inputs=inputs,
             claims_paths=claims_paths,
+            app=app,
         )

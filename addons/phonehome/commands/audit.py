@@ -32,6 +32,10 @@ def register(subparsers: Any) -> None:
                         help="where to write the reports (default: reports/)")
     parser.add_argument("--format", default="json,md,html,csv", metavar="LIST",
                         help="report formats: json,md,html,csv or all (default: all four)")
+    parser.add_argument("--app", default="auto", metavar="NAME",
+                        help="the audited app, whose vendor is the first party and whose claims "
+                             "are checked: webex, teams (a first-party pack id) or auto, the "
+                             "vendor whose domains carry most of the telemetry (default)")
     parser.add_argument("--fail-on", choices=SEVERITIES, metavar="SEVERITY",
                         help="exit 3 when a finding at or above this severity exists")
     parser.add_argument("--reveal", action="store_true",
@@ -84,6 +88,7 @@ def run_audit(args: argparse.Namespace, *, out: Any = None, err: Any = None) -> 
         include_builtin_rules=not args.no_builtin_rules,
         identity_path=args.identity,
         reveal=args.reveal,
+        app=args.app,
     )
     try:
         auditor = Auditor(settings)

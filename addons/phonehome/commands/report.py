@@ -21,6 +21,9 @@ def register(subparsers: Any) -> None:
     parser.add_argument("store", type=Path, metavar="STORE")
     parser.add_argument("-o", "--output", type=Path, default=Path("reports"), metavar="DIR")
     parser.add_argument("--format", default="json,md,html,csv", metavar="LIST")
+    parser.add_argument("--app", metavar="NAME",
+                        help="the audited app (a first-party pack id, or auto); "
+                             "default: the one the audit was run with")
     parser.add_argument("-q", "--quiet", action="store_true")
     parser.set_defaults(func=run_report)
 
@@ -35,7 +38,7 @@ def run_report(args: argparse.Namespace) -> int:
     errors = Console(file=sys.stderr, soft_wrap=True)
     try:
         formats = parse_formats(args.format)
-        report = report_from_store(args.store)
+        report = report_from_store(args.store, app=args.app)
     except (ValueError, StoreError) as e:
         errors.print(f"phonehome report: {e}", markup=False, highlight=False)
         return ExitCode.USAGE

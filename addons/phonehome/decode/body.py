@@ -22,7 +22,7 @@ from .jsonio import JsonResult, loads_or_none, parse_json, utf8_text
 from .limits import Context
 from .protobuf import parse_grpc_frames, parse_protobuf
 
-__all__ = ["decode_body", "media_type", "family", "Charset", "body_charset"]
+__all__ = ["decode_body", "declared_type", "media_type", "family", "Charset", "body_charset"]
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _FORM = re.compile(r"[\w.~%+*!\[\]-]+=[^&\s]*(?:&[\w.~%+*!\[\]-]+=?[^&\s]*)*&?")
@@ -39,6 +39,7 @@ _FAMILIES = {
     "application/x-jsonlines": "ndjson",
     "application/jsonlines": "ndjson",
     "application/json-seq": "ndjson",
+    "application/x-json-stream": "ndjson",
     "application/x-sentry-envelope": "ndjson",
     "application/x-www-form-urlencoded": "form",
     "application/x-protobuf": "protobuf",
@@ -68,6 +69,18 @@ _FAMILIES = {
 
 def media_type(content_type: str) -> str:
     return content_type.partition(";")[0].strip().lower()
+
+
+def declared_type(obs: Observation) -> str:
+    """The request's media type: its Content-Type, unless that is text/plain and the
+    query string names one (a client that moved its headers into the query string to
+    keep a cross-origin request simple, as 1DS does on page unload)."""
+    mt = media_type(obs.content_type or "")
+    if mt in ("", "text/plain"):
+        for name, value in obs.query:
+            if name.lower() == "content-type" and family(media_type(value)) != "other":
+                return media_type(value)
+    return mt
 
 
 def family(mt: str) -> str:
@@ -199,7 +212,7 @@ def decode_body(data: bytes, obs: Observation, ctx: Context) -> tuple[str, Any]:
     """(kind, tree) of an already decompressed body."""
     if not data:
         return "empty", None
-    mt = media_type(obs.content_type or "")
+    mt = declared_type(obs)
     fam = family(mt)
     charset = UTF8
     if fam in _TEXT_FAMILIES:

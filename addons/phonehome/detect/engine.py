@@ -65,6 +65,7 @@ from .personal import (
     UsernameDetector,
 )
 from .redact import fingerprint, redact
+from .vendor_tags import merge_tag_findings, tag_findings
 
 __all__ = ["DETECTORS", "DetectionEngine", "location_of"]
 
@@ -358,6 +359,7 @@ class DetectionEngine:
                     identity_hits.append((i, start, end, form, text[start:end]))
         findings = self._findings(leaves, raw)
         findings.extend(self._identity_findings(leaves, identity_hits))
+        findings = merge_tag_findings(findings, tag_findings(payload))
         return _drop_summary_repeats(findings)
 
     def _inspect_text(self, plan: _Plan, value: str) -> tuple[tuple[Detector, Hit], ...]:

@@ -19,16 +19,20 @@ from ..detect import persistent_ids
 from ..model import Marker, severity_rank
 from ..paths import builtin_rules_dir
 from ..timeline import apply_timeline
+from .app import apply_app, resolve_app
 from .claims import evaluate_claims, load_claims
 
-__all__ = ["build_report", "summarize", "default_claims_paths", "SCHEMA_ID"]
+__all__ = ["build_report", "summarize", "app_claims_paths", "SCHEMA_ID"]
 
 SCHEMA_ID = "phonehome.report/1"
 
 
-def default_claims_paths() -> list[Path]:
-    folder = builtin_rules_dir() / "claims"
-    return sorted(folder.glob("*.yaml")) if folder.is_dir() else []
+def app_claims_paths(app: str | None) -> list[Path]:
+    """The audited app vendor's claims file (rules/claims/<pack>.yaml), if there is one."""
+    if not app:
+        return []
+    path = builtin_rules_dir() / "claims" / f"{app}.yaml"
+    return [path] if path.is_file() else []
 
 
 def _mitmproxy_version() -> str:
@@ -110,16 +114,25 @@ def build_report(
     *,
     inputs: Mapping[str, Any] | None = None,
     claims_paths: Sequence[Path] | None = None,
+    app: str | None = None,
 ) -> dict[str, Any]:
-    """The full report dict. Records are mutated by the timeline stage."""
+    """The full report dict. Records are mutated by the timeline stage and the app.
+
+    `app` overrides the audited app the inputs name (a pack id or "auto"); the
+    claims checked are that app vendor's unless `claims_paths` is given.
+    """
     flows = sorted(records, key=lambda r: (r["timestamp"], r["id"]))
+    inputs = dict(inputs or {})
+    audited = resolve_app(flows, app or inputs.get("app"), inputs.get("apps") or {})
+    apply_app(flows, audited["name"])
     timeline = apply_timeline(flows, markers)
     persistent = persistent_ids(flows)
     report: dict[str, Any] = {
         "schema": SCHEMA_ID,
         "generated_at": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         "tool": {"name": "phonehome", "version": __version__, "mitmproxy": _mitmproxy_version()},
-        "inputs": dict(inputs or {}),
+        "inputs": inputs,
+        "app": audited,
         "claims": [],
         "summary": summarize(flows),
         "flows": flows,
@@ -132,7 +145,8 @@ def build_report(
     if persistent:  # found across flows, not by a per-flow detector
         report["summary"]["by_finding_type"]["persistent_id"] = len(persistent)
     claims: list[dict[str, Any]] = []
-    for path in default_claims_paths() if claims_paths is None else claims_paths:
+    paths = app_claims_paths(audited["name"]) if claims_paths is None else claims_paths
+    for path in paths:
         claims.extend(evaluate_claims(report, load_claims(path)))
     report["claims"] = claims
     return report

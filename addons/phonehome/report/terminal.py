@@ -160,6 +160,11 @@ def format_summary(report: Mapping[str, Any]) -> RenderableType:
             style="bold",
         )
     ]
+    app = report.get("app")
+    if app:
+        who = app.get("vendor") or app.get("name") or "none recognised"
+        pack = f" ({app['name']})" if app.get("name") else ""
+        parts.append(Text(f"app audited: {who}{pack}; first party means this vendor"))
     if report.get("claims"):
         parts.append(_claims_table(report))
     parts.append(_count_table("By host", _grouped(report, lambda f: f["host"]), "host"))

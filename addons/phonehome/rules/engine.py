@@ -34,7 +34,15 @@ from ..model import (
 from . import patterns
 from .filters import Partial, partial_verdict, request_reader
 from .memo import DEFAULT_LIMIT, MemoPool, lookup_all
-from .party import DomainResolver, PartyEntry, PartyIndex, host_suffixes, is_ip_or_local
+from .party import (
+    Attribution,
+    DomainResolver,
+    PartyEntry,
+    PartyIndex,
+    attribute,
+    host_suffixes,
+    is_ip_or_local,
+)
 from .paths import Trie, find_paths, has_scalar, subtree, walk_leaves
 from .schema import Case, FieldRef, Pack, Rule, scalar_text
 from .vocabulary import Vocabulary
@@ -760,12 +768,22 @@ class RuleSet:
 
     The rules never change; the memo tables behind `classify` are bounded
     (`memo_limit` entries in all) and never change a result, so a RuleSet is
-    safe to share.
+    safe to share. `app` is the audited app (a first-party pack id, see
+    `apps`): its vendor is the first party; None leaves every app vendor first
+    until the report picks one.
     """
 
     def __init__(self, packs: Sequence[Pack], resolver: DomainResolver, *,
-                 memo_limit: int = DEFAULT_LIMIT) -> None:
+                 memo_limit: int = DEFAULT_LIMIT, app: str | None = None) -> None:
         self.packs: tuple[Pack, ...] = tuple(packs)
+        self.apps: tuple[str, ...] = tuple(
+            p.id for p in self.packs if p.party == "first" and not p.fallback
+            and (p.domains or any(r.domains for r in p.rules)))
+        """The apps a pack describes: first-party packs that own domains."""
+        if app is not None and app not in self.apps:
+            raise ValueError(f"unknown app {app!r}: no loaded first-party pack has that id "
+                             f"(apps: {', '.join(self.apps) or 'none'})")
+        self.app = app
         self.rules: tuple[Rule, ...] = tuple(r for p in self.packs for r in p.rules)
         self._resolver = resolver
         self._pool = MemoPool(memo_limit)
@@ -794,8 +812,8 @@ class RuleSet:
                 continue
             for rule in pack.rules:
                 org = rule.organization or pack.vendor or None
-                entries.extend((d, PartyEntry(pack.party, org)) for d in rule.domains)
-            entries.extend((d, PartyEntry(pack.party, pack.vendor or None))
+                entries.extend((d, PartyEntry(pack.party, org, pack.id)) for d in rule.domains)
+            entries.extend((d, PartyEntry(pack.party, pack.vendor or None, pack.id))
                            for d in pack.domains)
         # Rule domains come first so a tracker's own organization wins.
         self._party = PartyIndex(entries, resolver)
@@ -882,7 +900,9 @@ class RuleSet:
             result.purpose = fallback_hits[0].rule.purpose
         actions = [h.rule.action for h in all_hits if h.rule.action]
         result.action = max(actions, key=_ACTION_RANK.__getitem__) if actions else None
-        result.party, result.organization = self._attribute(host, hits)
+        where = self.attribute(host)
+        result.party, result.organization = where.party, where.organization
+        result.vendor_pack = where.vendor_pack
         return result
 
     def _named(self, event: EventHit) -> EventHit:
@@ -905,15 +925,8 @@ class RuleSet:
             known = self._pool.remember(self._hosts, host, (entry, no_domain))
         return known
 
-    def _attribute(self, host: str, hits: list[RuleHit]) -> tuple[str, str | None]:
+    def attribute(self, host: str) -> Attribution:
+        """The host's party and organization: from the host alone, never from a rule
+        that matched on the path."""
         entry, no_domain = self._host_party(host)
-        if entry is not None:
-            return entry.party, entry.organization
-        if no_domain:
-            # No domain to compare: a first-party vendor rule that matched still tells.
-            for hit in hits:
-                pack = self.pack_of_hit(hit)
-                if pack.party == "first":
-                    return "first", hit.rule.organization or pack.vendor or None
-            return "unknown", None
-        return "third", None
+        return attribute(entry, not no_domain, self.app)

@@ -70,8 +70,12 @@ def pack_files(paths: Sequence[Path | str] = (), *, include_builtin: bool = True
 
 
 
-def load_rules(paths: Sequence[Path | str] = (), *, include_builtin: bool = True) -> RuleSet:
+def load_rules(paths: Sequence[Path | str] = (), *, include_builtin: bool = True,
+               app: str | None = None) -> RuleSet:
     """Load the bundled packs (unless excluded) plus `paths` (files or folders).
+
+    `app`: the audited app's pack id (None: decided by the report); ValueError
+    when no loaded first-party pack has that id.
 
     Raises RuleLoadError listing every error (`path:line:col: message`).
     """
@@ -94,7 +98,7 @@ def load_rules(paths: Sequence[Path | str] = (), *, include_builtin: bool = True
     errors.extend(_cross_checks(packs))
     if errors:
         raise RuleLoadError(errors)
-    return RuleSet(packs, resolver)
+    return RuleSet(packs, resolver, app=app)
 
 
 def _cross_checks(packs: Sequence[Pack]) -> list[RuleError]:

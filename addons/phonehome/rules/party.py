@@ -9,7 +9,16 @@ from dataclasses import dataclass
 
 import tldextract
 
-__all__ = ["DomainResolver", "default_resolver", "PartyIndex", "host_suffixes", "is_ip_or_local"]
+__all__ = [
+    "DomainResolver",
+    "default_resolver",
+    "PartyEntry",
+    "PartyIndex",
+    "Attribution",
+    "attribute",
+    "host_suffixes",
+    "is_ip_or_local",
+]
 
 
 class DomainResolver:
@@ -65,7 +74,34 @@ def host_suffixes(host: str) -> list[str]:
 @dataclass(frozen=True, slots=True)
 class PartyEntry:
     party: str
+    """The listing pack's `party`: first for an app vendor's pack, third for trackers."""
     organization: str | None
+    pack: str = ""
+    """The id of the pack whose domains list the host."""
+
+
+@dataclass(frozen=True, slots=True)
+class Attribution:
+    party: str
+    organization: str | None
+    vendor_pack: str | None
+    """The app vendor's pack that owns the host (None: a tracker, or no pack's domain)."""
+
+
+def attribute(entry: PartyEntry | None, has_domain: bool, app: str | None) -> Attribution:
+    """A host's party from its packs' entry alone, relative to the audited app.
+
+    First party is the audited app's vendor (`app`, a pack id; None: every app
+    vendor's pack, until the report picks one). Another app vendor's host is a
+    third party. A host without a registrable domain (an IP, localhost) is
+    `unknown`: no rule that matched on the path can vouch for it.
+    """
+    if entry is None:
+        return Attribution("third" if has_domain else "unknown", None, None)
+    if entry.party != "first":
+        return Attribution(entry.party, entry.organization, None)
+    party = "first" if app is None or entry.pack == app else "third"
+    return Attribution(party, entry.organization, entry.pack)
 
 
 class PartyIndex:
