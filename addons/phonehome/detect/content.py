@@ -145,7 +145,7 @@ def _words(ctx: Context) -> frozenset[str]:
     found: set[str] = set()
     for key in ctx.keys[:-1]:
         found |= tokens(key)
-    return frozenset(found) | tokens(ctx.raw_key) | tokens(ctx.event)
+    return frozenset(found) | tokens(ctx.event)
 
 
 def _log_archive(text: str) -> bool:
@@ -196,7 +196,7 @@ class FileNameDetector(Detector):
         if not 2 <= len(text) <= 1000 or "://" in text or _ENUM.search(text):
             return None
         words = _words(ctx)
-        shared = bool(words & _SHARE_WORDS)
+        shared = bool((words | tokens(ctx.raw_key)) & _SHARE_WORDS)
         if ctx.key in self.FILE_KEYS:
             if _FILE_LIKE.search(text) is None:
                 return None

@@ -662,7 +662,8 @@ class UsernameDetector(Detector):
 
     def accept(self, value: str, start: int, end: int, ctx: Context) -> Hit | None:
         prev = _before(value, start)
-        if prev and (prev in _ALNUM or prev in ".-_"):
+        escaped = value[start : start + 1] == "%" and _before(value, start, 3)[:1] == "%"
+        if prev and (prev in _ALNUM or prev in ".-_") and not escaped:
             return None  # example.com/home/… is a URL path, not a home directory
         match = value[start:end]
         cut = max(match.rfind("/"), match.rfind("\\"), match.rfind("%2F"), match.rfind("%2f"))
