@@ -21,7 +21,15 @@ from stdnum.nl import bsn
 from stdnum.us import ssn
 
 from ..model import Scalar
-from .base import Context, Detector, Hit, compile_re2, is_machine_token, is_version_key
+from .base import (
+    Context,
+    Detector,
+    Hit,
+    compile_re2,
+    is_machine_token,
+    is_version_key,
+    normalize_key,
+)
 
 __all__ = [
     "EmailDetector",
@@ -303,6 +311,7 @@ _IP_KEYS = frozenset(
 )
 
 
+_LABEL = compile_re2(r"([A-Za-z_$][A-Za-z0-9_$-]{0,30})[\"']?[ \t]*[:=][ \t]*[\"']?$")
 _VERSION_WORD = compile_re2(
     r"(?i)(?:version|\bver|\bbuild|\brelease|\brev)[\"']?[ \t]*[:=]?[ \t]*[\"']?$"
 )
@@ -344,8 +353,13 @@ class IpAddressDetector(Detector):
             return None  # 1:2.3.4.5 style build strings
         if is_version_key(ctx.key) and ctx.key not in _IP_KEYS:
             return None  # release, av, $app_version_string: 43.8.0.26 is a version
-        if _VERSION_WORD.search(value[max(0, start - 24) : start]):
+        before = value[max(0, start - 32) : start]
+        if _VERSION_WORD.search(before):
             return None  # "version 43.8.0.26", "build: 43.8.0.26" in free text
+        label = _LABEL.search(before)
+        if label and is_version_key(normalize_key(label.group(1))) \
+                and normalize_key(label.group(1)) not in _IP_KEYS:
+            return None  # "av=43.8.0.26", "appVersion: 43.8.0.26" in a log line
         text = value[start:end]
         if "." in text:
             number = parse_ipv4(text)
