@@ -193,6 +193,13 @@ CASES = [
     ({"tree": {"sdk": {"organization": "Microsoft"}}}, "$.sdk.organization",
      "organization_name", None),
     ({"tree": {"tenantName": "unknown"}}, "$.tenantName", "organization_name", None),
+    # --- a posted comment's text is chat, found by its neighbours
+    ({"tree": {"verb": "post", "object": {"objectType": "comment",
+                                          "displayName": "Can you all see my screen?"}}},
+     "$.object.displayName", "chat_message", ("meeting_content", "high")),
+    ({"tree": {"verb": "add", "object": {"objectType": "person",
+                                         "displayName": "Jane Roe"}}},
+     "$.object.displayName", "chat_message", None),
     # --- personal data inside free-text log lines and stack traces
     ({"tree": {"log": "2024-05-09 INFO login ok for jane.roe@example.org"}}, "$.log", "email",
      PD_HIGH),

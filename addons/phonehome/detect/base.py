@@ -304,9 +304,11 @@ def _as_tuple(value: str | tuple[str, ...] | None) -> tuple[str, ...]:
 # --- neighbours -----------------------------------------------------------------
 
 # Keys whose string value names the event a record describes: Webex `event.name`,
-# 1DS/Application Insights `name`, Amplitude `event_type`, Mixpanel `event`.
-EVENT_NAME_KEYS = frozenset({"name", "event", "eventname", "eventtype", "event_type", "type",
-                             "action", "basetype", "operation", "eventaction", "category"})
+# 1DS/Application Insights `name`, Amplitude `event_type`, Mixpanel `event`, and
+# Activity Streams' `verb`/`objectType` (Webex conversations).
+EVENT_NAME_KEYS = frozenset({"name", "event", "eventname", "eventtype", "type", "action",
+                             "basetype", "operation", "eventaction", "category",
+                             "verb", "objecttype"})
 _MAX_EVENT_CHARS = 200
 
 

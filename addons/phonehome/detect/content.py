@@ -87,13 +87,23 @@ class ChatMessageDetector(Detector):
     )
     _CHAT_PARENTS = frozenset({"chat", "chats", "messages", "conversation", "activity",
                                "comments", "thread", "user", "reply"})
+    # Activity Streams (Webex conversations): {"verb": "post", "object": {"objectType":
+    # "comment", "displayName": <the message>}}
+    _ACTIVITY_WORDS = frozenset({"comment", "message", "reply"})
+    neighbours = True
 
     def applies(self, ctx: Context) -> bool:
-        return _body_like(ctx) and ctx.key in self.KEYS and not (set(ctx.keys) & _ERROR_KEYS)
+        if not _body_like(ctx) or set(ctx.keys) & _ERROR_KEYS:
+            return False
+        return ctx.key in self.KEYS or (ctx.key == "displayname" and ctx.parent == "object")
 
     def inspect(self, value: Scalar, ctx: Context) -> Hit | None:
         if not isinstance(value, str) or not looks_like_text(value, 2):
             return None
+        if ctx.key == "displayname":
+            if not tokens(ctx.event) & self._ACTIVITY_WORDS:
+                return None
+            return self.make(value, 0.85, "text of a posted comment (Activity Streams object)")
         confidence = 0.75 + (0.1 if set(ctx.keys) & self._CHAT_PARENTS else 0.0)
         return self.make(value, confidence, f"natural-language text under key {ctx.raw_key!r}")
 
