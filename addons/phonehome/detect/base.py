@@ -22,6 +22,7 @@ Two ways to fire, both pure:
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from functools import lru_cache
 from typing import Any, ClassVar, NamedTuple
 
 import re2
@@ -225,7 +226,8 @@ class Detector:
     """Normalized keys whose context raises a weak match's confidence."""
     base_confidence: ClassVar[float] = 0.7
     neighbours: ClassVar[bool] = False
-    """`inspect` reads Context.event/siblings/host (the engine fills them per leaf)."""
+    """`inspect` reads Context.event/siblings/host (the engine fills them per leaf
+    where `reads_neighbours` says so)."""
 
     __slots__ = ("regexes", "byte_regexes", "triggers")
 
@@ -259,6 +261,10 @@ class Detector:
     def applies(self, ctx: Context) -> bool:
         """Whether `inspect` should see values at this place (cached per path)."""
         return False
+
+    def reads_neighbours(self, ctx: Context) -> bool:
+        """Whether `inspect` needs the neighbours at this place (cached per path)."""
+        return self.neighbours
 
     def inspect(self, value: Scalar, ctx: Context) -> Hit | None:
         """The whole value, for key-driven detectors."""
@@ -312,6 +318,9 @@ EVENT_NAME_KEYS = frozenset({"name", "event", "eventname", "eventtype", "type", 
 _MAX_EVENT_CHARS = 200
 
 
+_normalized = lru_cache(maxsize=4096)(normalize_key)
+
+
 def neighbours_of(tree: Any, path: tuple[PathPart, ...], url: str = ""
                   ) -> tuple[str, frozenset[str], str]:
     """(event text, sibling keys, host) for the value at `path` in `tree`.
@@ -332,12 +341,12 @@ def neighbours_of(tree: Any, path: tuple[PathPart, ...], url: str = ""
     siblings: frozenset[str] = frozenset()
     if isinstance(node, dict) and path and isinstance(path[-1], str):
         objects.append(node)
-        siblings = frozenset(normalize_key(k) for k in node if k != path[-1])
+        siblings = frozenset(_normalized(k) for k in node if k != path[-1])
     names: list[str] = []
     for obj in reversed(objects):
         for key, value in obj.items():
-            if isinstance(value, str) and len(value) <= _MAX_EVENT_CHARS \
-                    and normalize_key(key) in EVENT_NAME_KEYS:
+            if value.__class__ is str and len(value) <= _MAX_EVENT_CHARS \
+                    and _normalized(key) in EVENT_NAME_KEYS:
                 names.append(value)
     host = ""
     if url:

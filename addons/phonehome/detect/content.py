@@ -97,6 +97,9 @@ class ChatMessageDetector(Detector):
             return False
         return ctx.key in self.KEYS or (ctx.key == "displayname" and ctx.parent == "object")
 
+    def reads_neighbours(self, ctx: Context) -> bool:
+        return ctx.key == "displayname"
+
     def inspect(self, value: Scalar, ctx: Context) -> Hit | None:
         if not isinstance(value, str) or not looks_like_text(value, 2):
             return None

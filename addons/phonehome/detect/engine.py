@@ -267,7 +267,8 @@ class DetectionEngine:
         applicable = tuple(d for d in self.detectors if d.applies(ctx))
         canonical = source == "body" and location == location_of(source, path)
         plan = _Plan(ctx, applicable, tuple(d for d in applicable if d.numeric), number,
-                     source, path, not canonical, any(d.neighbours for d in applicable))
+                     source, path, not canonical,
+                     any(d.reads_neighbours(ctx) for d in applicable))
         self._plans[location] = plan
         return plan
 

@@ -504,6 +504,9 @@ class GeoLocationDetector(Detector):
     def applies(self, ctx: Context) -> bool:
         return ctx.key in _LAT_KEYS or ctx.key in _LON_KEYS or ctx.key in _PAIR_KEYS
 
+    def reads_neighbours(self, ctx: Context) -> bool:
+        return ctx.key in _LAT_KEYS or ctx.key in _LON_KEYS  # the other half beside it
+
     def inspect(self, value: Scalar, ctx: Context) -> Hit | None:
         if isinstance(value, bool) or value is None:
             return None
@@ -1026,6 +1029,8 @@ _DSN = compile_re2(r"^https?://([0-9a-f]{32})(:[0-9a-f]{32})?@[A-Za-z0-9.-]+(?::
                    r"(?:[A-Za-z0-9_.-]+/)*[0-9]+/?$")
 _SENTRY_AUTH_KEY = compile_re2(r"(?:^|[\s,])sentry_key\s*=\s*[0-9a-f]{32}\b")
 _HEX32 = compile_re2(r"^[0-9a-f]{32}$")
+_PROJECT_TOKEN_KEYS = frozenset({"apikey", "token", "projecttoken", "mixpaneltoken",
+                                 "amplitudeapikey", "amplitudekey"})
 _PROJECT_TOKEN_HOSTS = (("amplitude.com", "Amplitude project API key"),
                         ("mixpanel.com", "Mixpanel project token"))
 
@@ -1055,8 +1060,7 @@ def ingestion_key(text: str, ctx: Context) -> str | None:
         return None
     if _TENANT_TOKEN.search(text):
         return "1DS tenant token"
-    if _HEX32.search(text) and key in ("apikey", "token", "projecttoken", "mixpaneltoken",
-                                       "amplitudeapikey", "amplitudekey"):
+    if key in _PROJECT_TOKEN_KEYS and _HEX32.search(text):
         for suffix, what in _PROJECT_TOKEN_HOSTS:
             if ctx.host == suffix or ctx.host.endswith("." + suffix):
                 return what
@@ -1110,6 +1114,9 @@ class AuthTokenDetector(Detector):
         if lowered.startswith(("bearer", "basic")):
             return self.make(text, 0.9, f"{text.split()[0].title()} credential")
         return self.make(text, 0.9, "API key with a known vendor prefix")
+
+    def reads_neighbours(self, ctx: Context) -> bool:
+        return ctx.key in _PROJECT_TOKEN_KEYS  # Amplitude/Mixpanel: by host or siblings
 
     def applies(self, ctx: Context) -> bool:
         if ctx.key in _SESSION_KEYS:
