@@ -18,7 +18,9 @@ How one payload is scanned:
    (MAX_MATCHES per payload, MAX_HITS_PER_LEAF per leaf). A pattern that may
    span a newline (Bearer tokens) is still run over all of the payload's text
    joined, as before.
-4. Key-driven detectors run on the leaves their plans name.
+4. Key-driven detectors run on the leaves their plans name; where one reads
+   the value's neighbours (events around it, sibling keys, the request host),
+   the leaf's Context gets them first (`base.neighbours_of`).
 
 Answers are pure functions of (place, value), so accept and inspect results
 and the findings made from them are memoized too: every memo is bounded and
