@@ -141,7 +141,7 @@ class _Plan(NamedTuple):
     """False for a body location written the way decode writes it (`location_of`):
     such a location names exactly one path, so a leaf there needs no path check."""
     neighbours: bool = False
-    """Some detector here reads the value's neighbours (Detector.neighbours)."""
+    """Some detector here reads the value's neighbours (Detector.reads_neighbours)."""
 
 
 class _Scan(NamedTuple):
