@@ -48,7 +48,7 @@ CASES = [
     (("share", "fileName"), "Q3 Budget.xlsx", "file_name", True),
     (("shareResourceName",), "Q3 Budget.xlsx - Excel", "file_name", True),
     (("sharedWindow",), "Slack | #layoffs-planning", "file_name", True),
-    (("windowTitle",), "Inbox (3) - jane@example.org", "file_name", True),
+    (("share", "windowTitle"), "Inbox (3) - jane@example.org", "file_name", True),
     (("shareResourceType",), "APPLICATION_OR_WINDOW", "file_name", False),
     (("shareResourceName",), "APPLICATION_OR_WINDOW", "file_name", False),
     (("fileName",), "no extension here", "file_name", False),

@@ -93,6 +93,8 @@ FINDING_TYPES = (
     "hostname",
     "username",
     "device_serial",
+    "wifi_network",
+    "organization_name",
     "credit_card",
     "national_id",
     "auth_token",

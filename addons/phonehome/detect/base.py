@@ -14,12 +14,15 @@ Two ways to fire, both pure:
   pass over all the leaves of a payload.
 - `inspect(value, ctx)`: the whole value, for detectors driven by the key
   (displayName, title, audioLevel, …); `applies(ctx)` says for which keys,
-  and the engine caches that answer per distinct path.
+  and the engine caches that answer per distinct path. A detector with
+  `neighbours = True` also reads what surrounds the value (`Context.event`,
+  `Context.siblings`, `Context.host`), which the engine fills in per leaf.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from functools import lru_cache
 from typing import Any, ClassVar, NamedTuple
 
 import re2
@@ -38,7 +41,10 @@ __all__ = [
     "NEGATIVE_KEY_SUFFIXES",
     "compile_re2",
     "is_negative_key",
+    "is_version_key",
+    "neighbours_of",
     "safe_text",
+    "tokens",
 ]
 
 MIN_CONFIDENCE = 0.5
@@ -86,11 +92,20 @@ NEGATIVE_KEY_SUFFIXES = (
 )
 _NEGATIVE_EXACT = frozenset({"ver", "v", "ts", "sha", "sha1", "sha256", "md5", "seq", "n", "num"})
 _NOT_NEGATIVE = ("account", "discount")
+# Keys that name a release: Sentry `release`, Amplitude/1DS `av`, Mixpanel
+# `$app_version_string`, `build`; any key with "version" in it.
+_VERSION_EXACT = frozenset({"release", "av", "ver", "build", "appver", "sdkver", "clientver",
+                            "releasename", "releaseid", "dist", "buildid", "buildname"})
+
+
+def is_version_key(key: str) -> bool:
+    """A normalized key whose values are app/OS/SDK versions (43.8.0.26 is no IP there)."""
+    return key in _VERSION_EXACT or "version" in key
 
 
 def is_negative_key(key: str) -> bool:
     """Versions, builds, models, times, counts: keys whose values are not personal."""
-    if key in _NEGATIVE_EXACT:
+    if key in _NEGATIVE_EXACT or is_version_key(key):
         return True
     return key.endswith(NEGATIVE_KEY_SUFFIXES) and not key.endswith(_NOT_NEGATIVE)
 
@@ -113,6 +128,14 @@ class Context:
     """len(path) of the leaf, for grouping hits by container."""
     positions: tuple[int, ...] = ()
     """Index in the path of each key in `keys`."""
+    event: str = ""
+    """Neighbours: the names of the events around the value (`name`, `event`,
+    `eventType`… of each enclosing object, nearest first) and the request's URL
+    path, space-separated (see `tokens`). Filled in only for `neighbours` detectors."""
+    siblings: frozenset[str] = frozenset()
+    """Neighbours: the normalized keys beside the value in its object."""
+    host: str = ""
+    """Neighbours: the request's host, lowercased."""
 
     @classmethod
     def of(cls, path: tuple[PathPart, ...], source: str = "body") -> Context:
@@ -139,6 +162,11 @@ class Context:
         """A context for a value directly under `key` (tests, ad-hoc checks)."""
         path: tuple[PathPart, ...] = (parent, key) if parent else (key,)
         return cls.of(path, source)
+
+    def around(self, event: str = "", siblings: frozenset[str] = frozenset(),
+               host: str = "") -> Context:
+        """This context with its neighbours filled in."""
+        return replace(self, event=event, siblings=siblings, host=host)
 
     @property
     def negative(self) -> bool:
@@ -168,6 +196,9 @@ class Hit(NamedTuple):
     group: int | None = None
     """When set, hits of one type whose paths share the first `group` parts merge
     into one finding located at that container (a participant list, a level series)."""
+    category: str | None = None
+    """The finding's category when it is not the detector's own (a public ingestion
+    key is `identifiers`, a log archive's name `error_logs`)."""
 
 
 class Detector:
@@ -194,6 +225,9 @@ class Detector:
     positive_keys: ClassVar[frozenset[str]] = frozenset()
     """Normalized keys whose context raises a weak match's confidence."""
     base_confidence: ClassVar[float] = 0.7
+    neighbours: ClassVar[bool] = False
+    """`inspect` reads Context.event/siblings/host (the engine fills them per leaf
+    where `reads_neighbours` says so)."""
 
     __slots__ = ("regexes", "byte_regexes", "triggers")
 
@@ -228,6 +262,10 @@ class Detector:
         """Whether `inspect` should see values at this place (cached per path)."""
         return False
 
+    def reads_neighbours(self, ctx: Context) -> bool:
+        """Whether `inspect` needs the neighbours at this place (cached per path)."""
+        return self.neighbours
+
     def inspect(self, value: Scalar, ctx: Context) -> Hit | None:
         """The whole value, for key-driven detectors."""
         return None
@@ -256,17 +294,75 @@ class Detector:
         return hits
 
     def make(self, text: str, confidence: float, reason: str, severity: str | None = None,
-             group: int | None = None) -> Hit | None:
+             group: int | None = None, category: str | None = None) -> Hit | None:
         confidence = max(0.0, min(1.0, confidence))
         if confidence < MIN_CONFIDENCE:
             return None
-        return Hit(text, confidence, severity or self.severity, reason, group)
+        return Hit(text, confidence, severity or self.severity, reason, group, category)
 
 
 def _as_tuple(value: str | tuple[str, ...] | None) -> tuple[str, ...]:
     if value is None:
         return ()
     return (value,) if isinstance(value, str) else tuple(value)
+
+
+# --- neighbours -----------------------------------------------------------------
+
+# Keys whose string value names the event a record describes: Webex `event.name`,
+# 1DS/Application Insights `name`, Amplitude `event_type`, Mixpanel `event`, and
+# Activity Streams' `verb`/`objectType` (Webex conversations).
+EVENT_NAME_KEYS = frozenset({"name", "event", "eventname", "eventtype", "type", "action",
+                             "basetype", "operation", "eventaction", "category",
+                             "verb", "objecttype"})
+_MAX_EVENT_CHARS = 200
+
+
+_normalized = lru_cache(maxsize=4096)(normalize_key)
+
+
+def neighbours_of(tree: Any, path: tuple[PathPart, ...], url: str = ""
+                  ) -> tuple[str, frozenset[str], str]:
+    """(event text, sibling keys, host) for the value at `path` in `tree`.
+
+    Walks the path once; a string on the way (JSON inside a string) ends the walk.
+    """
+    objects: list[dict[str, Any]] = []
+    node = tree
+    for part in path[:-1]:
+        if isinstance(node, dict):
+            objects.append(node)
+            node = node.get(part) if isinstance(part, str) else None
+        elif isinstance(node, list) and isinstance(part, int) and -len(node) <= part < len(node):
+            node = node[part]
+        else:
+            node = None
+            break
+    siblings: frozenset[str] = frozenset()
+    if isinstance(node, dict) and path and isinstance(path[-1], str):
+        objects.append(node)
+        siblings = frozenset(_normalized(k) for k in node if k != path[-1])
+    names: list[str] = []
+    for obj in reversed(objects):
+        for key, value in obj.items():
+            if value.__class__ is str and len(value) <= _MAX_EVENT_CHARS \
+                    and _normalized(key) in EVENT_NAME_KEYS:
+                names.append(value)
+    host = ""
+    if url:
+        rest = url.split("://", 1)[-1]
+        authority, _, tail = rest.partition("/")
+        host = authority.rpartition("@")[2].split(":")[0].lower()
+        names.append("/" + tail.split("?", 1)[0])
+    return " ".join(names), siblings, host
+
+
+_TOKEN_SPLIT = compile_re2(r"[A-Z]?[a-z]+|[A-Z]+(?:[a-z]+)?|[0-9]+")
+
+
+def tokens(text: str) -> frozenset[str]:
+    """The lowercased words of an event name or key (camelCase, snake, dotted, kebab)."""
+    return frozenset(m.group(0).lower() for m in _TOKEN_SPLIT.finditer(text[:1000]))
 
 
 # --- shared value tests -------------------------------------------------------

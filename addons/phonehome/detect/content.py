@@ -6,7 +6,15 @@ plays the part of Presidio's context words) plus a shape test on the value.
 from __future__ import annotations
 
 from ..model import Scalar
-from .base import Context, Detector, Hit, compile_re2, is_machine_token, looks_like_text
+from .base import (
+    Context,
+    Detector,
+    Hit,
+    compile_re2,
+    is_machine_token,
+    looks_like_text,
+    tokens,
+)
 from .personal import name_tokens
 from .redact import redact
 
@@ -79,13 +87,26 @@ class ChatMessageDetector(Detector):
     )
     _CHAT_PARENTS = frozenset({"chat", "chats", "messages", "conversation", "activity",
                                "comments", "thread", "user", "reply"})
+    # Activity Streams (Webex conversations): {"verb": "post", "object": {"objectType":
+    # "comment", "displayName": <the message>}}
+    _ACTIVITY_WORDS = frozenset({"comment", "message", "reply"})
+    neighbours = True
 
     def applies(self, ctx: Context) -> bool:
-        return _body_like(ctx) and ctx.key in self.KEYS and not (set(ctx.keys) & _ERROR_KEYS)
+        if not _body_like(ctx) or set(ctx.keys) & _ERROR_KEYS:
+            return False
+        return ctx.key in self.KEYS or (ctx.key == "displayname" and ctx.parent == "object")
+
+    def reads_neighbours(self, ctx: Context) -> bool:
+        return ctx.key == "displayname"
 
     def inspect(self, value: Scalar, ctx: Context) -> Hit | None:
         if not isinstance(value, str) or not looks_like_text(value, 2):
             return None
+        if ctx.key == "displayname":
+            if not tokens(ctx.event) & self._ACTIVITY_WORDS:
+                return None
+            return self.make(value, 0.85, "text of a posted comment (Activity Streams object)")
         confidence = 0.75 + (0.1 if set(ctx.keys) & self._CHAT_PARENTS else 0.0)
         return self.make(value, confidence, f"natural-language text under key {ctx.raw_key!r}")
 
@@ -114,18 +135,57 @@ class TranscriptDetector(Detector):
 
 _FILE_LIKE = compile_re2(r"[^/\\\s][^/\\]*\.[A-Za-z0-9]{1,8}$")
 _ENUM = compile_re2(r"^[A-Z0-9_]+$")
+# Words of an event name, URL path or key that make a file or window a thing shown to
+# others (a share, a file transfer), or a diagnostic upload.
+_SHARE_WORDS = frozenset({"share", "shared", "sharing", "screenshare", "cast", "casting",
+                          "present", "presenting", "presentation", "transfer", "attachment",
+                          "attachments", "attach", "attached", "whiteboard"})
+# Weaker: a log upload is an upload too, so these count only where no log word is.
+_TRANSFER_WORDS = frozenset({"file", "files", "upload", "uploaded", "send", "sent",
+                             "download", "content"})
+_LOG_WORDS = frozenset({"log", "logs", "logging", "crash", "crashes", "crashreport", "dump",
+                        "minidump", "diag", "diagnostic", "diagnostics", "sysdiagnose",
+                        "feedback", "trace", "traces", "error", "errors", "exception",
+                        "bugreport", "problem", "report"})
+_LOG_EXTENSIONS = frozenset({"log", "dmp", "mdmp", "crash", "ips", "etl", "evtx", "trace",
+                             "tracev3", "hprof", "core"})
+_ARCHIVE_EXTENSIONS = frozenset({"zip", "gz", "tgz", "tar", "7z", "bz2", "xz", "txt", "json"})
+_TITLE_SEPARATORS = (" - ", " — ", " – ", " | ", ": ", " · ")
+
+
+def _words(ctx: Context) -> frozenset[str]:
+    """Words of the keys above the value and of the events and URL around it."""
+    found: set[str] = set()
+    for key in ctx.keys[:-1]:
+        found |= tokens(key)
+    return frozenset(found) | tokens(ctx.event)
+
+
+def _log_archive(text: str) -> bool:
+    """app-2024-05-09.log, crash_report.zip, webex-diag.tar.gz, minidump.dmp."""
+    stem, _, ext = text.lower().rpartition(".")
+    if ext in _LOG_EXTENSIONS:
+        return True
+    if ext in ("gz", "bz2", "xz"):
+        stem, _, ext = stem.rpartition(".")
+    return ext in _ARCHIVE_EXTENSIONS and bool(tokens(stem) & _LOG_WORDS)
 
 
 class FileNameDetector(Detector):
-    """Shared file and window names (fileName, windowTitle, shareResourceName …)."""
+    """File, document and window names. Meeting content only where they are shown or
+    sent to others (a share, a file transfer: the key path, the event name or the URL
+    says so); a log or crash archive's name is `error_logs`; elsewhere a document or
+    window name is low-severity `usage_statistics` (what the user works on)."""
 
     name = "file_name"
     type = "file_name"
     category = "meeting_content"
     severity = "medium"
+    neighbours = True
     FILE_KEYS = frozenset(
         {"filename", "documentname", "docname", "attachmentname", "sharedfilename",
-         "sharedfile", "uploadfilename", "originalfilename"}
+         "sharedfile", "uploadfilename", "originalfilename", "shareddocument",
+         "shareddocumentname", "documenttitle", "file"}
     )
     WINDOW_KEYS = frozenset(
         {"windowname", "windowtitle", "sharedwindow", "sharedwindowname", "sharedwindowtitle",
@@ -148,13 +208,36 @@ class FileNameDetector(Detector):
         text = value.strip()
         if not 2 <= len(text) <= 1000 or "://" in text or _ENUM.search(text):
             return None
+        words = _words(ctx)
+        shared = bool((words | tokens(ctx.raw_key)) & _SHARE_WORDS)
         if ctx.key in self.FILE_KEYS:
             if _FILE_LIKE.search(text) is None:
                 return None
-            return self.make(text, 0.8, f"file name under key {ctx.raw_key!r}")
-        if _LETTER.search(text) is None:
-            return None
-        return self.make(text, 0.8, f"window or shared-resource name under {ctx.raw_key!r}")
+            if _log_archive(text) or (not shared and words & _LOG_WORDS):
+                return self.make(text, 0.8, "log or crash archive name: diagnostics, not "
+                                 "meeting content", "low", category="error_logs")
+            shared = shared or bool(words & _TRANSFER_WORDS)
+            what = "file name"
+        else:
+            if _LETTER.search(text) is None:
+                return None
+            if not _titled(text):
+                return None  # "Microsoft PowerPoint": the shared application, no document
+            what = "window or document title"
+        if shared:
+            return self.make(text, 0.8, f"{what} in a share or file transfer "
+                             f"(under {ctx.raw_key!r})")
+        return self.make(text, 0.7, f"{what} outside any share or file transfer: what the "
+                         "user works on, not meeting content", "low",
+                         category="usage_statistics")
+
+
+def _titled(text: str) -> bool:
+    """A window title that names a document or page: "Q3.xlsx - Excel", "Inbox (3) - …",
+    "Slack | #general"; not a bare application name."""
+    if any(sep in text for sep in _TITLE_SEPARATORS) or _FILE_LIKE.search(text):
+        return True
+    return any(not ch.isalnum() and ch not in " .&+'’-" for ch in text) or len(text.split()) > 3
 
 
 _EMAILISH = compile_re2(r"^[^@\s]+@[^@\s]+\.[A-Za-z]{2,}$")

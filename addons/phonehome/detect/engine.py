@@ -18,7 +18,9 @@ How one payload is scanned:
    (MAX_MATCHES per payload, MAX_HITS_PER_LEAF per leaf). A pattern that may
    span a newline (Bearer tokens) is still run over all of the payload's text
    joined, as before.
-4. Key-driven detectors run on the leaves their plans name.
+4. Key-driven detectors run on the leaves their plans name; where one reads
+   the value's neighbours (events around it, sibling keys, the request host),
+   the leaf's Context gets them first (`base.neighbours_of`).
 
 Answers are pure functions of (place, value), so accept and inspect results
 and the findings made from them are memoized too: every memo is bounded and
@@ -39,7 +41,7 @@ from urllib.parse import unquote
 import re2
 
 from ..model import Finding, Leaf, PathPart, Payload, Scalar, severity_rank
-from .base import MAX_HITS_PER_LEAF, Context, Detector, Hit, safe_text
+from .base import MAX_HITS_PER_LEAF, Context, Detector, Hit, neighbours_of, safe_text
 from .content import (
     AudioLevelDetector,
     ChatMessageDetector,
@@ -60,9 +62,11 @@ from .personal import (
     IpAddressDetector,
     MacAddressDetector,
     NationalIdDetector,
+    OrganizationNameDetector,
     PersonNameDetector,
     PhoneDetector,
     UsernameDetector,
+    WifiNetworkDetector,
 )
 from .redact import fingerprint, redact
 from .vendor_tags import merge_tag_findings, tag_findings
@@ -79,6 +83,8 @@ DETECTORS: tuple[type[Detector], ...] = (
     HostnameDetector,
     UsernameDetector,
     DeviceSerialDetector,
+    WifiNetworkDetector,
+    OrganizationNameDetector,
     CreditCardDetector,
     NationalIdDetector,
     AuthTokenDetector,
@@ -118,6 +124,7 @@ _IDENTITY_TYPE = {
     "meeting_titles": "meeting_title",
 }
 _FLOOR = severity_rank("medium")
+_FLOORED = frozenset({"personal_data", "meeting_content"})
 # Whole-request leaves that repeat what other leaves already hold.
 _SUMMARY_LOCATIONS = frozenset({"url", "header:cookie", "header:Cookie"})
 _IDENTITY = "identity"
@@ -134,6 +141,8 @@ class _Plan(NamedTuple):
     needs_check: bool
     """False for a body location written the way decode writes it (`location_of`):
     such a location names exactly one path, so a leaf there needs no path check."""
+    neighbours: bool = False
+    """Some detector here reads the value's neighbours (Detector.reads_neighbours)."""
 
 
 class _Scan(NamedTuple):
@@ -261,7 +270,8 @@ class DetectionEngine:
         applicable = tuple(d for d in self.detectors if d.applies(ctx))
         canonical = source == "body" and location == location_of(source, path)
         plan = _Plan(ctx, applicable, tuple(d for d in applicable if d.numeric), number,
-                     source, path, not canonical)
+                     source, path, not canonical,
+                     any(d.reads_neighbours(ctx) for d in applicable))
         self._plans[location] = plan
         return plan
 
@@ -316,6 +326,7 @@ class DetectionEngine:
         if shape.keyed:
             todo = sorted(set(todo).union(shape.keyed))
         raw: list[_Raw] = []
+        url: str | None = None
         # Texts that hold something, and texts never seen: (leaf, text, plan[, scan]).
         marked: list[tuple[int, str, _Plan, _Scan]] = []
         fresh: list[tuple[int, str, _Plan]] = []
@@ -336,12 +347,24 @@ class DetectionEngine:
                 if scan is not None and scan is not _NOTHING:
                     marked.append((i, value, plan, scan))
                 if plan.text:
-                    for detector, hit in self._inspect_text(plan, value):
+                    ctx = plan.ctx
+                    if plan.neighbours:
+                        if url is None:
+                            url = _url_of(leaves)
+                        ctx = _around(payload, leaves[i], ctx, url)
+                    for detector, hit in self._inspect_text(plan, value, ctx):
                         raw.append(_Raw(i, detector, hit))
             elif kind is int or kind is float:
                 plan = plans[i]
+                if not plan.numbers:
+                    continue
+                ctx = plan.ctx
+                if plan.neighbours:
+                    if url is None:
+                        url = _url_of(leaves)
+                    ctx = _around(payload, leaves[i], ctx, url)
                 for detector in plan.numbers:
-                    hit = detector.inspect(value, plan.ctx)
+                    hit = detector.inspect(value, ctx)
                     if hit is not None:
                         raw.append(_Raw(i, detector, hit))
         if fresh:
@@ -362,12 +385,14 @@ class DetectionEngine:
         findings = merge_tag_findings(findings, tag_findings(payload))
         return _drop_summary_repeats(findings)
 
-    def _inspect_text(self, plan: _Plan, value: str) -> tuple[tuple[Detector, Hit], ...]:
+    def _inspect_text(self, plan: _Plan, value: str, ctx: Context
+                      ) -> tuple[tuple[Detector, Hit], ...]:
         """Hits of the key-driven detectors for a string at this place (memoized)."""
-        key = (plan.number, value)
+        key: tuple[Any, ...] = (plan.number, value)
+        if plan.neighbours:
+            key += (ctx.event, ctx.siblings, ctx.host)
         found = self._inspected.get(key)
         if found is None:
-            ctx = plan.ctx
             found = tuple(
                 (detector, hit)
                 for detector in plan.text
@@ -653,6 +678,21 @@ class DetectionEngine:
         return out
 
 
+def _url_of(leaves: list[Leaf]) -> str:
+    """The request URL (its leaf), or "" for a payload without one."""
+    for leaf in leaves:
+        if leaf.source == "url" and leaf.value.__class__ is str:
+            return leaf.value  # type: ignore[return-value]
+    return ""
+
+
+def _around(payload: Payload, leaf: Leaf, ctx: Context, url: str) -> Context:
+    """`ctx` with the leaf's neighbours: only leaves some `neighbours` detector reads."""
+    tree = payload.tree if leaf.source == "body" else None
+    event, siblings, host = neighbours_of(tree, leaf.path, url)
+    return ctx.around(event, siblings, host)
+
+
 def _remember(memo: dict[Any, Any], key: Any, value: Any, limit: int = 0) -> None:
     """memo[key] = value, starting the memo over when it holds `limit` (MAX_MEMO) entries."""
     if len(memo) >= (limit or MAX_MEMO):
@@ -680,11 +720,12 @@ def _merge(detector: Detector, texts: list[str]) -> tuple[str, str]:
 
 def _finding(detector: Detector, hit: Hit, location: str, value: str, evidence: str) -> Finding:
     severity = hit.severity
-    if severity_rank(severity) < _FLOOR:
+    category = hit.category or detector.category
+    if category in _FLOORED and severity_rank(severity) < _FLOOR:
         severity = "medium"  # personal data and meeting content are never below medium
     return Finding(
         type=detector.type,
-        category=detector.category,
+        category=category,
         severity=severity,
         location=location,
         detector=detector.name,

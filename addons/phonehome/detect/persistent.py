@@ -10,7 +10,9 @@ Not persistent, by design:
   traceId, spanId, nonce;
 - correlationId and sessionId (and sessionCorrelationId): Webex makes a new
   correlationId per call/meeting and a new session per app run, so their
-  recurrence links flows of one meeting, not one person over time.
+  recurrence links flows of one meeting, not one person over time;
+- constants every install sends (1DS `Client-Id: NO_AUTH`, `default`, all-zero
+  ids, ENUM_WORDS): they link everyone, so they identify no one.
 """
 
 from __future__ import annotations
@@ -19,10 +21,11 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from ..model import Payload
-from .base import normalize_key
+from .base import compile_re2, normalize_key
 from .redact import fingerprint, redact
 
-__all__ = ["IdentifierScanner", "identifier_candidates", "persistent_ids", "is_identifier_key"]
+__all__ = ["IdentifierScanner", "identifier_candidates", "persistent_ids", "is_identifier_key",
+           "is_shared_constant"]
 
 _ID_KEYS = frozenset(
     {"deviceid", "machineid", "installid", "installationid", "userid", "advertisingid",
@@ -42,7 +45,21 @@ _PER_EVENT = frozenset(
      "xrequestid", "xcorrelationid", "shareinstanceid", "batchid", "sequenceid"}
 )
 _EMPTY = frozenset({"", "0", "null", "none", "unknown", "undefined", "nil", "-1", "n/a",
-                    "00000000-0000-0000-0000-000000000000"})
+                    "00000000-0000-0000-0000-000000000000", "no_auth", "noauth", "default",
+                    "anonymous", "anon", "guest", "not_set", "notset", "unset", "empty",
+                    "nobody", "unauthenticated", "(null)", "<null>", "[object object]",
+                    "none_provided", "unavailable", "not available", "redacted", "<redacted>"})
+# ENUM_WORDS with no digit (NO_AUTH, NOT_SET).
+_ENUM_WORDS = compile_re2(r"^[A-Z]+(?:_[A-Z]+)+$")
+_SEPARATORS = str.maketrans("", "", "-:._{} ")
+
+
+def is_shared_constant(text: str) -> bool:
+    """A value every install sends alike (NO_AUTH, default, all-zero or one-character
+    ids such as 0000…, ffffffff-ffff-…, 00:00:00:00:00:00): never a persistent id."""
+    if text.lower() in _EMPTY or _ENUM_WORDS.search(text) is not None:
+        return True
+    return len(set(text.translate(_SEPARATORS))) <= 1
 
 
 def is_identifier_key(key: str) -> bool:
@@ -103,7 +120,7 @@ class IdentifierScanner:
                 continue
             described = values.get(text)
             if described is None:
-                if text.lower() in _EMPTY:
+                if is_shared_constant(text):
                     continue
                 described = (fingerprint(text), redact("persistent_id", text))
                 if len(text) <= MAX_VALUE_CHARS:

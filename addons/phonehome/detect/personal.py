@@ -21,7 +21,15 @@ from stdnum.nl import bsn
 from stdnum.us import ssn
 
 from ..model import Scalar
-from .base import Context, Detector, Hit, compile_re2, is_machine_token
+from .base import (
+    Context,
+    Detector,
+    Hit,
+    compile_re2,
+    is_machine_token,
+    is_version_key,
+    normalize_key,
+)
 
 __all__ = [
     "EmailDetector",
@@ -36,7 +44,10 @@ __all__ = [
     "CreditCardDetector",
     "NationalIdDetector",
     "AuthTokenDetector",
+    "WifiNetworkDetector",
+    "OrganizationNameDetector",
     "is_private_ip",
+    "ingestion_key",
 ]
 
 _ALNUM = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789")
@@ -78,9 +89,22 @@ class EmailDetector(Detector):
             return None
         if domain.rsplit(".", 1)[-1].lower() in _FILE_TLDS:
             return None
+        if _in_userinfo(value, start):
+            return None  # https://<key>@o123.ingest.sentry.io/…: a URL's user part
         return self.make(
             text, self.base_confidence + self.context_score(ctx), "email address shape"
         )
+
+
+_NOT_USERINFO = frozenset("/?#@ \t\r\n\"'<>")
+
+
+def _in_userinfo(value: str, start: int) -> bool:
+    """Whether value[start:] begins inside the userinfo of a `scheme://user@host` URL."""
+    scheme = value.rfind("://", max(0, start - 256), start)
+    if scheme < 0:
+        return False
+    return not any(ch in _NOT_USERINFO for ch in value[scheme + 3 : start])
 
 
 # --- phone ------------------------------------------------------------------
@@ -182,12 +206,35 @@ def name_tokens(value: str) -> list[str] | None:
     return tokens
 
 
+_LABELLED_NAME_PATTERN = (
+    r"(?:[Dd]isplay[ _]?[Nn]ame|[Ff]ull[ _]?[Nn]ame|[Uu]ser[ _]?[Nn]ame|[Rr]eal[ _]?[Nn]ame)"
+    r"[\"']?[ \t]*[:=][ \t]*[\"']?([A-ZÀ-ÖØ-Þ][A-Za-zÀ-ÖØ-öø-ÿ'’-]+"
+    r"(?:[ \t][A-ZÀ-ÖØ-Þ][A-Za-zÀ-ÖØ-öø-ÿ'’-]+){1,3})"
+)
+_LABELLED_NAME = compile_re2(_LABELLED_NAME_PATTERN)
+
+
 class PersonNameDetector(Detector):
-    """Names only from key context: displayName, fullName, firstName…, `name` under a person."""
+    """Names from key context (displayName, fullName, firstName…, `name` under a person)
+    and "displayName: First Last" labels inside free-text log lines."""
 
     name = "person_name"
     type = "person_name"
     severity = "medium"
+    single_line = True
+    pattern = _LABELLED_NAME_PATTERN
+    trigger = r"[Nn]ame[\"']?[ \t]*[:=]"
+
+    def accept(self, value: str, start: int, end: int, ctx: Context) -> Hit | None:
+        if ctx.source in ("url", "header"):
+            return None
+        m = _LABELLED_NAME.search(value[start:end])
+        if m is None:
+            return None
+        name = m.group(1)
+        if name_tokens(name) is None or name.isupper():
+            return None
+        return self.make(name, 0.75, "a personal name labelled in free text")
 
     def applies(self, ctx: Context) -> bool:
         if ctx.source in ("url", "header"):
@@ -264,6 +311,12 @@ _IP_KEYS = frozenset(
 )
 
 
+_LABEL = compile_re2(r"([A-Za-z_$][A-Za-z0-9_$-]{0,30})[\"']?[ \t]*[:=][ \t]*[\"']?$")
+_VERSION_WORD = compile_re2(
+    r"(?i)(?:version|\bver|\bbuild|\brelease|\brev)[\"']?[ \t]*[:=]?[ \t]*[\"']?$"
+)
+
+
 class IpAddressDetector(Detector):
     """IPv4/IPv6 literals, public or private (noted); versions and loopback are not IPs."""
 
@@ -298,6 +351,15 @@ class IpAddressDetector(Detector):
             return None
         if prev == ":" and ":" not in value[start:end]:
             return None  # 1:2.3.4.5 style build strings
+        if is_version_key(ctx.key) and ctx.key not in _IP_KEYS:
+            return None  # release, av, $app_version_string: 43.8.0.26 is a version
+        before = value[max(0, start - 32) : start]
+        if _VERSION_WORD.search(before):
+            return None  # "version 43.8.0.26", "build: 43.8.0.26" in free text
+        label = _LABEL.search(before)
+        if label and is_version_key(normalize_key(label.group(1))) \
+                and normalize_key(label.group(1)) not in _IP_KEYS:
+            return None  # "av=43.8.0.26", "appVersion: 43.8.0.26" in a log line
         text = value[start:end]
         if "." in text:
             number = parse_ipv4(text)
@@ -387,15 +449,22 @@ class MacAddressDetector(Detector):
 
 # --- geo location -----------------------------------------------------------
 
-_LAT_KEYS = frozenset({"lat", "latitude", "geolat", "userlat", "loclat"})
+_LAT_KEYS = frozenset({"lat", "latitude", "geolat", "userlat", "loclat", "devicelatitude"})
 _LON_KEYS = frozenset({"lng", "lon", "long", "longitude", "geolng", "geolon", "userlng",
-                       "loclng", "loclon"})
+                       "loclng", "loclon", "devicelongitude"})
 _PAIR_KEYS = frozenset({"geo", "location", "coordinates", "coords", "latlng", "latlon",
-                        "latlong", "position", "geolocation", "gps"})
+                        "latlong", "position", "geolocation", "gps", "geopoint", "lnglat"})
 _GEO_NUMBER = compile_re2(r"^\s*-?[0-9]{1,3}\.([0-9]{2,})\s*$")
 _GEO_PAIR = compile_re2(
     r"^\s*\(?\s*(-?[0-9]{1,2}\.([0-9]{2,}))\s*[,; ]\s*(-?[0-9]{1,3}\.([0-9]{2,}))\s*\)?\s*$"
 )
+# "lat=48.8566, lng=2.3522", "latitude: 48.85 longitude: 2.35" in a log line.
+_GEO_TEXT = (
+    r"\b[Ll]at(?:itude)?[\"']?[ \t]*[:=][ \t]*[\"']?(-?[0-9]{1,2}\.[0-9]{2,})[\"']?"
+    r"[ \t]*[,;&]?[ \t]*[\"']?(?:lng|lon|long|longitude)[\"']?[ \t]*[:=][ \t]*[\"']?"
+    r"(-?[0-9]{1,3}\.[0-9]{2,})"
+)
+_GEO_TEXT_RE = compile_re2(_GEO_TEXT)
 
 
 def _decimals(value: float | int | str) -> int:
@@ -409,42 +478,90 @@ def _decimals(value: float | int | str) -> int:
 
 
 class GeoLocationDetector(Detector):
-    """Coordinates under lat/lng keys (two or more decimals), or "lat,lng" pairs."""
+    """Coordinates: lat/lng keys (a pair when both sit in one object), "lat,lng" strings,
+    GeoJSON-style coordinate lists, and labelled pairs in free text. 0/0 and values out
+    of range are not places."""
 
     name = "geo_location"
     type = "geo_location"
     severity = "high"
     numeric = True
+    neighbours = True
+    single_line = True
+    pattern = _GEO_TEXT
+    trigger = r"[Ll]at(?:itude)?[\"']?[ \t]*[:=]"
+
+    def accept(self, value: str, start: int, end: int, ctx: Context) -> Hit | None:
+        m = _GEO_TEXT_RE.search(value[start:end])
+        if m is None:
+            return None
+        lat, lon = m.group(1), m.group(2)
+        if not self._place(float(lat), float(lon)):
+            return None
+        places = min(len(lat.partition(".")[2]), len(lon.partition(".")[2]))
+        return self._hit(value[start:end], places, "latitude/longitude pair in text", 0.85)
 
     def applies(self, ctx: Context) -> bool:
         return ctx.key in _LAT_KEYS or ctx.key in _LON_KEYS or ctx.key in _PAIR_KEYS
+
+    def reads_neighbours(self, ctx: Context) -> bool:
+        return ctx.key in _LAT_KEYS or ctx.key in _LON_KEYS  # the other half beside it
 
     def inspect(self, value: Scalar, ctx: Context) -> Hit | None:
         if isinstance(value, bool) or value is None:
             return None
         if ctx.key in _PAIR_KEYS:
-            if not isinstance(value, str):
+            if isinstance(value, str):
+                m = _GEO_PAIR.search(value)
+                if m is None or not self._place(float(m.group(1)), float(m.group(3))):
+                    return None
+                places = min(len(m.group(2)), len(m.group(4)))
+                return self._hit(value.strip(), places, "latitude,longitude pair", 0.9)
+            if not ctx.in_list or isinstance(value, int):
                 return None
-            m = _GEO_PAIR.search(value)
-            if m is None or abs(float(m.group(1))) > 90 or abs(float(m.group(3))) > 180:
+            # [lng, lat] (GeoJSON) or [lat, lng]: one finding for the list
+            places = _decimals(value)
+            if places < 2 or abs(value) > 180 or value == 0:
                 return None
-            places = min(len(m.group(2)), len(m.group(4)))
-            return self._hit(value.strip(), places, "latitude,longitude pair")
+            index = len(ctx.keys) - 1
+            return self._hit(str(value), places, f"coordinates under key {ctx.raw_key!r}", 0.85,
+                             group=ctx.group_at(index))
         try:
             number = float(value)
         except ValueError:
             return None
-        limit = 90.0 if ctx.key in _LAT_KEYS else 180.0
+        is_lat = ctx.key in _LAT_KEYS
+        limit = 90.0 if is_lat else 180.0
         places = _decimals(value)
         if places < 2 or abs(number) > limit or number == 0:
             return None
-        kind = "latitude" if ctx.key in _LAT_KEYS else "longitude"
-        return self._hit(str(value), places, kind)
+        other = _LON_KEYS if is_lat else _LAT_KEYS
+        if ctx.siblings & other:
+            # Both halves in one object: one finding for the pair, at the object.
+            index = len(ctx.keys) - 2
+            group = ctx.group_at(index) if index >= 0 else None
+            if group is not None:
+                return self._hit(str(value), places, "latitude/longitude pair", 0.9, group=group)
+        kind = "latitude" if is_lat else "longitude"
+        # One number alone is weaker evidence than a pair.
+        return self._hit(str(value), places, f"{kind} alone", 0.7, severity="medium")
 
-    def _hit(self, text: str, places: int, what: str) -> Hit | None:
+    @staticmethod
+    def _place(lat: float, lon: float) -> bool:
+        return abs(lat) <= 90 and abs(lon) <= 180 and not (lat == 0 and lon == 0)
+
+    def _hit(self, text: str, places: int, what: str, confidence: float,
+             severity: str | None = None, group: int | None = None) -> Hit | None:
         metres = {2: "~1 km", 3: "~100 m", 4: "~10 m"}.get(places, "~1 m or finer")
-        severity = "high" if places >= 3 else "medium"
-        return self.make(text, 0.85, f"{what} with {places} decimals ({metres})", severity)
+        if severity is None:
+            severity = "high" if places >= 3 else "medium"
+        return self.make(text, confidence, f"{what} with {places} decimals ({metres})", severity,
+                         group=group)
+
+    @staticmethod
+    def merge(texts: list[str]) -> tuple[str, str]:
+        """(raw value, evidence) for one place given as several numbers."""
+        return ",".join(texts), f"{len(texts)} coordinates"
 
 
 # --- hostname ---------------------------------------------------------------
@@ -462,25 +579,51 @@ _LOCAL_SUFFIXES = (".local", ".lan", ".home", ".internal", ".localdomain", ".cor
 _POSSESSIVE = compile_re2(r"\pL['’]s\b")
 
 
+_LABELLED_HOST_PATTERN = (
+    r"(?:(?i:computer|device|machine|host)[ _]?(?i:name)|hostname|HOSTNAME|Hostname)"
+    r"[\"']?[ \t]*[:=][ \t]*[\"']?([A-Za-z0-9][A-Za-z0-9._'’ -]{1,62}[A-Za-z0-9])"
+)
+_LABELLED_HOST = compile_re2(_LABELLED_HOST_PATTERN)
+
+
 class HostnameDetector(Detector):
-    """The user's machine name under hostname/computerName keys; not server names."""
+    """The user's machine name under hostname/computerName keys, or labelled in a log
+    line ("Computer Name: DESKTOP-4F2K9QX"); not server names."""
 
     name = "hostname"
     type = "hostname"
     severity = "medium"
+    single_line = True
+    pattern = _LABELLED_HOST_PATTERN
+    trigger = r"(?i:name|hostname)[\"']?[ \t]*[:=]"
 
     def applies(self, ctx: Context) -> bool:
         if ctx.source != "body" and ctx.source != "query":
             return False  # the Host header and the URL name the vendor's server
         return ctx.key in _HOST_KEYS or ctx.key in _MACHINE_KEYS
 
+    def accept(self, value: str, start: int, end: int, ctx: Context) -> Hit | None:
+        if ctx.source not in ("body", "query"):
+            return None
+        m = _LABELLED_HOST.search(value[start:end])
+        if m is None:
+            return None
+        label = m.group(0)[: m.start(1) - m.start(0)].lower()
+        machine = not label.startswith("host")
+        text = m.group(1).strip()
+        if not (machine and _POSSESSIVE.search(text)):
+            text = text.split()[0]  # "Computer Name: DESKTOP-4F2K9QX User: …"
+        hit = self._judge(text, machine)
+        return hit._replace(reason=hit.reason + " (in free text)") if hit else None
+
     def inspect(self, value: Scalar, ctx: Context) -> Hit | None:
         if not isinstance(value, str):
             return None
-        text = value.strip()
+        return self._judge(value.strip(), ctx.key in _MACHINE_KEYS)
+
+    def _judge(self, text: str, machine_key: bool) -> Hit | None:
         if not 2 <= len(text) <= 253 or text.lower() in ("localhost", "unknown", "null"):
             return None
-        machine_key = ctx.key in _MACHINE_KEYS
         if machine_key and _POSSESSIVE.search(text):
             return self.make(text, 0.9, "device name carrying a person's name")
         if _HOSTNAME.search(text) is None:
@@ -528,18 +671,20 @@ class UsernameDetector(Detector):
     severity = "medium"
     single_line = True
     pattern = (
-        r"(?:/Users/|/home/|[A-Za-z]:\\{1,2}(?:Users|Documents and Settings)\\{1,2})"
-        r"[^/\\\s\"':*?<>|]{1,64}"
+        r"(?:/Users/|/home/|[A-Za-z]:\\{1,2}(?:Users|Documents and Settings)\\{1,2}"
+        r"|%2[Ff](?:Users|home)%2[Ff])"
+        r"[^/\\\s\"':*?<>|%]{1,64}"
     )
-    trigger = r"/Users/|/home/|\\(?:Users|Documents and Settings)\\"
+    trigger = r"/Users/|/home/|\\(?:Users|Documents and Settings)\\|%2[Ff](?:Users|home)%2[Ff]"
 
     def accept(self, value: str, start: int, end: int, ctx: Context) -> Hit | None:
         prev = _before(value, start)
-        if prev and (prev in _ALNUM or prev in ".-_"):
+        escaped = value[start : start + 1] == "%" and _before(value, start, 3)[:1] == "%"
+        if prev and (prev in _ALNUM or prev in ".-_") and not escaped:
             return None  # example.com/home/… is a URL path, not a home directory
         match = value[start:end]
-        cut = max(match.rfind("/"), match.rfind("\\"))
-        name = match[cut + 1 :]
+        cut = max(match.rfind("/"), match.rfind("\\"), match.rfind("%2F"), match.rfind("%2f"))
+        name = match[cut + (3 if match[cut : cut + 1] == "%" else 1) :]
         if self._reject(name):
             return None
         return self.make(name, 0.85, "user name inside a home-directory path")
@@ -575,7 +720,8 @@ class UsernameDetector(Detector):
 _SERIAL_KEYS = frozenset(
     {"serial", "serialnumber", "serialno", "deviceserial", "hardwareserial", "sn", "imei",
      "meid", "systemserial", "boardserial", "platformserialnumber", "deviceserialnumber",
-     "productserial", "chassisserial"}
+     "productserial", "chassisserial", "ioplatformserialnumber", "servicetag",
+     "dellservicetag", "hardwareserialnumber", "systemserialnumber", "machineserial"}
 )
 _SERIAL_PLACEHOLDERS = frozenset(
     {"0", "unknown", "none", "null", "n/a", "na", "default string", "to be filled by o.e.m.",
@@ -583,16 +729,50 @@ _SERIAL_PLACEHOLDERS = frozenset(
      "serial", "123456789", "1234567890", "none provided", "not available"}
 )
 _SERIAL = compile_re2(r"^[A-Za-z0-9-]{6,32}$")
+# "Serial Number (system): C02XK0ABJGH5", "IOPlatformSerialNumber" = "C02…", "Service Tag: 8XK2Q13"
+_LABELLED_SERIAL_PATTERN = (
+    r"(?:[Ss]erial[ _]?(?:[Nn]umber|[Nn]o\.?)?|SERIAL[ _]?(?:NUMBER|NO)?|IOPlatformSerialNumber"
+    r"|[Ss]ervice[ _]?[Tt]ag|SERVICE[ _]?TAG)"
+    r"(?:[ \t]*\([A-Za-z ]{1,20}\))?[\"']?[ \t]*(?:[:=]|=>)[ \t]*[\"']?([A-Z0-9]{7,20})\b"
+)
+_LABELLED_SERIAL = compile_re2(_LABELLED_SERIAL_PATTERN)
+_LETTER_AND_DIGIT = compile_re2(r"^(?:[0-9]+[A-Za-z]|[A-Za-z]+[0-9])")
+
+
+def serial_kind(text: str) -> str:
+    """A name for the serial's shape: Apple (10 or 12 characters), Dell service tag (7)."""
+    if text.isalnum() and text.isupper():
+        if len(text) in (10, 11, 12):
+            return "Apple-style hardware serial"
+        if len(text) == 7:
+            return "Dell-style service tag"
+    return "hardware serial"
 
 
 class DeviceSerialDetector(Detector):
+    """Hardware serials under serial keys, and labelled serials inside log lines."""
+
     name = "device_serial"
     type = "device_serial"
     severity = "medium"
     numeric = True
+    single_line = True
+    pattern = _LABELLED_SERIAL_PATTERN
+    trigger = r"(?i:serial|service[ _]?tag)"
+
+    def accept(self, value: str, start: int, end: int, ctx: Context) -> Hit | None:
+        m = _LABELLED_SERIAL.search(value[start:end])
+        if m is None:
+            return None
+        text = m.group(1)
+        if text.lower() in _SERIAL_PLACEHOLDERS or len(set(text)) < 4:
+            return None
+        if _LETTER_AND_DIGIT.search(text) is None:
+            return None  # all digits or all letters: a count, a word
+        return self.make(text, 0.8, f"{serial_kind(text)} labelled in free text")
 
     def applies(self, ctx: Context) -> bool:
-        return ctx.key in _SERIAL_KEYS
+        return ctx.key in _SERIAL_KEYS or ctx.key.endswith("serialnumber")
 
     def inspect(self, value: Scalar, ctx: Context) -> Hit | None:
         if isinstance(value, bool) or value is None or isinstance(value, float):
@@ -606,7 +786,96 @@ class DeviceSerialDetector(Detector):
             return None
         if _SERIAL.search(text) is None or not any(ch.isdigit() for ch in text):
             return None
-        return self.make(text, 0.8, f"hardware serial under key {ctx.raw_key!r}")
+        return self.make(text, 0.8, f"{serial_kind(text)} under key {ctx.raw_key!r}")
+
+
+# --- Wi-Fi network -----------------------------------------------------------
+
+_SSID_KEYS = frozenset(
+    {"ssid", "wifissid", "wifiname", "networkname", "wlanssid", "currentssid", "ssidname",
+     "wifinetwork", "wifinetworkname", "networkssid", "connectedssid", "apname", "wlanname"}
+)
+_NOT_SSIDS = frozenset(
+    {"", "unknown", "<unknown ssid>", "null", "none", "n/a", "0x", "wifi", "wi-fi", "wlan",
+     "ethernet", "cellular", "lte", "5g", "4g", "3g", "wired", "wireless", "vpn", "lan",
+     "undefined", "<redacted>", "redacted", "not connected", "disconnected", "offline", "other"}
+)
+_LABELLED_SSID_PATTERN = r"\b(?:SSID|[Ss]sid)[\"']?[ \t]*[:=][ \t]*\"?([^\"\n\r,;]{1,32})"
+_LABELLED_SSID = compile_re2(_LABELLED_SSID_PATTERN)
+
+
+class WifiNetworkDetector(Detector):
+    """Wi-Fi network names (SSIDs) under network keys or labelled in a log line: a home
+    or office network's name locates its user (public Wi-Fi maps index them)."""
+
+    name = "wifi_network"
+    type = "wifi_network"
+    severity = "medium"
+    single_line = True
+    pattern = _LABELLED_SSID_PATTERN
+    trigger = r"\b(?:SSID|[Ss]sid)[\"']?[ \t]*[:=]"
+
+    def accept(self, value: str, start: int, end: int, ctx: Context) -> Hit | None:
+        m = _LABELLED_SSID.search(value[start:end])
+        if m is None:
+            return None
+        return self._judge(m.group(1).strip(), "Wi-Fi network name (SSID) in free text")
+
+    def applies(self, ctx: Context) -> bool:
+        return ctx.key in _SSID_KEYS and ctx.source != "url"
+
+    def inspect(self, value: Scalar, ctx: Context) -> Hit | None:
+        if not isinstance(value, str):
+            return None
+        return self._judge(value.strip(), f"Wi-Fi network name (SSID) under key {ctx.raw_key!r}")
+
+    def _judge(self, text: str, reason: str) -> Hit | None:
+        if not 1 <= len(text.encode("utf-8", "replace")) <= 32 or text.lower() in _NOT_SSIDS:
+            return None
+        if len(text) == 17 and text.count(":") == 5:
+            return None  # a BSSID: the mac_address detector's
+        return self.make(text, 0.8, reason)
+
+
+# --- organisation -------------------------------------------------------------
+
+_ORG_KEYS = frozenset(
+    {"orgname", "organizationname", "organisationname", "organization", "organisation",
+     "tenantname", "tenantdisplayname", "companyname", "company", "employer",
+     "orgdisplayname", "organizationdisplayname", "customername", "accountorgname"}
+)
+_NOT_ORG_PARENTS = frozenset({"sdk", "app", "application", "vendor", "publisher", "library",
+                              "manufacturer", "client", "product", "lib", "framework"})
+_NOT_ORGS = frozenset({"", "unknown", "null", "none", "n/a", "undefined", "default",
+                       "personal", "consumer", "free", "guest", "test", "other"})
+_HAS_LETTER = compile_re2(r"\pL")
+
+
+class OrganizationNameDetector(Detector):
+    """The user's employer or tenant name (orgName, tenantName, companyName …): it
+    narrows who the user is and names their employer."""
+
+    name = "organization_name"
+    type = "organization_name"
+    severity = "medium"
+
+    def applies(self, ctx: Context) -> bool:
+        return (ctx.key in _ORG_KEYS and ctx.source in ("body", "query")
+                and ctx.parent not in _NOT_ORG_PARENTS)
+
+    def inspect(self, value: Scalar, ctx: Context) -> Hit | None:
+        if not isinstance(value, str):
+            return None
+        text = value.strip()
+        if not 2 <= len(text) <= 120 or text.lower() in _NOT_ORGS or "@" in text:
+            return None
+        if _HAS_LETTER.search(text) is None or "://" in text:
+            return None
+        if " " not in text and is_machine_token(text) and not text.isalpha():
+            return None  # an org id, an enum, a uuid
+        if text.isupper() and "_" in text:
+            return None  # ORG_TYPE_ENTERPRISE
+        return self.make(text, 0.8, f"organisation or tenant name under key {ctx.raw_key!r}")
 
 
 # --- credit card ------------------------------------------------------------
@@ -742,6 +1011,66 @@ _TOKEN_PLACEHOLDERS = frozenset({"null", "undefined", "none", "***", "<redacted>
                                  "xxx", "[redacted]", "[filtered]", "true", "false"})
 
 
+# Public ingestion keys: they name the vendor's telemetry tenant or project, ship inside
+# every copy of the app, and say nothing about the user.
+_INGESTION_KEYS = frozenset(
+    {"ikey", "instrumentationkey", "aiinstrumentationkey", "appinsightskey",
+     "connectionstring", "dsn", "sentrydsn", "sentrykey", "xsentryauth", "sentryauth",
+     "projecttoken", "mixpaneltoken", "amplitudeapikey", "amplitudekey"}
+)
+_GUID = r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
+# 1DS/Aria tenant token: 32 hex, a GUID, 4 digits (several, comma-separated, in one header)
+_TENANT_TOKEN = compile_re2(
+    rf"^[0-9a-f]{{32}}-{_GUID}-[0-9]{{4}}(?:\s*,\s*[0-9a-f]{{32}}-{_GUID}-[0-9]{{4}})*$"
+)
+_IKEY = compile_re2(rf"^(?:o:[0-9a-f]{{32}}|{_GUID}|[0-9a-f]{{32}})$")
+_CONNECTION_IKEY = compile_re2(rf"(?i)(?:^|;)\s*InstrumentationKey\s*=\s*{_GUID}\s*(?:;|$)")
+_DSN = compile_re2(r"^https?://([0-9a-f]{32})(:[0-9a-f]{32})?@[A-Za-z0-9.-]+(?::[0-9]+)?/"
+                   r"(?:[A-Za-z0-9_.-]+/)*[0-9]+/?$")
+_SENTRY_AUTH_KEY = compile_re2(r"(?:^|[\s,])sentry_key\s*=\s*[0-9a-f]{32}\b")
+_HEX32 = compile_re2(r"^[0-9a-f]{32}$")
+_PROJECT_TOKEN_KEYS = frozenset({"apikey", "token", "projecttoken", "mixpaneltoken",
+                                 "amplitudeapikey", "amplitudekey"})
+_PROJECT_TOKEN_HOSTS = (("amplitude.com", "Amplitude project API key"),
+                        ("mixpanel.com", "Mixpanel project token"))
+
+
+def ingestion_key(text: str, ctx: Context) -> str | None:
+    """What public ingestion key `text` is (for the reason), or None.
+
+    A key that carries a secret (an old Sentry DSN's `:secret`, `sentry_secret=`) is a
+    credential, not an ingestion key."""
+    key = ctx.key
+    if key in ("dsn", "sentrydsn"):
+        m = _DSN.search(text)
+        return "Sentry DSN public key" if m and not m.group(2) else None
+    if key in ("xsentryauth", "sentryauth", "sentrykey"):
+        if "sentry_secret" in text:
+            return None
+        if _SENTRY_AUTH_KEY.search(text) or (key == "sentrykey" and _HEX32.search(text)):
+            return "Sentry public key"
+        return None
+    if key == "connectionstring":
+        if _CONNECTION_IKEY.search(text) and "secret" not in text.lower():
+            return "Application Insights connection string"
+        return None
+    if key in ("ikey", "instrumentationkey", "aiinstrumentationkey", "appinsightskey"):
+        if _IKEY.search(text) or _TENANT_TOKEN.search(text):
+            return "1DS/Application Insights instrumentation key"
+        return None
+    if _TENANT_TOKEN.search(text):
+        return "1DS tenant token"
+    if key in _PROJECT_TOKEN_KEYS and _HEX32.search(text):
+        for suffix, what in _PROJECT_TOKEN_HOSTS:
+            if ctx.host == suffix or ctx.host.endswith("." + suffix):
+                return what
+        if key == "apikey" and "events" in ctx.siblings:
+            return "Amplitude project API key"  # {"api_key": …, "events": […]}
+        if key == "token" and ctx.parent == "properties" and "distinctid" in ctx.siblings:
+            return "Mixpanel project token"  # {"event": …, "properties": {"token", …}}
+    return None
+
+
 def _jwt_header(text: str) -> dict | None:
     head = text.split(".", 1)[0]
     try:
@@ -772,6 +1101,7 @@ class AuthTokenDetector(Detector):
         r"|xox[abprs]-|[sr]k_live_"
     )
     positive_keys = _TOKEN_KEYS
+    neighbours = True
 
     def accept(self, value: str, start: int, end: int, ctx: Context) -> Hit | None:
         text = value[start:end]
@@ -785,15 +1115,28 @@ class AuthTokenDetector(Detector):
             return self.make(text, 0.9, f"{text.split()[0].title()} credential")
         return self.make(text, 0.9, "API key with a known vendor prefix")
 
+    def reads_neighbours(self, ctx: Context) -> bool:
+        return ctx.key in _PROJECT_TOKEN_KEYS  # Amplitude/Mixpanel: by host or siblings
+
     def applies(self, ctx: Context) -> bool:
         if ctx.key in _SESSION_KEYS:
             return ctx.source == "cookie"
-        return ctx.key in _TOKEN_KEYS or ctx.key.endswith(("token", "apikey", "secret"))
+        return (ctx.key in _TOKEN_KEYS or ctx.key in _INGESTION_KEYS
+                or ctx.key.endswith(("token", "apikey", "secret")))
 
     def inspect(self, value: Scalar, ctx: Context) -> Hit | None:
         if not isinstance(value, str):
             return None
         text = value.strip()
+        what = ingestion_key(text, ctx)
+        if what is not None:
+            return self.make(text, 0.9, f"public ingestion key ({what}): it identifies the "
+                             "vendor's telemetry tenant, not the user", "low",
+                             category="identifiers")
+        if ctx.key in _INGESTION_KEYS and ctx.key not in _TOKEN_KEYS:
+            if "secret" in text.lower() or (ctx.key in ("dsn", "sentrydsn") and _DSN.search(text)):
+                return self.make(text, 0.85, f"secret key under key {ctx.raw_key!r}")
+            return None
         minimum = 4 if ctx.key in ("password", "passwd", "pwd") else 12
         if len(text) < minimum or text.lower() in _TOKEN_PLACEHOLDERS or len(set(text)) < 4:
             return None
