@@ -12,6 +12,7 @@ from typing import Any
 from mitmproxy import http
 
 from .model import Observation
+from .urls import query_pairs, split_url
 
 __all__ = ["observe_request", "observe_websocket_message", "observations_from_flow"]
 
@@ -41,8 +42,35 @@ def _markers(flow: Any) -> list[tuple[str, float]]:
     return markers
 
 
+def _url(request: http.Request) -> str:
+    # pretty_url builds from the Host header the app wrote: keep it as it came,
+    # and if mitmproxy can't build it, join the parts the same way.
+    try:
+        return request.pretty_url
+    except Exception:  # noqa: BLE001 - untrusted text must not stop the capture
+        return f"{request.scheme}://{_host(request)}:{request.port}{request.path}"
+
+
+def _host(request: http.Request) -> str:
+    try:
+        return request.pretty_host
+    except Exception:  # noqa: BLE001 - untrusted text must not stop the capture
+        return request.host
+
+
+def _cookies(request: http.Request) -> list[tuple[str, str]]:
+    try:
+        return [(k, v) for k, v in request.cookies.items(multi=True)]
+    except Exception:  # noqa: BLE001 - the decode stage reads the Cookie header itself
+        return []
+
+
 def observe_request(flow: http.HTTPFlow, *, source: str = "live") -> Observation:
-    """The request half of an HTTP flow, as it went on the wire."""
+    """The request half of an HTTP flow, as it went on the wire.
+
+    Everything here is the app's own text: read without parsers that raise
+    (`Request.query` runs urlsplit over the host and fails on a stray `[`).
+    """
     request = flow.request
     body = request.raw_content or b""
     status, response_size = _response_fields(flow)
@@ -50,15 +78,15 @@ def observe_request(flow: http.HTTPFlow, *, source: str = "live") -> Observation
         id=flow.id,
         timestamp=_timestamp(flow),
         method=request.method,
-        url=request.pretty_url,
+        url=_url(request),
         scheme=request.scheme,
-        host=request.pretty_host,
+        host=_host(request),
         port=request.port,
         path=request.path,
         http_version=request.http_version,
         headers=[(k, v) for k, v in request.headers.items(multi=True)],
-        cookies=[(k, v) for k, v in request.cookies.items(multi=True)],
-        query=[(k, v) for k, v in request.query.items(multi=True)],
+        cookies=_cookies(request),
+        query=query_pairs(split_url(request.path).query),
         body=body,
         content_type=request.headers.get("content-type", ""),
         content_encoding=request.headers.get("content-encoding", ""),

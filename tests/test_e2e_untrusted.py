@@ -1,0 +1,118 @@
+"""No single flow can stop the report: arbitrary hosts, paths, header names and
+values and JSON keys, through the real `phonehome audit` and `phonehome report`."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from mitmproxy.test import tflow, tutils
+
+from conftest import assert_valid_report
+from flow_support import write_flows
+
+pytestmark = pytest.mark.e2e
+
+HOSTILE_HOSTS = ["[", "]", "1]", "\x1b[2J", "[::1", "a]b[", "[]", "x:99999", "\u202egoogle.com",
+                 "%", "", " ", "a b", "\x00", "host:-1", "[1:2::3]:8080"]
+REPEATS = 4
+"""Each generated request is sent this many times, 30 s apart, so cadence runs on it."""
+
+
+def _phonehome(*args: object) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "phonehome", *map(str, args)],
+                          capture_output=True, text=True, timeout=300)
+
+
+_text = st.text(max_size=40)
+_bytes = st.binary(max_size=40)
+_hosts = st.one_of(st.sampled_from(HOSTILE_HOSTS), _text)
+_json_value = st.recursive(
+    st.one_of(st.none(), st.booleans(), st.integers(), st.floats(allow_nan=False), _text),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(_text, inner, max_size=3),
+    max_leaves=8,
+)
+_request = st.fixed_dictionaries({
+    "host": _hosts,
+    "host_header": st.one_of(st.none(), st.sampled_from(HOSTILE_HOSTS).map(str.encode), _bytes),
+    "authority": st.one_of(st.just(b""), _bytes),
+    "scheme": st.sampled_from([b"http", b"https", b"ws", b""]),
+    "port": st.integers(0, 65535),
+    "method": st.sampled_from([b"GET", b"POST", b"PUT", b"x[y"]),
+    "path": st.one_of(st.binary(max_size=60), st.sampled_from(
+        [b"/a?b=[&c=]", b"/%ff%fe?%zz=1#x", b"?", b"*", b"//[evil]/x?q", b"/\x1b[2J?x=\xff"])),
+    "headers": st.lists(st.tuples(_bytes.filter(bool), _bytes), max_size=4),
+    "body": st.dictionaries(_text, _json_value, max_size=4),
+})
+
+
+def _flow(spec: dict, when: float) -> object:
+    headers = [(b"content-type", b"application/json"), *spec["headers"]]
+    if spec["host_header"] is not None:
+        headers.append((b"host", spec["host_header"]))
+    request = tutils.treq(
+        host=spec["host"], port=spec["port"], scheme=spec["scheme"], method=spec["method"],
+        authority=spec["authority"], path=spec["path"], headers=tuple(headers),
+        content=json.dumps(spec["body"]).encode("utf-8", "surrogatepass"),
+        timestamp_start=when, timestamp_end=when + 0.1,
+    )
+    flow = tflow.tflow(req=request, resp=True)
+    flow.timestamp_created = when
+    return flow
+
+
+def _audit_and_report(capture: Path, out: Path) -> dict:
+    """Run both commands; both must exit 0 and write a schema-valid report."""
+    audited = _phonehome("audit", capture, "-o", out / "audit", "-q")
+    assert audited.returncode == 0, audited.stderr[-3000:]
+    assert "Traceback" not in audited.stderr, audited.stderr[-3000:]
+    report = json.loads((out / "audit" / "audit.json").read_text())
+    assert_valid_report(report)
+    rebuilt = _phonehome("report", out / "audit" / "audit.sqlite", "-o", out / "again", "-q")
+    assert rebuilt.returncode == 0, rebuilt.stderr[-3000:]
+    again = json.loads((out / "again" / "audit.json").read_text())
+    assert_valid_report(again)
+    assert len(again["flows"]) == len(report["flows"])
+    return report
+
+
+@settings(max_examples=25, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow,
+                                 HealthCheck.data_too_large])
+@given(specs=st.lists(_request, min_size=1, max_size=6))
+def test_arbitrary_requests_never_stop_the_report(tmp_path_factory, specs):
+    work = tmp_path_factory.mktemp("untrusted")
+    flows = [_flow(spec, 1_700_000_000.0 + 30.0 * repeat + index / 10)
+             for index, spec in enumerate(specs) for repeat in range(REPEATS)]
+    capture = write_flows(work / "capture.mitm", flows)
+    report = _audit_and_report(capture, work)
+    assert len(report["flows"]) == len(flows)
+
+
+def test_each_hostile_host_is_kept_as_it_came(tmp_path):
+    """The named cases, each in the Host header and as the request's host: every flow
+    is in the report, with its host as the app wrote it."""
+    flows = []
+    for index, host in enumerate(HOSTILE_HOSTS):
+        for repeat in range(REPEATS):
+            when = 1_700_000_000.0 + 30.0 * repeat + index / 10
+            flows.append(_flow({"host": "127.0.0.1", "host_header": host.encode(),
+                                "authority": b"", "scheme": b"http", "port": 80,
+                                "method": b"POST", "path": b"/v1/metrics?a=1", "headers": [],
+                                "body": {"k": 1}}, when))
+            flows.append(_flow({"host": host, "host_header": None, "authority": b"",
+                                "scheme": b"https", "port": 443, "method": b"POST",
+                                "path": b"/v1/metrics?a=1", "headers": [], "body": {"k": 1}},
+                               when + 0.01))
+    report = _audit_and_report(write_flows(tmp_path / "hostile.mitm", flows), tmp_path)
+    assert len(report["flows"]) == len(flows)
+    hosts = {flow["host"] for flow in report["flows"]}
+    for host in HOSTILE_HOSTS:
+        if host and host.strip() and "\x00" not in host:
+            assert host in hosts, host
+    assert "?a=1" in report["flows"][0]["url"]
