@@ -4,6 +4,7 @@ values and JSON keys, through the real `phonehome audit` and `phonehome report`.
 from __future__ import annotations
 
 import json
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -116,3 +117,71 @@ def test_each_hostile_host_is_kept_as_it_came(tmp_path):
         if host and host.strip() and "\x00" not in host:
             assert host in hosts, host
     assert "?a=1" in report["flows"][0]["url"]
+
+
+def _regular_flows(count: int) -> list:
+    return [_flow({"host": "metrics.example.com", "host_header": None, "authority": b"",
+                   "scheme": b"https", "port": 443, "method": b"POST",
+                   "path": b"/v1/metrics", "headers": [], "body": {"k": i}},
+                  1_700_000_000.0 + 30.0 * i) for i in range(count)]
+
+
+def test_a_damaged_store_record_does_not_stop_the_report(tmp_path):
+    """A store record with a field of the wrong type (a damaged store, or one from
+    another version): `phonehome report` writes a valid report, and that flow says why."""
+    audited = _phonehome("audit", write_flows(tmp_path / "c.mitm", _regular_flows(8)), "-o",
+                         tmp_path / "audit", "-q")
+    assert audited.returncode == 0, audited.stderr
+    store = tmp_path / "audit" / "audit.sqlite"
+    db = sqlite3.connect(store)
+    rows = db.execute("SELECT seq, record FROM flows ORDER BY seq LIMIT 2").fetchall()
+    damaged = []
+    for (seq, text), damage in zip(rows, ({"timestamp": "soon"}, {"events": 5, "host": None}),
+                                   strict=True):
+        record = {**json.loads(text), **damage}
+        damaged.append(record["id"])
+        db.execute("UPDATE flows SET record = ? WHERE seq = ?", (json.dumps(record), seq))
+    db.commit()
+    db.close()
+
+    rebuilt = _phonehome("report", store, "-o", tmp_path / "again", "-q")
+    assert rebuilt.returncode == 0, rebuilt.stderr[-3000:]
+    report = json.loads((tmp_path / "again" / "audit.json").read_text())
+    assert_valid_report(report)
+    errors = {f["id"]: f["audit_error"] for f in report["flows"]}
+    assert len(errors) == 8
+    assert errors[damaged[0]] == {"stage": "store",
+                                  "reason": "unusable timestamp in the store"}
+    assert errors[damaged[1]] == {"stage": "store",
+                                  "reason": "unusable host, events in the store"}
+    assert sum(1 for e in errors.values() if e) == report["summary"]["audit_errors"] == 2
+
+
+def test_a_flow_that_breaks_a_session_stage_is_left_out_of_it():
+    """When one flow's data makes a whole-session stage raise, that flow alone is
+    left out of the stage and says why; the stage runs on the others."""
+    from phonehome.report.build import build_report
+    from phonehome.session import readable_records
+
+    device = {"key": "deviceId", "location": "$.deviceId", "fingerprint": "5e1f",
+              "evidence": "d***"}
+    records = [
+        {"id": f"f{i}", "timestamp": 1_700_000_000.0 + 30.0 * i, "method": "POST",
+         "url": "https://metrics.example.com/v1/metrics", "host": "metrics.example.com",
+         "purpose": "telemetry", "party": "first", "organization": None, "bytes_out": 10,
+         "rule_ids": [], "events": [], "trigger": "unknown", "trigger_source": "none",
+         "categories": [], "findings": [], "audit_error": None, "identifiers": [device]}
+        for i in range(8)
+    ]
+    # the right types everywhere the store check looks, yet a fingerprint must be text
+    records[3]["identifiers"] = [{**device, "fingerprint": ["not", "text"]}]
+    report = build_report(readable_records(records))
+    broken = next(f for f in report["flows"] if f["id"] == "f3")
+    assert broken["audit_error"]["stage"] == "persistent_ids"
+    assert "unhashable" in broken["audit_error"]["reason"]
+    others = [f for f in report["flows"] if f["id"] != "f3"]
+    assert not any(f["audit_error"] for f in others)
+    assert [entry["flows"] for entry in report["persistent_ids"]] == [
+        ["f0", "f1", "f2", "f4", "f5", "f6", "f7"]]
+    assert [c["count"] for c in report["cadence"]] == [8]  # the timeline took every flow
+    assert report["summary"]["audit_errors"] == 1

@@ -6,6 +6,7 @@ the live addon and the offline reader both call it.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
 from typing import Any
 
@@ -18,7 +19,19 @@ __all__ = ["observe_request", "observe_websocket_message", "observations_from_fl
 
 
 def _timestamp(flow: http.HTTPFlow) -> float:
-    return float(flow.request.timestamp_start or flow.timestamp_created or 0.0)
+    return _first_time(flow.request.timestamp_start, flow.timestamp_created)
+
+
+def _first_time(*values: Any) -> float:
+    """The first usable time: a saved flow may hold anything, and reports need a number."""
+    for value in values:
+        try:
+            when = float(value or 0.0)
+        except (TypeError, ValueError, OverflowError):
+            continue
+        if when and math.isfinite(when):
+            return when
+    return 0.0
 
 
 def _response_fields(flow: http.HTTPFlow) -> tuple[int | None, int | None]:
@@ -110,7 +123,7 @@ def observe_websocket_message(
         return None
     handshake = observe_request(flow, source=source)
     handshake.id = f"{flow.id}:ws{index}"
-    handshake.timestamp = float(message.timestamp)
+    handshake.timestamp = _first_time(message.timestamp, handshake.timestamp)
     handshake.body = message.content
     handshake.content_type = "text/plain" if message.is_text else "application/octet-stream"
     handshake.content_encoding = ""
