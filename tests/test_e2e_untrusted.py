@@ -4,6 +4,7 @@ values and JSON keys, through the real `phonehome audit` and `phonehome report`.
 from __future__ import annotations
 
 import json
+import socket
 import sqlite3
 import subprocess
 import sys
@@ -16,6 +17,7 @@ from mitmproxy.test import tflow, tutils
 
 from conftest import assert_valid_report
 from flow_support import write_flows
+from phonehome.proxy_process import ADDON_SCRIPT, MitmdumpProcess
 
 pytestmark = pytest.mark.e2e
 
@@ -185,3 +187,53 @@ def test_a_flow_that_breaks_a_session_stage_is_left_out_of_it():
         ["f0", "f1", "f2", "f4", "f5", "f6", "f7"]]
     assert [c["count"] for c in report["cadence"]] == [8]  # the timeline took every flow
     assert report["summary"]["audit_errors"] == 1
+
+
+def _raw_request(proxy_port: int, target: str, host: bytes, body: bytes) -> bytes:
+    """One request in absolute form through the proxy, with this Host header as-is."""
+    request = (f"POST {target} HTTP/1.1\r\n".encode() + b"Host: " + host + b"\r\n"
+               b"content-type: application/json\r\n"
+               + f"content-length: {len(body)}\r\nconnection: close\r\n\r\n".encode() + body)
+    with socket.create_connection(("127.0.0.1", proxy_port), timeout=30) as sock:
+        sock.sendall(request)
+        answer = b""
+        while len(answer) < 1 << 20:
+            chunk = sock.recv(65536)
+            if not chunk:
+                break
+            answer += chunk
+    return answer
+
+
+LIVE_HOSTS = [b"[", b"]", b"\x1b[2J", b"1]"]
+
+
+@pytest.mark.parametrize("audit_process", ["true", "false"])
+def test_hostile_host_headers_live_still_write_the_report(tmp_path, http_server, audit_process):
+    reports = tmp_path / "reports"
+    port = http_server.server_address[1]
+    with MitmdumpProcess(tmp_path / "conf", scripts=[ADDON_SCRIPT],
+                         options={"phonehome_report_dir": str(reports),
+                                  "phonehome_formats": "all",
+                                  "phonehome_audit_process": audit_process}) as proxy:
+        for repeat in range(REPEATS):  # repeated, so the cadence stage sees each host
+            for index, host in enumerate(LIVE_HOSTS):
+                answer = _raw_request(proxy.port, f"http://127.0.0.1:{port}/v1/metrics?n={index}",
+                                      host, json.dumps({"n": index, "r": repeat}).encode())
+                assert answer.startswith(b"HTTP/1.1 "), answer[:200]
+    assert proxy.process.returncode == 0, proxy.output()[-3000:]
+    assert "could not write the report" not in proxy.output(), proxy.output()[-3000:]
+    written = {path.name for path in reports.iterdir()}
+    assert {"audit.json", "audit.md", "audit.html", "audit-flows.csv",
+            "audit-findings.csv"} <= written, proxy.output()[-3000:]
+    report = json.loads((reports / "audit.json").read_text())
+    assert_valid_report(report)
+    assert len(report["flows"]) == REPEATS * len(LIVE_HOSTS)
+    assert {flow["host"] for flow in report["flows"]} == {h.decode() for h in LIVE_HOSTS}
+    assert report["summary"]["audit_errors"] == 0
+
+    again = _phonehome("report", reports / "audit.sqlite", "-o", tmp_path / "again", "-q")
+    assert again.returncode == 0, again.stderr[-3000:]
+    rebuilt = json.loads((tmp_path / "again" / "audit.json").read_text())
+    assert_valid_report(rebuilt)
+    assert len(rebuilt["flows"]) == len(report["flows"])

@@ -15,6 +15,7 @@ from typing import Any
 from .model import Marker, Observation
 from .pipeline import Auditor, AuditResult, AuditSettings
 from .report.build import build_report
+from .report.write import private_dir
 from .store import FindingsStore, read_store
 
 __all__ = ["AuditSession", "report_from_store"]
@@ -33,6 +34,7 @@ class AuditSession:
         fresh_store: bool = True,
     ) -> None:
         self.auditor = auditor or Auditor(settings)
+        private_dir(store_path.parent)  # the reports usually go here too
         self.store = FindingsStore(store_path, fresh=fresh_store)
         self.store_path = store_path
         self.inputs = {

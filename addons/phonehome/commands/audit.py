@@ -51,11 +51,24 @@ def _fail(console: Console, message: str) -> int:
     return ExitCode.USAGE
 
 
+def _observations(flow: Any, path: Path, problems: list[Any]) -> list[Observation]:
+    """The flow's observations; a flow that cannot be read is a problem, not the end."""
+    from ..capture import observations_from_flow
+    from ..captures import CaptureProblem
+
+    try:
+        return list(observations_from_flow(flow, source=path.name))
+    except Exception as e:  # noqa: BLE001 - one unreadable flow must not stop the audit
+        flow_id = getattr(flow, "id", "?")
+        problems.append(CaptureProblem(path, f"flow {flow_id} skipped: "
+                                             f"{type(e).__name__}: {e}"[:300]))
+        return []
+
+
 def run_audit(args: argparse.Namespace, *, out: Any = None, err: Any = None) -> int:
     # Imported here so `phonehome --help` and the other commands start fast.
     from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from ..capture import observations_from_flow
     from ..captures import CaptureError, CaptureProblem, check_capture, read_capture
     from ..parallel import audit_in_parallel
     from ..pipeline import Auditor, AuditSettings
@@ -112,14 +125,12 @@ def run_audit(args: argparse.Namespace, *, out: Any = None, err: Any = None) -> 
         done_bytes = 0
         for path in args.captures:
             progress.update(task, description=path.name)
-            try:
-                for flow, position in read_capture(path, problems.append):
-                    for observation in observations_from_flow(flow, source=path.name):
-                        yield session.prepare(observation)
-                    progress.update(task, completed=done_bytes + position,
-                                    flows=session.flows)
-            except CaptureError as e:
-                problems.append(CaptureProblem(path, str(e)))
+            # A CaptureError (nothing in the file can be read) ends the audit: exit 2.
+            for flow, position in read_capture(path, problems.append):
+                for observation in _observations(flow, path, problems):
+                    yield session.prepare(observation)
+                progress.update(task, completed=done_bytes + position,
+                                flows=session.flows)
             done_bytes += path.stat().st_size
             progress.update(task, completed=done_bytes)
 
@@ -129,8 +140,12 @@ def run_audit(args: argparse.Namespace, *, out: Any = None, err: Any = None) -> 
             records = audit_in_parallel(settings, observations(), args.jobs)
         else:
             records = (session.auditor.audit(o) for o in observations())
-        for record in records:
-            session.commit(record)
+        try:
+            for record in records:
+                session.commit(record)
+        except CaptureError as e:
+            session.close()
+            return _fail(errors, str(e))
 
     session.note_inputs(capture_errors=[str(p) for p in problems])
     report = session.finish()
