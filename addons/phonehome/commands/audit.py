@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -65,6 +67,19 @@ def _observations(flow: Any, path: Path, problems: list[Any]) -> list[Observatio
         return []
 
 
+def _exit_on_signal(signum: int, frame: Any) -> None:
+    # Unwinds like Ctrl-C does, so a report being written is removed, never left half-done.
+    raise SystemExit(128 + signum)
+
+
+def _stop_cleanly_on_signals() -> None:
+    if threading.current_thread() is not threading.main_thread():
+        return
+    for name in ("SIGTERM", "SIGHUP"):
+        if hasattr(signal, name):
+            signal.signal(getattr(signal, name), _exit_on_signal)
+
+
 def run_audit(args: argparse.Namespace, *, out: Any = None, err: Any = None) -> int:
     # Imported here so `phonehome --help` and the other commands start fast.
     from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeElapsedColumn
@@ -79,6 +94,7 @@ def run_audit(args: argparse.Namespace, *, out: Any = None, err: Any = None) -> 
 
     console = Console(file=out or sys.stdout, soft_wrap=True)
     errors = Console(file=err or sys.stderr, soft_wrap=True)
+    _stop_cleanly_on_signals()
     try:
         formats = parse_formats(args.format)
     except ValueError as e:
