@@ -127,7 +127,8 @@ def test_each_hostile_host_is_kept_as_it_came(tmp_path):
 def _regular_flows(count: int) -> list:
     return [_flow({"host": "metrics.example.com", "host_header": None, "authority": b"",
                    "scheme": b"https", "port": 443, "method": b"POST",
-                   "path": b"/v1/metrics", "headers": [], "body": {"k": i}},
+                   "path": b"/v1/metrics", "headers": [],
+                   "body": {"k": i, "email": "jane.roe@example.org"}},
                   1_700_000_000.0 + 30.0 * i) for i in range(count)]
 
 
@@ -160,6 +161,8 @@ def test_a_damaged_store_record_does_not_stop_the_report(tmp_path):
     assert errors[damaged[1]] == {"stage": "store",
                                   "reason": "unusable host, events in the store"}
     assert sum(1 for e in errors.values() if e) == report["summary"]["audit_errors"] == 2
+    for flow in report["flows"]:  # what was sound in a record is kept
+        assert [f["type"] for f in flow["findings"]] == ["email"], flow["id"]
 
 
 def test_a_flow_that_breaks_a_session_stage_is_left_out_of_it():

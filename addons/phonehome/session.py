@@ -147,8 +147,7 @@ _TEXT_DEFAULTS = {"id": "", "method": "", "url": "", "host": "", "purpose": "unk
 _LIST_FIELDS = ("rule_ids", "events", "categories", "findings", "identifiers", "marks")
 _REQUIRED_LISTS = ("rule_ids", "events", "categories", "findings")
 _ITEM_KEYS = {"events": ("name", "rule_id"),
-              "findings": ("type", "category", "severity", "location", "encoding",
-                           "detector", "evidence")}
+              "findings": ("type", "category", "severity", "location", "detector", "evidence")}
 
 
 def readable_records(records: Iterable[Any]) -> Iterator[dict[str, Any]]:
