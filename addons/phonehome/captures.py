@@ -237,7 +237,8 @@ def read_capture(
     """Yield (mitmproxy flow, bytes of the file read so far), streaming.
 
     Raises CaptureError before the first flow if the file can't be read at
-    all; problems part-way are passed to `on_problem`.
+    all (for a HAR: not JSON, or no entries list, and nothing to salvage);
+    problems part-way, such as a skipped HAR entry, are passed to `on_problem`.
     """
     kind = check_capture(path)
 

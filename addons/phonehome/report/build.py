@@ -116,7 +116,8 @@ def _per_session(stage: str, run: Callable[[list[dict[str, Any]]], Any],
     When it raises, each flow it also fails on alone (tried on a copy) is left
     out and gets an `audit_error` naming the stage, and it runs on the rest.
     If it still fails, the stage's part of the report is `empty` and the
-    reason goes to `errors`.
+    reason goes to `errors`. (A timeline that raised part-way may have set some
+    flows' trigger or phase already; the rerun sets them again from the same data.)
     """
     try:
         return run(flows)
