@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import signal
 import sys
 import time
 from collections.abc import Sequence
@@ -232,6 +233,11 @@ class PhonehomeAudit:
 
     async def running(self) -> None:
         self._loop = asyncio.get_running_loop()
+        if hasattr(signal, "SIGHUP"):  # a closed terminal stops mitmdump as SIGTERM does
+            try:
+                self._loop.add_signal_handler(signal.SIGHUP, ctx.master.shutdown)
+            except (NotImplementedError, RuntimeError):
+                pass
         self._sink_ready()
         self._tasks.append(asyncio.create_task(self._flush_periodically()))
         try:

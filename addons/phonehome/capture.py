@@ -6,18 +6,32 @@ the live addon and the offline reader both call it.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
 from typing import Any
 
 from mitmproxy import http
 
 from .model import Observation
+from .urls import query_pairs, split_url
 
 __all__ = ["observe_request", "observe_websocket_message", "observations_from_flow"]
 
 
 def _timestamp(flow: http.HTTPFlow) -> float:
-    return float(flow.request.timestamp_start or flow.timestamp_created or 0.0)
+    return _first_time(flow.request.timestamp_start, flow.timestamp_created)
+
+
+def _first_time(*values: Any) -> float:
+    """The first usable time: a saved flow may hold anything, and reports need a number."""
+    for value in values:
+        try:
+            when = float(value or 0.0)
+        except (TypeError, ValueError, OverflowError):
+            continue
+        if when and math.isfinite(when):
+            return when
+    return 0.0
 
 
 def _response_fields(flow: http.HTTPFlow) -> tuple[int | None, int | None]:
@@ -41,8 +55,35 @@ def _markers(flow: Any) -> list[tuple[str, float]]:
     return markers
 
 
+def _url(request: http.Request) -> str:
+    # pretty_url builds from the Host header the app wrote: keep it as it came,
+    # and if mitmproxy can't build it, join the parts the same way.
+    try:
+        return request.pretty_url
+    except Exception:  # noqa: BLE001 - untrusted text must not stop the capture
+        return f"{request.scheme}://{_host(request)}:{request.port}{request.path}"
+
+
+def _host(request: http.Request) -> str:
+    try:
+        return request.pretty_host
+    except Exception:  # noqa: BLE001 - untrusted text must not stop the capture
+        return request.host
+
+
+def _cookies(request: http.Request) -> list[tuple[str, str]]:
+    try:
+        return [(k, v) for k, v in request.cookies.items(multi=True)]
+    except Exception:  # noqa: BLE001 - the decode stage reads the Cookie header itself
+        return []
+
+
 def observe_request(flow: http.HTTPFlow, *, source: str = "live") -> Observation:
-    """The request half of an HTTP flow, as it went on the wire."""
+    """The request half of an HTTP flow, as it went on the wire.
+
+    Everything here is the app's own text: read without parsers that raise
+    (`Request.query` runs urlsplit over the host and fails on a stray `[`).
+    """
     request = flow.request
     body = request.raw_content or b""
     status, response_size = _response_fields(flow)
@@ -50,15 +91,15 @@ def observe_request(flow: http.HTTPFlow, *, source: str = "live") -> Observation
         id=flow.id,
         timestamp=_timestamp(flow),
         method=request.method,
-        url=request.pretty_url,
+        url=_url(request),
         scheme=request.scheme,
-        host=request.pretty_host,
+        host=_host(request),
         port=request.port,
         path=request.path,
         http_version=request.http_version,
         headers=[(k, v) for k, v in request.headers.items(multi=True)],
-        cookies=[(k, v) for k, v in request.cookies.items(multi=True)],
-        query=[(k, v) for k, v in request.query.items(multi=True)],
+        cookies=_cookies(request),
+        query=query_pairs(split_url(request.path).query),
         body=body,
         content_type=request.headers.get("content-type", ""),
         content_encoding=request.headers.get("content-encoding", ""),
@@ -82,7 +123,7 @@ def observe_websocket_message(
         return None
     handshake = observe_request(flow, source=source)
     handshake.id = f"{flow.id}:ws{index}"
-    handshake.timestamp = float(message.timestamp)
+    handshake.timestamp = _first_time(message.timestamp, handshake.timestamp)
     handshake.body = message.content
     handshake.content_type = "text/plain" if message.is_text else "application/octet-stream"
     handshake.content_encoding = ""

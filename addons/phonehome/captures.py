@@ -7,17 +7,20 @@ flow read before the break, and a `CaptureProblem` saying where it broke.
 from __future__ import annotations
 
 import json
+import math
 import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any, BinaryIO
+from urllib.parse import urlencode
 
 from mitmproxy.io.har import request_to_flow
 
 from .flowfile import read_flow
 
-__all__ = ["CaptureError", "CaptureProblem", "check_capture", "read_capture"]
+__all__ = ["CaptureError", "CaptureProblem", "check_capture", "complete_har_entry", "read_capture"]
 
 
 class CaptureError(Exception):
@@ -85,16 +88,121 @@ def _read_har(path: Path, fo: BinaryIO, problem: Callable[[str], None]) -> Itera
             raise TypeError("log.entries is not a list")
     except (UnicodeDecodeError, ValueError, KeyError, TypeError) as e:
         entries = _salvage_har_entries(raw)
-        where = f"line {e.lineno}, column {e.colno}" if isinstance(e, json.JSONDecodeError) else ""
-        problem(
-            f"not valid HAR{' at ' + where if where else ''} ({type(e).__name__}); "
-            f"recovered {len(entries)} complete entr{'y' if len(entries) == 1 else 'ies'}"
-        )
+        where = f" at line {e.lineno}, column {e.colno}" if isinstance(e, json.JSONDecodeError) \
+            else ""
+        if not entries:
+            what = (f"not JSON{where} ({type(e).__name__})"
+                    if isinstance(e, (UnicodeDecodeError, ValueError))
+                    else "JSON, but no log.entries list")
+            raise CaptureError(f"{path}: not a HAR file: {what}") from None
+        problem(f"not valid HAR{where} ({type(e).__name__}); recovered {len(entries)} "
+                f"complete entr{'y' if len(entries) == 1 else 'ies'}")
+    started = _EPOCH
     for index, entry in enumerate(entries):
         try:
-            yield request_to_flow(entry), int(len(raw) * (index + 1) / len(entries))
+            complete = complete_har_entry(entry, started)
+        except ValueError as e:
+            problem(f"entry {index} skipped: {e}"[:300])
+            continue
+        started = complete["startedDateTime"]
+        try:
+            flow = request_to_flow(complete)
         except Exception as e:  # noqa: BLE001 - one bad entry must not lose the rest
-            problem(f"entry {index} skipped: {type(e).__name__}: {e}"[:300])
+            problem(f"entry {index} skipped: mitmproxy cannot read it "
+                    f"({type(e).__name__}: {e})"[:300])
+            continue
+        yield flow, int(len(raw) * (index + 1) / len(entries))
+
+
+_EPOCH = "1970-01-01T00:00:00+00:00"
+
+
+def complete_har_entry(entry: Any, previous_start: str = _EPOCH) -> dict[str, Any]:
+    """The entry with every field mitmproxy's HAR reader needs: a request needs only its
+    method and URL; a missing time is 0, a missing start the previous entry's, a missing
+    response empty. Raises ValueError saying what makes an entry unusable."""
+    if not isinstance(entry, dict):
+        raise ValueError("not a JSON object")
+    request = entry.get("request")
+    if not isinstance(request, dict):
+        raise ValueError("no request object")
+    for name in ("method", "url"):
+        if not isinstance(request.get(name), str) or not request[name]:
+            raise ValueError(f"no request.{name}")
+    response = entry.get("response") if isinstance(entry.get("response"), dict) else {}
+    content = response.get("content") if isinstance(response.get("content"), dict) else {}
+    started = entry.get("startedDateTime")
+    if not isinstance(started, str) or _iso_time(started) is None:
+        started = previous_start
+    elapsed = entry.get("time")
+    if isinstance(elapsed, bool) or not isinstance(elapsed, (int, float)) \
+            or not math.isfinite(elapsed) or elapsed < 0:
+        elapsed = 0
+    status = response.get("status")
+    complete: dict[str, Any] = {
+        "startedDateTime": started,
+        "time": elapsed,
+        "request": {
+            "method": request["method"], "url": request["url"],
+            "httpVersion": _text(request.get("httpVersion"), "HTTP/1.1"),
+            "headers": _har_headers(request.get("headers")),
+        },
+        "response": {
+            "status": status if isinstance(status, int) and not isinstance(status, bool)
+            and 0 <= status <= 999 else 0,
+            "httpVersion": _text(response.get("httpVersion"), "HTTP/1.1"),
+            "headers": _har_headers(response.get("headers")),
+            "content": {"text": _text(content.get("text"), "")},
+        },
+    }
+    if content.get("encoding") == "base64":
+        complete["response"]["content"]["encoding"] = "base64"
+    body = _post_text(request.get("postData"))
+    if body is not None:
+        complete["request"]["postData"] = {"text": body}
+    if isinstance(entry.get("serverIPAddress"), str) and entry["serverIPAddress"]:
+        complete["serverIPAddress"] = entry["serverIPAddress"]
+    return complete
+
+
+def _iso_time(text: str) -> float | None:
+    try:
+        return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
+    except (ValueError, OverflowError, OSError):
+        return None
+
+
+def _text(value: Any, default: str) -> str:
+    return value if isinstance(value, str) else default
+
+
+def _har_headers(headers: Any) -> list[dict[str, str]]:
+    """{name, value} pairs (or [name, value] lists); anything else is left out."""
+    out = []
+    for header in headers if isinstance(headers, list) else ():
+        if isinstance(header, dict):
+            name, value = header.get("name"), header.get("value")
+        elif isinstance(header, list) and len(header) == 2:
+            name, value = header
+        else:
+            continue
+        if isinstance(name, str) and name and isinstance(value, (str, int, float)):
+            out.append({"name": name, "value": str(value)})
+    return out
+
+
+def _post_text(post: Any) -> str | None:
+    """postData's text, or its params form-encoded when a tool saved only those."""
+    if not isinstance(post, dict):
+        return None
+    if isinstance(post.get("text"), str):
+        return post["text"]
+    params = post.get("params")
+    if isinstance(params, list):
+        pairs = [(str(p.get("name", "")), str(p.get("value", "")))
+                 for p in params if isinstance(p, dict)]
+        return urlencode(pairs)
+    return None
 
 
 def _salvage_har_entries(raw: bytes) -> list[dict[str, Any]]:
@@ -129,7 +237,8 @@ def read_capture(
     """Yield (mitmproxy flow, bytes of the file read so far), streaming.
 
     Raises CaptureError before the first flow if the file can't be read at
-    all; problems part-way are passed to `on_problem`.
+    all (for a HAR: not JSON, or no entries list, and nothing to salvage);
+    problems part-way, such as a skipped HAR entry, are passed to `on_problem`.
     """
     kind = check_capture(path)
 

@@ -20,7 +20,7 @@ from .detect import DetectionEngine, load_identity, redact_tree
 from .model import Classification, EventHit, Finding, Observation, Payload
 from .rules import RuleSet, load_rules
 
-__all__ = ["AuditSettings", "Auditor", "AuditResult", "flow_record"]
+__all__ = ["AuditSettings", "Auditor", "AuditResult", "flow_record", "json_text"]
 
 # The redacted decoded body is kept for the HTML per-flow detail, up to this size.
 MAX_DECODED_IN_RECORD = 64 * 1024
@@ -144,6 +144,34 @@ def _event_dict(hit: EventHit) -> dict[str, Any]:
     return data
 
 
+def json_text(value: Any) -> Any:
+    """`value` with every string made encodable as UTF-8: a byte the app sent that
+    is not UTF-8 (mitmproxy keeps it as a lone surrogate) becomes the text `\\x80`,
+    so the record can be stored and written in every format."""
+    if isinstance(value, str):
+        if value.isascii():
+            return value
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return "".join(_visible_surrogate(ch) for ch in value)
+        return value
+    if isinstance(value, dict):
+        return {json_text(k): json_text(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_text(v) for v in value]
+    return value
+
+
+def _visible_surrogate(ch: str) -> str:
+    code = ord(ch)
+    if 0xDC80 <= code <= 0xDCFF:  # surrogateescape: the raw byte
+        return f"\\x{code - 0xDC00:02x}"
+    if 0xD800 <= code <= 0xDFFF:
+        return f"\\u{code:04x}"
+    return ch
+
+
 def flow_record(
     observation: Observation,
     payload: Payload | None,
@@ -201,4 +229,4 @@ def flow_record(
                 record["decoded"] = _decoded_for_record(payload, findings, reveal)
             except Exception:  # noqa: BLE001 - detail view only; never lose the record
                 record["decoded"] = None
-    return record
+    return json_text(record)

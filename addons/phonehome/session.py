@@ -6,14 +6,16 @@ traffic gives identical reports.
 
 from __future__ import annotations
 
+import math
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from .model import Marker, Observation
 from .pipeline import Auditor, AuditResult, AuditSettings
 from .report.build import build_report
+from .report.write import private_dir
 from .store import FindingsStore, read_store
 
 __all__ = ["AuditSession", "report_from_store"]
@@ -32,6 +34,7 @@ class AuditSession:
         fresh_store: bool = True,
     ) -> None:
         self.auditor = auditor or Auditor(settings)
+        private_dir(store_path.parent)  # the reports usually go here too
         self.store = FindingsStore(store_path, fresh=fresh_store)
         self.store_path = store_path
         self.inputs = {
@@ -133,9 +136,65 @@ def report_from_store(
         if not with_bodies:
             inputs["decoded_bodies_omitted"] = True
         return build_report(
-            contents.records(decoded=with_bodies),
+            readable_records(contents.records(decoded=with_bodies)),
             contents.markers(),
             inputs=inputs,
             claims_paths=claims_paths,
             app=app,
         )
+
+
+# A store may come from another version or be damaged: these are the fields the
+# report's stages and formats read, with the value a record gets when its own is unusable.
+_TEXT_DEFAULTS = {"id": "", "method": "", "url": "", "host": "", "purpose": "unknown",
+                  "party": "unknown", "trigger": "unknown", "trigger_source": "none"}
+_LIST_FIELDS = ("rule_ids", "events", "categories", "findings", "identifiers", "marks")
+_REQUIRED_LISTS = ("rule_ids", "events", "categories", "findings")
+_ITEM_KEYS = {"events": ("name", "rule_id"),
+              "findings": ("type", "category", "severity", "location", "detector", "evidence")}
+
+
+def readable_records(records: Iterable[Any]) -> Iterator[dict[str, Any]]:
+    """Each stored record with the shape the report relies on. A field of the wrong
+    type is reset and the record gets an `audit_error` (stage "store") saying so."""
+    for index, record in enumerate(records):
+        if not isinstance(record, dict):
+            record = {"id": f"store-{index}", "audit_error": None}
+        wrong = []
+        timestamp = record.get("timestamp")
+        if (isinstance(timestamp, bool) or not isinstance(timestamp, (int, float))
+                or not math.isfinite(timestamp)):
+            record["timestamp"] = 0.0
+            wrong.append("timestamp")
+        for name, default in _TEXT_DEFAULTS.items():
+            if not isinstance(record.get(name), str):
+                record[name] = default if record.get(name) is None else str(record[name])
+                wrong.append(name)
+        bytes_out = record.get("bytes_out")
+        if isinstance(bytes_out, bool) or not isinstance(bytes_out, int) or bytes_out < 0:
+            record["bytes_out"] = 0
+            wrong.append("bytes_out")
+        for name in _LIST_FIELDS:
+            items = record.get(name)
+            keys = _ITEM_KEYS.get(name)
+            kept = [item for item in items if _item_ok(item, keys)] \
+                if isinstance(items, list) else []
+            if kept != items:
+                record[name] = kept
+                if items is not None or name in _REQUIRED_LISTS:
+                    wrong.append(name)
+        record.setdefault("organization", None)
+        error = record.get("audit_error")
+        if error is not None and not _item_ok(error, ("stage", "reason")):
+            record["audit_error"] = None
+            wrong.append("audit_error")
+        if wrong and not record.get("audit_error"):
+            record["audit_error"] = {"stage": "store",
+                                     "reason": "unusable " + ", ".join(wrong) + " in the store"}
+        yield record
+
+
+def _item_ok(item: Any, keys: Sequence[str] | None) -> bool:
+    if keys is None:
+        return isinstance(item, (str, dict))
+    return isinstance(item, dict) and all(isinstance(item.get(k), str) for k in keys)

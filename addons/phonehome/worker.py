@@ -22,11 +22,16 @@ from typing import Any
 from .model import Observation
 from .pipeline import AuditSettings
 
-__all__ = ["AuditWorker", "WorkerError"]
+__all__ = ["AuditWorker", "GROUP_SIGNALS", "WorkerError"]
 
 _STOP = "stop"
 _OBSERVATION = "observation"
 _MARK = "mark"
+
+
+GROUP_SIGNALS = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP")
+                      if hasattr(signal, name))
+"""Signals a terminal or a service manager sends to the whole process group."""
 
 
 class WorkerError(RuntimeError):
@@ -48,8 +53,10 @@ def _yield_to_the_proxy() -> None:
 
 def _worker_main(settings: AuditSettings, store_path: str, inputs: Mapping[str, Any],
                  time_scale: float, quiet: bool, fresh: bool, inbox: Any) -> None:
-    # The proxy decides when we stop (Ctrl-C reaches the whole process group).
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # inherited already; made explicit
+    # The proxy decides when we stop: Ctrl-C, SIGTERM and SIGHUP reach the whole
+    # process group, and the proxy then asks us to finish the store.
+    for signum in GROUP_SIGNALS:
+        signal.signal(signum, signal.SIG_IGN)  # inherited already; made explicit
     _yield_to_the_proxy()
     from .report.terminal import format_flow_line
     from .session import AuditSession
@@ -102,17 +109,19 @@ class AuditWorker:
         self.submitted = 0
 
     def start(self) -> AuditWorker:
-        """Start the child: it ignores SIGINT from birth (the proxy stops it), and does
-        not re-run the parent's main script (mitmdump's) as spawn would by default."""
+        """Start the child: it ignores the group signals from birth (the proxy stops
+        it), and does not re-run the parent's main script (mitmdump's) as spawn would."""
         main = sys.modules["__main__"]
         sys.modules["__main__"] = types.ModuleType("__main__")
         in_main_thread = threading.current_thread() is threading.main_thread()
-        previous = signal.signal(signal.SIGINT, signal.SIG_IGN) if in_main_thread else None
+        # (a handler set outside Python reads as None and could not be put back)
+        previous = {signum: signal.signal(signum, signal.SIG_IGN) for signum in GROUP_SIGNALS
+                    if in_main_thread and signal.getsignal(signum) is not None}
         try:
             self._process.start()
         finally:
-            if in_main_thread:
-                signal.signal(signal.SIGINT, previous)
+            for signum, handler in previous.items():
+                signal.signal(signum, handler)
             sys.modules["__main__"] = main
         return self
 

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -55,11 +57,37 @@ def _fail(console: Console, message: str) -> int:
     return ExitCode.USAGE
 
 
+def _observations(flow: Any, path: Path, problems: list[Any]) -> list[Observation]:
+    """The flow's observations; a flow that cannot be read is a problem, not the end."""
+    from ..capture import observations_from_flow
+    from ..captures import CaptureProblem
+
+    try:
+        return list(observations_from_flow(flow, source=path.name))
+    except Exception as e:  # noqa: BLE001 - one unreadable flow must not stop the audit
+        flow_id = getattr(flow, "id", "?")
+        problems.append(CaptureProblem(path, f"flow {flow_id} skipped: "
+                                             f"{type(e).__name__}: {e}"[:300]))
+        return []
+
+
+def _exit_on_signal(signum: int, frame: Any) -> None:
+    # Unwinds like Ctrl-C does, so a report being written is removed, never left half-done.
+    raise SystemExit(128 + signum)
+
+
+def _stop_cleanly_on_signals() -> None:
+    if threading.current_thread() is not threading.main_thread():
+        return
+    for name in ("SIGTERM", "SIGHUP"):
+        if hasattr(signal, name):
+            signal.signal(getattr(signal, name), _exit_on_signal)
+
+
 def run_audit(args: argparse.Namespace, *, out: Any = None, err: Any = None) -> int:
     # Imported here so `phonehome --help` and the other commands start fast.
     from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from ..capture import observations_from_flow
     from ..captures import CaptureError, CaptureProblem, check_capture, read_capture
     from ..parallel import audit_in_parallel
     from ..pipeline import Auditor, AuditSettings
@@ -70,6 +98,7 @@ def run_audit(args: argparse.Namespace, *, out: Any = None, err: Any = None) -> 
 
     console = Console(file=out or sys.stdout, soft_wrap=True)
     errors = Console(file=err or sys.stderr, soft_wrap=True)
+    _stop_cleanly_on_signals()
     try:
         formats = parse_formats(args.format)
     except ValueError as e:
@@ -117,14 +146,12 @@ def run_audit(args: argparse.Namespace, *, out: Any = None, err: Any = None) -> 
         done_bytes = 0
         for path in args.captures:
             progress.update(task, description=path.name)
-            try:
-                for flow, position in read_capture(path, problems.append):
-                    for observation in observations_from_flow(flow, source=path.name):
-                        yield session.prepare(observation)
-                    progress.update(task, completed=done_bytes + position,
-                                    flows=session.flows)
-            except CaptureError as e:
-                problems.append(CaptureProblem(path, str(e)))
+            # A CaptureError (nothing in the file can be read) ends the audit: exit 2.
+            for flow, position in read_capture(path, problems.append):
+                for observation in _observations(flow, path, problems):
+                    yield session.prepare(observation)
+                progress.update(task, completed=done_bytes + position,
+                                flows=session.flows)
             done_bytes += path.stat().st_size
             progress.update(task, completed=done_bytes)
 
@@ -134,8 +161,12 @@ def run_audit(args: argparse.Namespace, *, out: Any = None, err: Any = None) -> 
             records = audit_in_parallel(settings, observations(), args.jobs)
         else:
             records = (session.auditor.audit(o) for o in observations())
-        for record in records:
-            session.commit(record)
+        try:
+            for record in records:
+                session.commit(record)
+        except CaptureError as e:
+            session.close()
+            return _fail(errors, str(e))
 
     session.note_inputs(capture_errors=[str(p) for p in problems])
     report = session.finish()

@@ -16,9 +16,9 @@ was decoded up to that point is kept.
 from __future__ import annotations
 
 import hashlib
-from urllib.parse import urlsplit
 
 from ..model import Observation, Payload
+from ..urls import url_query
 from .body import decode_body
 from .encodings import decompress
 from .forms import parse_cookie_header, parse_query
@@ -103,7 +103,7 @@ def _request_leaves(obs: Observation, walker: Walker, nested: int) -> None:
         walker.value(obs.url, "url", "url", "url", 0)
     query = obs.query
     if not query and "?" in (obs.url or ""):
-        query = parse_query(urlsplit(obs.url).query, walker.ctx.limits.max_leaves)
+        query = parse_query(url_query(obs.url), walker.ctx.limits.max_leaves)
     for name, value in query:
         walker.value(value, f"query:{name}", name, "query", nested)
     cookie_headers = []

@@ -7,10 +7,11 @@ Everything downstream (JSON, Markdown, HTML, CSV, terminal) formats this dict.
 
 from __future__ import annotations
 
+import copy
 import datetime as _dt
 import importlib.metadata
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +21,7 @@ from ..model import Marker, severity_rank
 from ..paths import builtin_rules_dir
 from ..timeline import apply_timeline
 from .app import apply_app, resolve_app
-from .claims import evaluate_claims, load_claims
+from .claims import ClaimSet, evaluate_claims, load_claims
 
 __all__ = ["build_report", "summarize", "app_claims_paths", "SCHEMA_ID"]
 
@@ -108,6 +109,45 @@ def highest_severity(report: Mapping[str, Any]) -> str | None:
     return best
 
 
+def _reason(error: Exception) -> str:
+    return f"{type(error).__name__}: {error}"[:500]
+
+
+def _per_session(stage: str, run: Callable[[list[dict[str, Any]]], Any],
+                 flows: list[dict[str, Any]], empty: Any, errors: list[str]) -> Any:
+    """`run(flows)`, where no one flow can make the stage fail.
+
+    When it raises, each flow it also fails on alone (tried on a copy) is left
+    out and gets an `audit_error` naming the stage, and it runs on the rest.
+    If it still fails, the stage's part of the report is `empty` and the
+    reason goes to `errors`. (A timeline that raised part-way may have set some
+    flows' trigger or phase already; the rerun sets them again from the same data.)
+    """
+    try:
+        return run(flows)
+    except Exception:  # noqa: BLE001 - find the flows it fails on
+        pass
+    kept = []
+    for flow in flows:
+        try:
+            run([copy.deepcopy(flow)])
+        except Exception as e:  # noqa: BLE001 - this flow's data breaks the stage
+            if not flow.get("audit_error"):
+                flow["audit_error"] = {"stage": stage, "reason": _reason(e)}
+        else:
+            kept.append(flow)
+    try:
+        return run(kept)
+    except Exception as e:  # noqa: BLE001 - it fails on flows only together
+        errors.append(f"{stage}: {_reason(e)}")
+        return empty
+
+
+def _claims(report: dict[str, Any], claims: ClaimSet,
+            flows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return evaluate_claims({**report, "flows": flows}, claims)
+
+
 def build_report(
     records: Iterable[dict[str, Any]],
     markers: Sequence[Marker] = (),
@@ -119,14 +159,26 @@ def build_report(
     """The full report dict. Records are mutated by the timeline stage and the app.
 
     `app` overrides the audited app the inputs name (a pack id or "auto"); the
-    claims checked are that app vendor's unless `claims_paths` is given.
+    claims checked are that app vendor's unless `claims_paths` is given. The
+    whole-session stages run over every flow, but no flow's data can stop one
+    (see `_per_session`): the report is always built.
     """
-    flows = sorted(records, key=lambda r: (r["timestamp"], r["id"]))
+    flows = sorted(records, key=lambda r: (_sort_time(r.get("timestamp")), str(r.get("id"))))
     inputs = dict(inputs or {})
-    audited = resolve_app(flows, app or inputs.get("app"), inputs.get("apps") or {})
-    apply_app(flows, audited["name"])
-    timeline = apply_timeline(flows, markers)
-    persistent = persistent_ids(flows)
+    errors: list[str] = []
+    requested, known_apps = app or inputs.get("app"), inputs.get("apps") or {}
+
+    def audited_app(some: list[dict[str, Any]]) -> dict[str, Any]:
+        chosen = resolve_app(some, requested, known_apps)
+        apply_app(some, chosen["name"])
+        return chosen
+
+    audited = _per_session("app", audited_app, flows, resolve_app([], requested, known_apps),
+                           errors)
+    timeline = _per_session("timeline", lambda fl: apply_timeline(fl, markers), flows,
+                            apply_timeline([], ()), errors)
+    persistent = _per_session("persistent_ids", persistent_ids, flows, [], errors)
+    summary = _per_session("summary", summarize, flows, summarize([]), errors)
     report: dict[str, Any] = {
         "schema": SCHEMA_ID,
         "generated_at": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
@@ -134,7 +186,7 @@ def build_report(
         "inputs": inputs,
         "app": audited,
         "claims": [],
-        "summary": summarize(flows),
+        "summary": summary,
         "flows": flows,
         "cadence": timeline.cadence,
         "phases": timeline.phases,
@@ -147,6 +199,19 @@ def build_report(
     claims: list[dict[str, Any]] = []
     paths = app_claims_paths(audited["name"]) if claims_paths is None else claims_paths
     for path in paths:
-        claims.extend(evaluate_claims(report, load_claims(path)))
+        claim_set = load_claims(path)
+        claims.extend(_per_session(
+            "claims", lambda fl, cs=claim_set: _claims(report, cs, fl), flows, [], errors))
     report["claims"] = claims
+    if errors:
+        report["inputs"]["session_errors"] = errors
+    # a flow left out of a stage above is counted as an audit error
+    report["summary"]["audit_errors"] = sum(1 for f in flows if f.get("audit_error"))
     return report
+
+
+def _sort_time(value: Any) -> float:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return 0.0

@@ -11,7 +11,8 @@ from typing import Any
 
 import orjson
 
-__all__ = ["FORMATS", "write_atomic", "write_report", "format_json", "parse_formats"]
+__all__ = ["FORMATS", "private_dir", "write_atomic", "write_report", "format_json",
+           "parse_formats"]
 
 
 def format_json(report: Mapping[str, Any]) -> str:
@@ -73,9 +74,15 @@ def parse_formats(text: str) -> list[str]:
     return list(dict.fromkeys(names))
 
 
+def private_dir(path: Path) -> Path:
+    """Create the folder owner-only (0700) if it is missing; an existing one is left as is."""
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    return path
+
+
 def write_atomic(path: Path, text: str) -> None:
     """Write `text` to `path` via a 0600 temp file in the same folder, then rename."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    private_dir(path.parent)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         os.fchmod(fd, 0o600)

@@ -15,7 +15,45 @@ _OPTIONS = re2.Options()
 _OPTIONS.log_errors = False  # errors are reported by us, with the pack's line number
 
 Matcher = Any
-"""A compiled RE2 pattern (`re2._Regexp`)."""
+"""A compiled RE2 pattern (`re2._Regexp`), behind `_Utf8Safe`."""
+
+
+def _utf8(text: Any) -> Any:
+    """RE2 reads UTF-8; a byte the app sent that is not UTF-8 (kept by mitmproxy as a
+    lone surrogate) becomes U+FFFD, so captured text can never make a match raise."""
+    if type(text) is not str or text.isascii():
+        return text
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return "".join("\ufffd" if 0xD800 <= ord(ch) <= 0xDFFF else ch for ch in text)
+    return text
+
+
+class _Utf8Safe:
+    """A compiled RE2 regex or set that takes any str."""
+
+    __slots__ = ("_compiled",)
+
+    def __init__(self, compiled: Any) -> None:
+        self._compiled = compiled
+
+    def search(self, text: Any, *args: Any) -> Any:
+        return self._compiled.search(_utf8(text), *args)
+
+    def match(self, text: Any, *args: Any) -> Any:
+        return self._compiled.match(_utf8(text), *args)
+
+    def fullmatch(self, text: Any, *args: Any) -> Any:
+        return self._compiled.fullmatch(_utf8(text), *args)
+
+    def Match(self, text: Any) -> Any:  # noqa: N802 - re2.Set's name
+        return self._compiled.Match(_utf8(text))
+
+    def __getattr__(self, name: str) -> Any:
+        if name == "_compiled":  # not set yet (copy, pickle): no recursion
+            raise AttributeError(name)
+        return getattr(self._compiled, name)
 
 
 def compile_regex(pattern: str | bytes) -> Matcher:
@@ -25,7 +63,7 @@ def compile_regex(pattern: str | bytes) -> Matcher:
     constructs that need backtracking (backreferences, lookaround) are refused.
     """
     try:
-        return re2.compile(pattern, _OPTIONS)
+        return _Utf8Safe(re2.compile(pattern, _OPTIONS))
     except re2.error as e:
         reason = e.args[0] if e.args else str(e)
         if isinstance(reason, bytes):
@@ -71,4 +109,4 @@ def compile_set(bodies: list[str], *, anchored: bool) -> Any:
         if regex_set.Add(body) < 0:  # pragma: no cover - every body compiled alone first
             raise ValueError(f"cannot add {body!r} to an RE2 set")
     regex_set.Compile()
-    return regex_set
+    return _Utf8Safe(regex_set)

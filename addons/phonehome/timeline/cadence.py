@@ -23,7 +23,8 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from statistics import median
-from urllib.parse import urlsplit
+
+from ..urls import split_url
 
 __all__ = [
     "CadenceEstimate",
@@ -63,8 +64,8 @@ def endpoint_template(method: str, url: str, host: str = "") -> str:
     UUIDs, hex runs of 16+ characters, digit runs and long opaque tokens
     become `{id}`; the query string is dropped.
     """
-    parts = urlsplit(url)
-    host = host or parts.hostname or ""
+    parts = split_url(url)
+    host = host or parts.host.lower()
     path = "/".join(_template_segment(segment) for segment in parts.path.split("/"))
     return f"{method.upper()} {host}{path or '/'}"
 
