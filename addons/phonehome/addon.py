@@ -192,7 +192,8 @@ class PhonehomeAudit:
             self.session.finish()
         self.session = AuditSession(settings, store_path, auditor=auditor, time_scale=time_scale,
                                     inputs={"captures": ["live"]}, fresh_store=fresh,
-                                    sensor=self.sensor, spool_dir=self.report_dir)
+                                    sensor=self.sensor, spool_dir=self.report_dir,
+                                    must_connect=False)
 
     def _use_worker(self, settings: AuditSettings, store_path: StoreTarget,
                     time_scale: float) -> None:
@@ -374,7 +375,9 @@ class PhonehomeAudit:
         if self.session is not None or self._worker_args is None:
             return
         settings, store_path, time_scale = self._worker_args
-        log.error("phonehome: the audit worker stopped; auditing inline from here on")
+        code = self.worker.exitcode if self.worker is not None else None
+        log.error(f"phonehome: the audit worker stopped (exit code {code}); "
+                  "auditing inline from here on")
         if self.worker is not None:
             try:
                 self.worker.finish(timeout=5)
@@ -383,7 +386,8 @@ class PhonehomeAudit:
         self.worker = None
         self.session = AuditSession(settings, store_path, time_scale=time_scale,
                                     inputs={"captures": ["live"]}, fresh_store=False,
-                                    sensor=self.sensor, spool_dir=self.report_dir)
+                                    sensor=self.sensor, spool_dir=self.report_dir,
+                                    must_connect=False)
 
     def websocket_message(self, flow: http.HTTPFlow) -> None:
         if flow.websocket is None or not self._in_scope(flow) or not self._sink_ready():

@@ -33,11 +33,12 @@ class AuditSession:
         fresh_store: bool = True,
         sensor: str | None = None,
         spool_dir: Path | None = None,
+        must_connect: bool = True,
     ) -> None:
         self.auditor = auditor or Auditor(settings)
         self.sensor = sensor or default_sensor()
         self.store = open_store(store_path, fresh=fresh_store, sensor=self.sensor,
-                                spool_dir=spool_dir)
+                                spool_dir=spool_dir, must_connect=must_connect)
         self.store_path = store_path
         self.inputs = {
             "captures": [],

@@ -73,13 +73,15 @@ def default_sensor() -> str:
 
 
 def open_store(target: StoreTarget, *, fresh: bool = True, sensor: str | None = None,
-               spool_dir: Path | None = None) -> FindingsStore | PostgresStore:
-    """The writer for a store target. A shared store is never emptied: `fresh` is for files."""
+               spool_dir: Path | None = None, must_connect: bool = True
+               ) -> FindingsStore | PostgresStore:
+    """The writer for a store target. A shared store is never emptied (`fresh` is for
+    files); with `must_connect` False it starts queueing locally when it is away."""
     if is_postgres_url(target):
         from .store_pg import PostgresStore
 
         return PostgresStore(str(target), sensor=sensor or default_sensor(),
-                             spool_dir=spool_dir or Path("reports"))
+                             spool_dir=spool_dir or Path("reports"), must_connect=must_connect)
     store = FindingsStore(Path(target), fresh=fresh)
     store.set_meta("sensor", sensor or default_sensor())
     return store

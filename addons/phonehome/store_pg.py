@@ -245,34 +245,45 @@ class PostgresStore:
     """
 
     def __init__(self, dsn: str, *, sensor: str, spool_dir: Path,
-                 commit_interval_s: float = 0.2, commit_every: int = 200) -> None:
+                 commit_interval_s: float = 0.2, commit_every: int = 200,
+                 must_connect: bool = True) -> None:
         self.dsn = dsn
         self.sensor = sensor
         self.label = mask_dsn(dsn)
-        connection = _connect(dsn)  # fail fast at start: a wrong DSN is a usage error
-        try:
-            migrate(connection)
-            self.secret = shared_secret(connection)
-        except _psycopg().Error as e:
-            connection.close()
-            raise StoreError(f"{self.label}: {_first_line(e)}") from e
-        except StoreError:
-            connection.close()
-            raise
-        self._connection: Any = connection
+        self._connection: Any = None
+        self._down_since: float | None = None
         self._spool = _Spool(spool_path_for(spool_dir, sensor))
+        try:
+            self._connection = self._open()
+        except StoreError as e:
+            if must_connect:  # an offline import fails fast on a wrong DSN
+                self._spool.close()
+                raise
+            self._lost(e)
         self.commit_interval_s = commit_interval_s
         self.commit_every = commit_every
         self._queue: deque[tuple[str, str]] = deque()
         self._lock = threading.Lock()
         self._wake = threading.Event()
         self._stop = threading.Event()
-        self._down_since: float | None = None
         self._next_retry = 0.0
         self.flows_written = 0
         self._thread = threading.Thread(target=self._run, name="phonehome-pg-store",
                                         daemon=True)
         self._thread.start()
+
+    def _open(self) -> Any:
+        """A connection with the schema checked (and created or upgraded when needed)."""
+        connection = _connect(self.dsn)
+        try:
+            migrate(connection)
+        except _psycopg().Error as e:
+            connection.close()
+            raise StoreError(f"{self.label}: {_first_line(e)}") from e
+        except StoreError:
+            connection.close()
+            raise
+        return connection
 
     # the writer interface ------------------------------------------------------------
 
@@ -366,7 +377,7 @@ class PostgresStore:
             return False
         self._next_retry = now + _RETRY_EVERY_S
         try:
-            self._connection = _connect(self.dsn)
+            self._connection = self._open()
         except StoreError:
             return False
         log.warning(f"phonehome: store {self.label} is back after "
@@ -379,10 +390,11 @@ class PostgresStore:
             self._down_since = time.monotonic()
             log.warning(f"phonehome: store {self.label} unreachable ({_first_line(error)}); "
                         f"queueing flows in {self._spool.path}")
-        try:
-            self._connection.close()
-        except Exception:  # noqa: BLE001 - it is gone either way
-            pass
+        if self._connection is not None:
+            try:
+                self._connection.close()
+            except Exception:  # noqa: BLE001 - it is gone either way
+                pass
         self._connection = None
 
     def _drain_spool(self) -> None:

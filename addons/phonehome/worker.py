@@ -63,7 +63,8 @@ def _worker_main(settings: AuditSettings, store_path: StoreTarget, inputs: Mappi
         console = Console(file=sys.stdout, soft_wrap=True, highlight=False)
     parent = os.getppid()
     session = AuditSession(settings, store_path, inputs=inputs, time_scale=time_scale,
-                           fresh_store=fresh, sensor=sensor, spool_dir=spool_dir)
+                           fresh_store=fresh, sensor=sensor, spool_dir=spool_dir,
+                           must_connect=False)  # the proxy checked it; it may be away now
     try:
         while True:
             try:
@@ -119,6 +120,10 @@ class AuditWorker:
                 signal.signal(signal.SIGINT, previous)
             sys.modules["__main__"] = main
         return self
+
+    @property
+    def exitcode(self) -> int | None:
+        return self._process.exitcode
 
     @property
     def alive(self) -> bool:
