@@ -10,7 +10,6 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +17,6 @@ import httpx
 import pytest
 
 from conftest import ROOT, assert_valid_report
-from pg_support import PostgresServer, find_pg_bin
 from phonehome.proxy_process import ADDON_SCRIPT, MitmdumpProcess
 
 pytestmark = pytest.mark.e2e
@@ -26,21 +24,6 @@ pytestmark = pytest.mark.e2e
 REQUESTS = 300
 SAMPLE = ROOT / "examples" / "webex-session.mitm"
 IDENTITY = ROOT / "examples" / "identity.yaml"
-
-
-@pytest.fixture(scope="module")
-def postgres() -> Iterator[PostgresServer]:
-    pytest.importorskip("psycopg", reason="the fleet extra is not installed")
-    bin_dir = find_pg_bin()
-    if bin_dir is None:
-        if os.environ.get("CI"):
-            pytest.fail("PostgreSQL is not installed: .ci/run installs it")
-        pytest.skip("PostgreSQL (initdb, pg_ctl) is not installed")
-    server = PostgresServer(bin_dir).init()
-    server.start()
-    server.wait_ready()
-    yield server
-    server.destroy()
 
 
 def _phonehome(*args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:

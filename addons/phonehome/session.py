@@ -14,8 +14,8 @@ from typing import Any
 from .model import Marker, Observation
 from .pipeline import Auditor, AuditResult, AuditSettings
 from .report.build import build_report
-from .store_pg import StoreSelection
 from .store import StoreTarget, default_sensor, is_postgres_url, open_store, read_store
+from .store_pg import StoreSelection
 
 __all__ = ["AuditSession", "report_from_store", "sensor_selection"]
 

@@ -119,20 +119,30 @@ def _first_line(error: BaseException) -> str:
     return text[0] if text else type(error).__name__
 
 
+def _schema_version(connection: Any) -> int:
+    if connection.execute("SELECT to_regclass('phonehome_schema')").fetchone()[0] is None:
+        return 0
+    return int(connection.execute("SELECT max(version) FROM phonehome_schema").fetchone()[0]
+               or 0)
+
+
 def migrate(connection: Any) -> int:
-    """Create or upgrade the schema; the version it is at. Safe to run from many sensors."""
+    """Create or upgrade the schema; the version it is at. Safe to run from many sensors,
+    and a role that may only insert and select passes when the schema is current."""
     psycopg = _psycopg()
     with connection.transaction():
-        connection.execute("SELECT pg_advisory_xact_lock(%s)", (_MIGRATION_LOCK,))
-        connection.execute(
-            "CREATE TABLE IF NOT EXISTS phonehome_schema (version INTEGER NOT NULL, "
-            "applied_at TIMESTAMPTZ NOT NULL DEFAULT now())")
-        row = connection.execute("SELECT max(version) FROM phonehome_schema").fetchone()
-        current = int(row[0] or 0)
+        current = _schema_version(connection)
+        if current == SCHEMA_VERSION:
+            return current
         if current > SCHEMA_VERSION:
             raise StoreError(f"the store's schema is version {current}, newer than this "
                              f"phonehome knows ({SCHEMA_VERSION}): upgrade phonehome")
         try:
+            connection.execute("SELECT pg_advisory_xact_lock(%s)", (_MIGRATION_LOCK,))
+            connection.execute(
+                "CREATE TABLE IF NOT EXISTS phonehome_schema (version INTEGER NOT NULL, "
+                "applied_at TIMESTAMPTZ NOT NULL DEFAULT now())")
+            current = _schema_version(connection)  # another sensor may have just done it
             for version in range(current, SCHEMA_VERSION):
                 connection.execute(MIGRATIONS[version])
                 connection.execute("INSERT INTO phonehome_schema (version) VALUES (%s)",
@@ -465,8 +475,12 @@ class PostgresContents:
         self.label = mask_dsn(dsn)
         self.selection = selection or StoreSelection()
         self._db = _connect(dsn)
-        self._db.read_only = True
-        _check_schema(self._db, dsn)
+        try:
+            self._db.read_only = True
+            _check_schema(self._db, dsn)
+        except BaseException:
+            self._db.close()
+            raise
 
     def sensors(self) -> list[str]:
         """The sensors this selection covers that have flows or meta in the store."""
