@@ -150,7 +150,8 @@ def drive(proxy_url: str, upstream_port: int, clients: int, seconds: float,
     return len(all_latencies) / elapsed, statistics.median(all_latencies) * 1000
 
 
-def live_benchmark(workdir: Path, rounds: int, seconds: float) -> list[dict]:
+def live_benchmark(workdir: Path, rounds: int, seconds: float,
+                   store_dsn: str | None = None) -> list[dict]:
     rng = random.Random(7)
     bodies = [telemetry_body(rng) for _ in range(64)]
     identity = workdir / "identity.yaml"
@@ -168,6 +169,10 @@ def live_benchmark(workdir: Path, rounds: int, seconds: float) -> list[dict]:
                                        "phonehome_quiet": "true",
                                        "phonehome_formats": "json"}),
     }
+    if store_dsn:
+        variants["phonehome, PostgreSQL store"] = (
+            [ADDON_SCRIPT], {**variants["phonehome"][1], "phonehome_store": store_dsn,
+                             "phonehome_sensor": "bench"})
     results = []
     for clients in (1, 8):
         samples: dict[str, list[tuple[float, float]]] = {name: [] for name in variants}
@@ -271,6 +276,8 @@ def main() -> int:
     parser.add_argument("--quick", action="store_true", help="fewer rounds and flows")
     parser.add_argument("--skip", action="append", default=[],
                         choices=("live", "offline", "memory"))
+    parser.add_argument("--postgres", action="store_true",
+                        help="live: also run with the store on a local PostgreSQL server")
     args = parser.parse_args()
     rounds = 2 if args.quick else 3
     seconds = 3.0 if args.quick else 6.0
@@ -285,7 +292,21 @@ def main() -> int:
             print("## Live: throughput and added latency (median of interleaved rounds)\n")
             print("| clients | variant | req/s | × plain | median latency ms | added ms |")
             print("| ---: | --- | ---: | ---: | ---: | ---: |")
-            for row in live_benchmark(workdir, rounds, seconds):
+            server = None
+            if args.postgres:
+                sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+                from pg_support import PostgresServer, find_pg_bin
+
+                server = PostgresServer(find_pg_bin()).init()
+                server.start()
+                server.wait_ready()
+            try:
+                rows = live_benchmark(workdir, rounds, seconds,
+                                      server.database() if server else None)
+            finally:
+                if server is not None:
+                    server.destroy()
+            for row in rows:
                 print(f"| {row['clients']} | {row['variant']} | {row['rps']:.0f} | "
                       f"{row['ratio']:.2f} | {row['latency_ms']:.2f} | {row['added_ms']:+.2f} |")
             print()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import threading
 import time
@@ -84,3 +85,21 @@ def http_server() -> Iterator[ThreadingHTTPServer]:
     server.shutdown()
     server.server_close()
     thread.join(timeout=5)
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[Any]:
+    """A real PostgreSQL server for the session (initdb + pg_ctl on a loopback port)."""
+    pytest.importorskip("psycopg", reason="the fleet extra is not installed")
+    from pg_support import PostgresServer, find_pg_bin
+
+    bin_dir = find_pg_bin()
+    if bin_dir is None:
+        if os.environ.get("CI"):
+            pytest.fail("PostgreSQL is not installed: .ci/run installs it")
+        pytest.skip("PostgreSQL (initdb, pg_ctl) is not installed")
+    server = PostgresServer(bin_dir).init()
+    server.start()
+    server.wait_ready()
+    yield server
+    server.destroy()

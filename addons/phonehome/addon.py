@@ -31,7 +31,9 @@ from .enforce import (
 from .pipeline import Auditor, AuditSettings
 from .report.terminal import format_flow_line, format_summary
 from .report.write import parse_formats, write_report
-from .session import AuditSession, report_from_store
+from .session import AuditSession, report_from_store, sensor_selection
+from .store import StoreError, StoreTarget, default_sensor, is_postgres_url
+from .store_pg import check_shared_store
 from .worker import AuditWorker
 
 __all__ = ["PhonehomeAudit"]
@@ -45,6 +47,7 @@ _PARSED_OPTIONS = {
     "phonehome_reveal",
     "phonehome_report_dir",
     "phonehome_store",
+    "phonehome_sensor",
     "phonehome_formats",
     "phonehome_max_body",
     "phonehome_max_depth",
@@ -81,7 +84,8 @@ class PhonehomeAudit:
         self._finished = False
         self._configured = False
         self.worker: AuditWorker | None = None
-        self._worker_args: tuple[AuditSettings, Path, float] | None = None
+        self._worker_args: tuple[AuditSettings, StoreTarget, float] | None = None
+        self.sensor = default_sensor()
 
     # --- options ---------------------------------------------------------
 
@@ -97,7 +101,10 @@ class PhonehomeAudit:
         loader.add_option("phonehome_report_dir", str, "reports",
                           "Folder for the reports written when mitmdump stops.")
         loader.add_option("phonehome_store", str, "",
-                          "Findings store (SQLite); default: <report_dir>/audit.sqlite.")
+                          "Findings store: a SQLite file (default: <report_dir>/audit.sqlite) "
+                          "or a postgresql:// URL shared by many proxies.")
+        loader.add_option("phonehome_sensor", str, "",
+                          "This proxy's name in a shared store (default: the host name).")
         loader.add_option("phonehome_formats", str, "json,md,html,csv",
                           "Report formats: json, md, html, csv, or all.")
         loader.add_option("phonehome_quiet", bool, False,
@@ -173,14 +180,22 @@ class PhonehomeAudit:
         if unknown:
             log.warning(f"phonehome: enforce file names unknown rule ids: {', '.join(unknown)}")
         self.report_dir = Path(opts.phonehome_report_dir)
-        store_path = Path(opts.phonehome_store or self.report_dir / "audit.sqlite")
+        store_path: StoreTarget = (
+            opts.phonehome_store if is_postgres_url(opts.phonehome_store)
+            else Path(opts.phonehome_store or self.report_dir / "audit.sqlite"))
+        self.sensor = opts.phonehome_sensor or default_sensor()
+        if is_postgres_url(store_path):
+            try:
+                check_shared_store(store_path)
+            except StoreError as e:
+                raise exceptions.OptionsError(f"phonehome_store: {e}") from e
         if self.policy.enabled or not opts.phonehome_audit_process:
             self._use_inline(settings, auditor, store_path, time_scale)
         else:
             self._use_worker(settings, store_path, time_scale)
         self._configured = True
 
-    def _use_inline(self, settings: AuditSettings, auditor: Auditor, store_path: Path,
+    def _use_inline(self, settings: AuditSettings, auditor: Auditor, store_path: StoreTarget,
                     time_scale: float) -> None:
         fresh = self._stop_worker(store_path)
         if self.session is not None and self.session.store_path == store_path:
@@ -190,9 +205,12 @@ class PhonehomeAudit:
         if self.session is not None:
             self.session.finish()
         self.session = AuditSession(settings, store_path, auditor=auditor, time_scale=time_scale,
-                                    inputs={"captures": ["live"]}, fresh_store=fresh)
+                                    inputs={"captures": ["live"]}, fresh_store=fresh,
+                                    sensor=self.sensor, spool_dir=self.report_dir,
+                                    must_connect=False)
 
-    def _use_worker(self, settings: AuditSettings, store_path: Path, time_scale: float) -> None:
+    def _use_worker(self, settings: AuditSettings, store_path: StoreTarget,
+                    time_scale: float) -> None:
         fresh = True
         if self.session is not None:
             self.session.close()
@@ -202,7 +220,7 @@ class PhonehomeAudit:
         self._worker_args = (settings, store_path, time_scale)
         self._worker_fresh = fresh
 
-    def _stop_worker(self, store_path: Path) -> bool:
+    def _stop_worker(self, store_path: StoreTarget) -> bool:
         """Stop a running worker; True when the next store should start fresh."""
         if self.worker is None:
             return True
@@ -220,7 +238,8 @@ class PhonehomeAudit:
         settings, store_path, time_scale = self._worker_args
         self.worker = AuditWorker(settings, store_path, inputs={"captures": ["live"]},
                                   time_scale=time_scale, quiet=ctx.options.phonehome_quiet,
-                                  fresh=self._worker_fresh).start()
+                                  fresh=self._worker_fresh, sensor=self.sensor,
+                                  spool_dir=self.report_dir).start()
         self._worker_fresh = False
         return True
 
@@ -375,7 +394,9 @@ class PhonehomeAudit:
         if self.session is not None or self._worker_args is None:
             return
         settings, store_path, time_scale = self._worker_args
-        log.error("phonehome: the audit worker stopped; auditing inline from here on")
+        code = self.worker.exitcode if self.worker is not None else None
+        log.error(f"phonehome: the audit worker stopped (exit code {code}); "
+                  "auditing inline from here on")
         if self.worker is not None:
             try:
                 self.worker.finish(timeout=5)
@@ -383,7 +404,9 @@ class PhonehomeAudit:
                 pass
         self.worker = None
         self.session = AuditSession(settings, store_path, time_scale=time_scale,
-                                    inputs={"captures": ["live"]}, fresh_store=False)
+                                    inputs={"captures": ["live"]}, fresh_store=False,
+                                    sensor=self.sensor, spool_dir=self.report_dir,
+                                    must_connect=False)
 
     def websocket_message(self, flow: http.HTTPFlow) -> None:
         if flow.websocket is None or not self._in_scope(flow) or not self._sink_ready():
@@ -435,7 +458,9 @@ class PhonehomeAudit:
         try:
             if self.worker is not None:
                 self.worker.finish()
-                report = report_from_store(self.worker.store_path)
+                report = report_from_store(
+                    self.worker.store_path,
+                    selection=sensor_selection(self.worker.store_path, self.sensor))
             else:
                 assert self.session is not None
                 for flow_id in list(self._pending):

@@ -21,6 +21,7 @@ COMMANDS = {
     "diff": "what changed between two audits (audit.json files)",
     "rules": "check, test and list rule packs",
     "mark": "mark a moment in a running live audit",
+    "store": "manage a shared (postgresql://) store",
     "simulate": "run the meeting-app simulator through a proxy",
 }
 

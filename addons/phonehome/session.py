@@ -16,26 +16,33 @@ from .model import Marker, Observation
 from .pipeline import Auditor, AuditResult, AuditSettings
 from .report.build import build_report
 from .report.write import private_dir
-from .store import FindingsStore, read_store
+from .store import StoreTarget, default_sensor, is_postgres_url, open_store, read_store
+from .store_pg import StoreSelection
 
-__all__ = ["AuditSession", "report_from_store"]
+__all__ = ["AuditSession", "report_from_store", "sensor_selection"]
 
 
 class AuditSession:
     def __init__(
         self,
         settings: AuditSettings,
-        store_path: Path,
+        store_path: StoreTarget,
         *,
         inputs: Mapping[str, Any] | None = None,
         on_record: Callable[[dict[str, Any]], None] | None = None,
         auditor: Auditor | None = None,
         time_scale: float = 1.0,
         fresh_store: bool = True,
+        sensor: str | None = None,
+        spool_dir: Path | None = None,
+        must_connect: bool = True,
     ) -> None:
         self.auditor = auditor or Auditor(settings)
-        private_dir(store_path.parent)  # the reports usually go here too
-        self.store = FindingsStore(store_path, fresh=fresh_store)
+        self.sensor = sensor or default_sensor()
+        if not is_postgres_url(store_path):
+            private_dir(Path(store_path).parent)  # the reports usually go here too
+        self.store = open_store(store_path, fresh=fresh_store, sensor=self.sensor,
+                                spool_dir=spool_dir, must_connect=must_connect)
         self.store_path = store_path
         self.inputs = {
             "captures": [],
@@ -118,7 +125,13 @@ class AuditSession:
     def finish(self, claims_paths: Sequence[Path] | None = None) -> dict[str, Any]:
         """Close the store and build the report from it."""
         self.close()
-        return report_from_store(self.store_path, claims_paths=claims_paths)
+        return report_from_store(self.store_path, claims_paths=claims_paths,
+                                 selection=sensor_selection(self.store_path, self.sensor))
+
+
+def sensor_selection(target: StoreTarget, sensor: str) -> StoreSelection | None:
+    """A shared store holds every sensor's flows: a session reports its own."""
+    return StoreSelection(sensors=(sensor,)) if is_postgres_url(target) else None
 
 
 # Above this many flows the report leaves out the decoded bodies (they stay in the
@@ -127,9 +140,10 @@ DECODED_IN_REPORT_MAX_FLOWS = 5000
 
 
 def report_from_store(
-    path: Path, *, claims_paths: Sequence[Path] | None = None, app: str | None = None
+    path: StoreTarget, *, claims_paths: Sequence[Path] | None = None,
+    selection: StoreSelection | None = None, app: str | None = None,
 ) -> dict[str, Any]:
-    with read_store(path) as contents:
+    with read_store(path, selection) as contents:
         meta = contents.meta()
         inputs = dict(meta.get("inputs") or {})
         with_bodies = contents.count() <= DECODED_IN_REPORT_MAX_FLOWS

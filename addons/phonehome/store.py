@@ -10,17 +10,25 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import sqlite3
 import time
 from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Union
 
 import orjson
 
 from .model import Marker
 
-__all__ = ["FindingsStore", "StoreError", "read_store", "StoreContents"]
+if TYPE_CHECKING:
+    from .store_pg import PostgresContents, PostgresStore, StoreSelection
+
+StoreTarget = Union[Path, str]
+"""A file path (the embedded SQLite store) or a postgresql:// URL (the shared store)."""
+
+__all__ = ["FindingsStore", "StoreError", "StoreTarget", "read_store", "open_store",
+           "StoreContents", "dumps_record", "is_postgres_url", "store_label", "default_sensor"]
 
 SCHEMA_VERSION = "1"
 
@@ -47,6 +55,38 @@ class StoreError(Exception):
     """A store that cannot be opened or read."""
 
 
+def is_postgres_url(target: object) -> bool:
+    return isinstance(target, str) and target.startswith(("postgresql://", "postgres://"))
+
+
+def store_label(target: StoreTarget) -> str:
+    """How to name a store in messages: a DSN never shows its password."""
+    if is_postgres_url(target):
+        from .store_pg import mask_dsn
+
+        return mask_dsn(str(target))
+    return str(target)
+
+
+def default_sensor() -> str:
+    return socket.gethostname() or "localhost"
+
+
+def open_store(target: StoreTarget, *, fresh: bool = True, sensor: str | None = None,
+               spool_dir: Path | None = None, must_connect: bool = True
+               ) -> FindingsStore | PostgresStore:
+    """The writer for a store target. A shared store is never emptied (`fresh` is for
+    files); with `must_connect` False it starts queueing locally when it is away."""
+    if is_postgres_url(target):
+        from .store_pg import PostgresStore
+
+        return PostgresStore(str(target), sensor=sensor or default_sensor(),
+                             spool_dir=spool_dir or Path("reports"), must_connect=must_connect)
+    store = FindingsStore(Path(target), fresh=fresh)
+    store.set_meta("sensor", sensor or default_sensor())
+    return store
+
+
 def _json_default(value: Any) -> Any:
     if isinstance(value, bytes):
         return value.hex()
@@ -55,7 +95,7 @@ def _json_default(value: Any) -> Any:
     return str(value)
 
 
-def _dumps(record: Mapping[str, Any]) -> str:
+def dumps_record(record: Mapping[str, Any]) -> str:
     try:
         return orjson.dumps(record, default=_json_default,
                             option=orjson.OPT_NON_STR_KEYS).decode()
@@ -119,7 +159,7 @@ class FindingsStore:
             (
                 str(record["id"]),
                 float(record["timestamp"]),
-                _dumps(record),
+                dumps_record(record),
             ),
         )
         self._pending += 1
@@ -165,10 +205,22 @@ class FindingsStore:
 
 
 class StoreContents:
-    """A read-only view of a store: meta, markers, and records streamed in time order."""
+    """A read-only view of a store: meta, markers, and records streamed in time order.
 
-    def __init__(self, path: Path) -> None:
+    `since`/`until` (epoch seconds, until exclusive) narrow it to a time window.
+    """
+
+    def __init__(self, path: Path, *, since: float | None = None,
+                 until: float | None = None) -> None:
         self.path = Path(path)
+        clauses, self._params = [], []
+        if since is not None:
+            clauses.append("timestamp >= ?")
+            self._params.append(since)
+        if until is not None:
+            clauses.append("timestamp < ?")
+            self._params.append(until)
+        self._where = (" WHERE " + " AND ".join(clauses)) if clauses else ""
         if not self.path.is_file():
             raise StoreError(f"{self.path}: no such store")
         try:
@@ -188,16 +240,18 @@ class StoreContents:
 
     def markers(self) -> list[Marker]:
         rows = self._db.execute(
-            "SELECT timestamp, label, source, flow_id FROM markers ORDER BY timestamp, seq"
-        )
+            f"SELECT timestamp, label, source, flow_id FROM markers{self._where} "
+            "ORDER BY timestamp, seq", self._params)
         return [Marker(ts, label, source, flow_id) for ts, label, source, flow_id in rows]
 
     def count(self) -> int:
-        return int(self._db.execute("SELECT count(*) FROM flows").fetchone()[0])
+        return int(self._db.execute(f"SELECT count(*) FROM flows{self._where}",
+                                    self._params).fetchone()[0])
 
     def records(self, *, decoded: bool = True) -> Iterator[dict[str, Any]]:
         """Records in time order; without their decoded bodies if `decoded` is False."""
-        cursor = self._db.execute("SELECT record FROM flows ORDER BY timestamp, seq")
+        cursor = self._db.execute(
+            f"SELECT record FROM flows{self._where} ORDER BY timestamp, seq", self._params)
         for (text,) in cursor:
             record = json.loads(text)  # not orjson: it reads wide integers as floats
             if not decoded:
@@ -214,5 +268,14 @@ class StoreContents:
         self.close()
 
 
-def read_store(path: Path) -> StoreContents:
-    return StoreContents(path)
+def read_store(target: StoreTarget, selection: StoreSelection | None = None
+               ) -> StoreContents | PostgresContents:
+    """A reader for a store target; `selection` picks sensors and a time window."""
+    if is_postgres_url(target):
+        from .store_pg import PostgresContents
+
+        return PostgresContents(str(target), selection)
+    if selection is not None and selection.sensors:
+        raise StoreError(f"{target}: --sensor needs a shared (postgresql://) store")
+    return StoreContents(Path(target), since=selection.since if selection else None,
+                         until=selection.until if selection else None)

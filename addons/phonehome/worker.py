@@ -21,6 +21,7 @@ from typing import Any
 
 from .model import Observation
 from .pipeline import AuditSettings
+from .store import StoreTarget
 
 __all__ = ["AuditWorker", "GROUP_SIGNALS", "WorkerError"]
 
@@ -51,8 +52,9 @@ def _yield_to_the_proxy() -> None:
         pass
 
 
-def _worker_main(settings: AuditSettings, store_path: str, inputs: Mapping[str, Any],
-                 time_scale: float, quiet: bool, fresh: bool, inbox: Any) -> None:
+def _worker_main(settings: AuditSettings, store_path: StoreTarget, inputs: Mapping[str, Any],
+                 time_scale: float, quiet: bool, fresh: bool, inbox: Any,
+                 sensor: str | None = None, spool_dir: Path | None = None) -> None:
     # The proxy decides when we stop: Ctrl-C, SIGTERM and SIGHUP reach the whole
     # process group, and the proxy then asks us to finish the store.
     for signum in GROUP_SIGNALS:
@@ -67,8 +69,9 @@ def _worker_main(settings: AuditSettings, store_path: str, inputs: Mapping[str, 
 
         console = Console(file=sys.stdout, soft_wrap=True, highlight=False)
     parent = os.getppid()
-    session = AuditSession(settings, Path(store_path), inputs=inputs, time_scale=time_scale,
-                           fresh_store=fresh)
+    session = AuditSession(settings, store_path, inputs=inputs, time_scale=time_scale,
+                           fresh_store=fresh, sensor=sensor, spool_dir=spool_dir,
+                           must_connect=False)  # the proxy checked it; it may be away now
     try:
         while True:
             try:
@@ -94,16 +97,18 @@ def _worker_main(settings: AuditSettings, store_path: str, inputs: Mapping[str, 
 class AuditWorker:
     """`submit()` observations and `mark()` moments; `finish()` waits for the store."""
 
-    def __init__(self, settings: AuditSettings, store_path: Path, *,
+    def __init__(self, settings: AuditSettings, store_path: StoreTarget, *,
                  inputs: Mapping[str, Any] | None = None, time_scale: float = 1.0,
-                 quiet: bool = False, fresh: bool = True) -> None:
+                 quiet: bool = False, fresh: bool = True, sensor: str | None = None,
+                 spool_dir: Path | None = None) -> None:
         context = multiprocessing.get_context("spawn")
         self._inbox = context.Queue()
         self.store_path = store_path
+        self.sensor = sensor
         self._process = context.Process(
             target=_worker_main,
-            args=(settings, str(store_path), dict(inputs or {}), time_scale, quiet, fresh,
-                  self._inbox),
+            args=(settings, store_path, dict(inputs or {}), time_scale, quiet, fresh,
+                  self._inbox, sensor, spool_dir),
             name="phonehome-audit", daemon=True,
         )
         self.submitted = 0
@@ -124,6 +129,10 @@ class AuditWorker:
                 signal.signal(signum, handler)
             sys.modules["__main__"] = main
         return self
+
+    @property
+    def exitcode(self) -> int | None:
+        return self._process.exitcode
 
     @property
     def alive(self) -> bool:

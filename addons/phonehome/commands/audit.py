@@ -14,6 +14,7 @@ from rich.console import Console
 
 from ..exitcodes import ExitCode
 from ..model import SEVERITIES, Observation, severity_rank
+from .selection import store_target
 
 __all__ = ["register", "run_audit"]
 
@@ -44,8 +45,11 @@ def register(subparsers: Any) -> None:
                         help="show raw values in reports instead of redacted evidence")
     parser.add_argument("--time-scale", type=float, default=1.0, metavar="X",
                         help="stretch timestamps by X (for time-compressed simulations)")
-    parser.add_argument("--store", type=Path, metavar="PATH",
-                        help="findings store (default: DIR/audit.sqlite)")
+    parser.add_argument("--store", type=store_target, metavar="STORE",
+                        help="findings store: a file (default: DIR/audit.sqlite) or a "
+                        "postgresql:// URL shared by many sensors")
+    parser.add_argument("--sensor", metavar="NAME",
+                        help="this import's sensor name in a shared store (default: host name)")
     parser.add_argument("-j", "--jobs", type=int, default=1, metavar="N",
                         help="audit on N worker processes (for large captures)")
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar or summary")
@@ -95,6 +99,7 @@ def run_audit(args: argparse.Namespace, *, out: Any = None, err: Any = None) -> 
     from ..report.terminal import format_summary
     from ..report.write import parse_formats, write_report
     from ..session import AuditSession
+    from ..store import StoreError, store_label
 
     console = Console(file=out or sys.stdout, soft_wrap=True)
     errors = Console(file=err or sys.stderr, soft_wrap=True)
@@ -130,9 +135,13 @@ def run_audit(args: argparse.Namespace, *, out: Any = None, err: Any = None) -> 
         session = AuditSession(
             settings, store_path, auditor=auditor, time_scale=args.time_scale,
             inputs={"captures": [str(p) for p in args.captures]},
+            sensor=args.sensor, spool_dir=args.output,
         )
     except OSError as e:
-        return _fail(errors, f"{store_path}: cannot create the store ({e.strerror or e})")
+        return _fail(errors, f"{store_label(store_path)}: cannot create the store "
+                             f"({e.strerror or e})")
+    except StoreError as e:
+        return _fail(errors, str(e))
 
     total = sum(p.stat().st_size for p in args.captures)
     progress = Progress(

@@ -1,4 +1,7 @@
-"""`phonehome diff OLD.json NEW.json [-o FILE.md]`: what changed between two audits."""
+"""`phonehome diff OLD.json NEW.json [-o FILE.md]`: what changed between two audits.
+
+`phonehome diff STORE --old-… --new-…` compares two sensors or time windows of one store.
+"""
 
 from __future__ import annotations
 
@@ -16,6 +19,7 @@ from rich.console import Console
 from ..exitcodes import ExitCode
 from ..report.diff import diff_reports, format_diff_markdown, format_diff_table
 from ..report.write import write_atomic
+from .selection import add_selection_arguments, selection_from_args, store_target
 
 __all__ = ["register", "run_diff", "load_report", "ReportInputError"]
 
@@ -56,14 +60,37 @@ def load_report(path: Path) -> Mapping[str, Any]:
     return data
 
 
+def _inputs(args: argparse.Namespace) -> tuple[Mapping[str, Any], Mapping[str, Any]]:
+    """Two report files, or two selections of one store."""
+    if len(args.sources) == 2:
+        return load_report(Path(args.sources[0])), load_report(Path(args.sources[1]))
+    if len(args.sources) != 1:
+        raise ReportInputError("give two audit.json files, or one store")
+    from ..session import report_from_store
+    from ..store import StoreError
+
+    old_side, new_side = selection_from_args(args, "old"), selection_from_args(args, "new")
+    if old_side is None or new_side is None:
+        raise ReportInputError("with one store, say what to compare: --old-sensor/--old-since/"
+                               "--old-until and --new-sensor/--new-since/--new-until")
+    target = store_target(args.sources[0])
+    try:
+        return (report_from_store(target, selection=old_side),
+                report_from_store(target, selection=new_side))
+    except StoreError as e:
+        raise ReportInputError(str(e)) from e
+
+
 def register(subparsers: Any) -> None:
     parser = subparsers.add_parser(
         "diff",
         help="compare two audit.json reports: new and gone endpoints, events, categories, "
         "findings, and the identifiers found in both",
     )
-    parser.add_argument("old", type=Path, metavar="OLD.json")
-    parser.add_argument("new", type=Path, metavar="NEW.json")
+    parser.add_argument("sources", nargs="+", metavar="OLD.json NEW.json | STORE",
+                        help="two audit.json files, or one store with --old-… and --new-…")
+    add_selection_arguments(parser, "old")
+    add_selection_arguments(parser, "new")
     parser.add_argument(
         "-o", "--output", type=Path, default=None, metavar="FILE.md",
         help="also write the diff as Markdown to this file",
@@ -77,8 +104,7 @@ def run_diff(
     console = console or Console(soft_wrap=True)
     errors = errors or Console(file=sys.stderr, soft_wrap=True)
     try:
-        old = load_report(args.old)
-        new = load_report(args.new)
+        old, new = _inputs(args)
     except ReportInputError as e:
         errors.print(f"phonehome diff: {e}", markup=False, highlight=False)
         return ExitCode.USAGE

@@ -1,4 +1,7 @@
-"""`phonehome report STORE`: rebuild every report format from a findings store."""
+"""`phonehome report STORE`: rebuild every report format from a findings store.
+
+STORE is a SQLite file or a shared postgresql:// store, narrowed by sensor and time.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +13,7 @@ from typing import Any
 from rich.console import Console
 
 from ..exitcodes import ExitCode
+from .selection import add_selection_arguments, selection_from_args, store_target
 
 __all__ = ["register", "run_report"]
 
@@ -18,7 +22,9 @@ def register(subparsers: Any) -> None:
     parser = subparsers.add_parser(
         "report", help="rebuild reports from a findings store (even one left by a killed run)",
     )
-    parser.add_argument("store", type=Path, metavar="STORE")
+    parser.add_argument("store", type=store_target, metavar="STORE",
+                        help="a store file, or a postgresql:// URL")
+    add_selection_arguments(parser)
     parser.add_argument("-o", "--output", type=Path, default=Path("reports"), metavar="DIR")
     parser.add_argument("--format", default="json,md,html,csv", metavar="LIST")
     parser.add_argument("--app", metavar="NAME",
@@ -38,7 +44,8 @@ def run_report(args: argparse.Namespace) -> int:
     errors = Console(file=sys.stderr, soft_wrap=True)
     try:
         formats = parse_formats(args.format)
-        report = report_from_store(args.store, app=args.app)
+        report = report_from_store(args.store, app=args.app,
+                                   selection=selection_from_args(args))
     except (ValueError, StoreError) as e:
         errors.print(f"phonehome report: {e}", markup=False, highlight=False)
         return ExitCode.USAGE

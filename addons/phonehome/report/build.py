@@ -22,6 +22,7 @@ from ..paths import builtin_rules_dir
 from ..timeline import apply_timeline
 from .app import apply_app, resolve_app
 from .claims import ClaimSet, evaluate_claims, load_claims
+from .fleet import fleet_section
 
 __all__ = ["build_report", "summarize", "app_claims_paths", "SCHEMA_ID"]
 
@@ -194,6 +195,8 @@ def build_report(
         "after_opt_out": timeline.after_opt_out,
         "persistent_ids": persistent,
     }
+    if any("sensor" in flow for flow in flows):  # from a shared store
+        report["fleet"] = fleet_section(flows)
     if persistent:  # found across flows, not by a per-flow detector
         report["summary"]["by_finding_type"]["persistent_id"] = len(persistent)
     claims: list[dict[str, Any]] = []

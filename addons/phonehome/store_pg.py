@@ -1,0 +1,562 @@
+"""The shared store: many sensors (proxies, offline imports) writing to one PostgreSQL.
+
+Writes go through a background thread in batches, so the proxy never waits on
+the network; when the database is away they are queued in a local SQLite spool
+(owner-only) and written, in order, when it comes back. psycopg is optional
+(`pip install 'phonehome[fleet]'`).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import secrets
+import sqlite3
+import threading
+import time
+from collections import deque
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+from .model import Marker
+from .store import StoreError, dumps_record, is_postgres_url
+
+__all__ = [
+    "PostgresStore",
+    "PostgresContents",
+    "StoreSelection",
+    "is_postgres_url",
+    "mask_dsn",
+    "migrate",
+    "check_shared_store",
+    "SCHEMA_VERSION",
+]
+
+log = logging.getLogger(__name__)
+
+SCHEMA_VERSION = 1
+
+# Each entry brings the schema from version i to i + 1. Only ever append.
+MIGRATIONS: tuple[str, ...] = (
+    """
+    CREATE TABLE phonehome_meta (
+        sensor TEXT NOT NULL,
+        key TEXT NOT NULL,
+        value TEXT NOT NULL,
+        PRIMARY KEY (sensor, key)
+    );
+    CREATE TABLE phonehome_flows (
+        seq BIGSERIAL PRIMARY KEY,
+        sensor TEXT NOT NULL,
+        id TEXT NOT NULL,
+        timestamp DOUBLE PRECISION NOT NULL,
+        record TEXT NOT NULL,
+        UNIQUE (sensor, id)
+    );
+    CREATE INDEX phonehome_flows_by_time ON phonehome_flows (timestamp, sensor, seq);
+    CREATE TABLE phonehome_markers (
+        seq BIGSERIAL PRIMARY KEY,
+        sensor TEXT NOT NULL,
+        timestamp DOUBLE PRECISION NOT NULL,
+        label TEXT NOT NULL,
+        source TEXT NOT NULL,
+        flow_id TEXT
+    );
+    CREATE TABLE phonehome_secret (
+        name TEXT PRIMARY KEY,
+        value TEXT NOT NULL
+    );
+    """,
+)
+
+_MIGRATION_LOCK = 0x70686F6E65  # pg_advisory_xact_lock key: "phone"
+_CONNECT_TIMEOUT_S = 3
+_RETRY_EVERY_S = 1.0
+
+
+def mask_dsn(dsn: str) -> str:
+    """The DSN without its password, for messages and reports."""
+    try:
+        parts = urlsplit(dsn)
+    except ValueError:
+        return "postgresql://(unparsable DSN)"
+    netloc = parts.netloc
+    if "@" in netloc:
+        userinfo, _, hostport = netloc.rpartition("@")
+        user = userinfo.split(":", 1)[0]
+        netloc = f"{user}:***@{hostport}" if ":" in userinfo else f"{user}@{hostport}"
+    query = "&".join(
+        "password=***" if pair.lower().startswith("password=") else pair
+        for pair in parts.query.split("&")
+    ) if parts.query else ""
+    return urlunsplit((parts.scheme, netloc, parts.path, query, ""))
+
+
+def _psycopg() -> Any:
+    try:
+        import psycopg
+    except ImportError as e:
+        raise StoreError(
+            "a postgresql:// store needs psycopg: pip install 'phonehome[fleet]'") from e
+    return psycopg
+
+
+def _connect(dsn: str) -> Any:
+    psycopg = _psycopg()
+    try:
+        return psycopg.connect(dsn, connect_timeout=_CONNECT_TIMEOUT_S,
+                               application_name="phonehome")
+    except psycopg.Error as e:
+        raise StoreError(f"{mask_dsn(dsn)}: cannot connect ({_first_line(e)})") from e
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(error).strip().splitlines()
+    return text[0] if text else type(error).__name__
+
+
+def _schema_version(connection: Any) -> int:
+    if connection.execute("SELECT to_regclass('phonehome_schema')").fetchone()[0] is None:
+        return 0
+    return int(connection.execute("SELECT max(version) FROM phonehome_schema").fetchone()[0]
+               or 0)
+
+
+def migrate(connection: Any) -> int:
+    """Create or upgrade the schema; the version it is at. Safe to run from many sensors,
+    and a role that may only insert and select passes when the schema is current."""
+    psycopg = _psycopg()
+    with connection.transaction():
+        current = _schema_version(connection)
+        if current == SCHEMA_VERSION:
+            return current
+        if current > SCHEMA_VERSION:
+            raise StoreError(f"the store's schema is version {current}, newer than this "
+                             f"phonehome knows ({SCHEMA_VERSION}): upgrade phonehome")
+        try:
+            connection.execute("SELECT pg_advisory_xact_lock(%s)", (_MIGRATION_LOCK,))
+            connection.execute(
+                "CREATE TABLE IF NOT EXISTS phonehome_schema (version INTEGER NOT NULL, "
+                "applied_at TIMESTAMPTZ NOT NULL DEFAULT now())")
+            current = _schema_version(connection)  # another sensor may have just done it
+            for version in range(current, SCHEMA_VERSION):
+                connection.execute(MIGRATIONS[version])
+                connection.execute("INSERT INTO phonehome_schema (version) VALUES (%s)",
+                                   (version + 1,))
+        except psycopg.errors.InsufficientPrivilege as e:
+            raise StoreError(f"the store's schema is at version {current} of {SCHEMA_VERSION} "
+                             "and this role may not upgrade it: run `phonehome store migrate "
+                             "DSN` as the database owner") from e
+    return SCHEMA_VERSION
+
+
+def _check_schema(connection: Any, dsn: str) -> None:
+    """Readers never migrate: they only check that the schema is one they can read."""
+    psycopg = _psycopg()
+    try:
+        row = connection.execute("SELECT max(version) FROM phonehome_schema").fetchone()
+    except psycopg.errors.UndefinedTable as e:
+        raise StoreError(f"{mask_dsn(dsn)}: not a phonehome store (no schema)") from e
+    if int(row[0] or 0) != SCHEMA_VERSION:
+        raise StoreError(f"{mask_dsn(dsn)}: store schema version {row[0]}, "
+                         f"this phonehome reads version {SCHEMA_VERSION}")
+
+
+def check_shared_store(dsn: str) -> None:
+    """Connect, and create or upgrade the schema: a wrong DSN fails before any traffic."""
+    connection = _connect(dsn)
+    try:
+        migrate(connection)
+    except _psycopg().Error as e:
+        raise StoreError(f"{mask_dsn(dsn)}: {_first_line(e)}") from e
+    finally:
+        connection.close()
+
+
+def shared_secret(connection: Any) -> bytes:
+    """The fleet's fingerprint key: one per store, so every sensor links the same values."""
+    with connection.transaction():
+        connection.execute(
+            "INSERT INTO phonehome_secret (name, value) VALUES ('fingerprint', %s) "
+            "ON CONFLICT (name) DO NOTHING", (secrets.token_hex(32),))
+        row = connection.execute(
+            "SELECT value FROM phonehome_secret WHERE name = 'fingerprint'").fetchone()
+    return bytes.fromhex(row[0])
+
+
+# --- the local spool --------------------------------------------------------------
+
+# One row per write, in order: ("flow", id, timestamp, record) | ("marker", …) | ("meta", …).
+_SPOOL_SCHEMA = """
+CREATE TABLE IF NOT EXISTS spool (seq INTEGER PRIMARY KEY AUTOINCREMENT, kind TEXT NOT NULL,
+                                  item TEXT NOT NULL);
+"""
+
+
+class _Spool:
+    """Writes the database could not take yet, on local disk (0600), oldest first."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        os.close(os.open(path, os.O_CREAT | os.O_RDWR, 0o600))
+        os.chmod(path, 0o600)
+        self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.executescript(_SPOOL_SCHEMA)
+        self._lock = threading.Lock()  # the writer thread and the owner both use it
+
+    def count(self) -> int:
+        with self._lock:
+            return int(self._db.execute("SELECT count(*) FROM spool").fetchone()[0])
+
+    def put(self, items: Sequence[tuple[str, str]]) -> None:
+        with self._lock:
+            self._db.execute("BEGIN")
+            self._db.executemany("INSERT INTO spool (kind, item) VALUES (?, ?)", items)
+            self._db.execute("COMMIT")
+
+    def oldest(self, limit: int) -> list[tuple[int, str, str]]:
+        with self._lock:
+            return list(self._db.execute(
+                "SELECT seq, kind, item FROM spool ORDER BY seq LIMIT ?", (limit,)))
+
+    def drop_through(self, seq: int) -> None:
+        with self._lock:
+            self._db.execute("DELETE FROM spool WHERE seq <= ?", (seq,))
+
+    def close(self) -> None:
+        remaining = self.count()
+        with self._lock:
+            self._db.close()
+        if not remaining:
+            for suffix in ("", "-wal", "-shm"):
+                Path(f"{self.path}{suffix}").unlink(missing_ok=True)
+
+
+def spool_path_for(folder: Path, sensor: str) -> Path:
+    safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in sensor)[:64] or "sensor"
+    return folder / f".phonehome-spool-{safe}.sqlite"
+
+
+# --- writing -------------------------------------------------------------------------
+
+
+class PostgresStore:
+    """Append-only writer for one sensor, with the SQLite store's interface.
+
+    `append`, `add_marker` and `set_meta` only queue; a thread writes every
+    `commit_interval_s` (or `commit_every` items). A flow id is unique per
+    sensor: writing it again replaces it, so a retried batch is harmless.
+    """
+
+    def __init__(self, dsn: str, *, sensor: str, spool_dir: Path,
+                 commit_interval_s: float = 0.2, commit_every: int = 200,
+                 must_connect: bool = True) -> None:
+        self.dsn = dsn
+        self.sensor = sensor
+        self.label = mask_dsn(dsn)
+        self._connection: Any = None
+        self._down_since: float | None = None
+        self._spool = _Spool(spool_path_for(spool_dir, sensor))
+        try:
+            self._connection = self._open()
+        except StoreError as e:
+            if must_connect:  # an offline import fails fast on a wrong DSN
+                self._spool.close()
+                raise
+            self._lost(e)
+        self.commit_interval_s = commit_interval_s
+        self.commit_every = commit_every
+        self._queue: deque[tuple[str, str]] = deque()
+        self._lock = threading.Lock()
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._next_retry = 0.0
+        self.flows_written = 0
+        self._thread = threading.Thread(target=self._run, name="phonehome-pg-store",
+                                        daemon=True)
+        self._thread.start()
+
+    def _open(self) -> Any:
+        """A connection with the schema checked (and created or upgraded when needed)."""
+        connection = _connect(self.dsn)
+        try:
+            migrate(connection)
+        except _psycopg().Error as e:
+            connection.close()
+            raise StoreError(f"{self.label}: {_first_line(e)}") from e
+        except StoreError:
+            connection.close()
+            raise
+        return connection
+
+    # the writer interface ------------------------------------------------------------
+
+    def set_meta(self, key: str, value: Any) -> None:
+        self._put("meta", json.dumps([key, json.dumps(value, default=str)]))
+
+    def append(self, record: dict[str, Any]) -> None:
+        record = {**record, "sensor": self.sensor}
+        self._put("flow", json.dumps([str(record["id"]), float(record["timestamp"]),
+                                      dumps_record(record)]))
+        self.flows_written += 1
+
+    def add_marker(self, marker: Marker) -> None:
+        self._put("marker", json.dumps([marker.timestamp, marker.label, marker.source,
+                                        marker.flow_id]))
+
+    def flush_if_due(self) -> None:
+        """The thread commits on its own schedule; nothing to do on the caller's."""
+
+    def flush(self) -> None:
+        self._wake.set()
+
+    def close(self) -> None:
+        """Write what is queued (or spool it), and stop the thread."""
+        self._stop.set()
+        self._wake.set()
+        self._thread.join(60)
+        with self._lock:
+            leftover = list(self._queue)
+            self._queue.clear()
+        if leftover:
+            self._spool.put(leftover)
+        left = self._spool.count()
+        if left:
+            log.warning(f"phonehome: {left} write(s) for {self.label} are queued in "
+                        f"{self._spool.path}; they are written the next time sensor "
+                        f"{self.sensor!r} reaches the store")
+        self._spool.close()
+        if self._connection is not None:
+            self._connection.close()
+
+    @property
+    def queued(self) -> int:
+        """Writes not yet in the database (memory and spool)."""
+        with self._lock:
+            in_memory = len(self._queue)
+        return in_memory + self._spool.count()
+
+    # the thread ----------------------------------------------------------------------
+
+    def _put(self, kind: str, item: str) -> None:
+        with self._lock:
+            self._queue.append((kind, item))
+            if len(self._queue) >= self.commit_every:
+                self._wake.set()
+
+    def _run(self) -> None:
+        while True:
+            self._wake.wait(self.commit_interval_s)
+            self._wake.clear()
+            stopping = self._stop.is_set()
+            with self._lock:
+                batch = list(self._queue)
+                self._queue.clear()
+            try:
+                self._write(batch, final=stopping)
+            except Exception as e:  # noqa: BLE001 - never lose a batch to a surprise
+                log.error(f"phonehome: store writer: {e}; queueing locally")
+                self._spool.put(batch)
+            if stopping:
+                return
+
+    def _write(self, batch: list[tuple[str, str]], *, final: bool) -> None:
+        """Spool first (oldest), then the batch; on a lost connection, spool the batch."""
+        if self._connected(final=final):
+            try:
+                self._drain_spool()
+                if batch:
+                    self._insert(batch)
+                return
+            except _psycopg().OperationalError as e:
+                self._lost(e)
+        if batch:
+            self._spool.put(batch)
+
+    def _connected(self, *, final: bool) -> bool:
+        if self._connection is not None and not self._connection.closed:
+            return True
+        now = time.monotonic()
+        if not final and now < self._next_retry:
+            return False
+        self._next_retry = now + _RETRY_EVERY_S
+        try:
+            self._connection = self._open()
+        except StoreError:
+            return False
+        log.warning(f"phonehome: store {self.label} is back after "
+                    f"{now - (self._down_since or now):.0f}s; writing the queued flows")
+        self._down_since = None
+        return True
+
+    def _lost(self, error: BaseException) -> None:
+        if self._down_since is None:
+            self._down_since = time.monotonic()
+            log.warning(f"phonehome: store {self.label} unreachable ({_first_line(error)}); "
+                        f"queueing flows in {self._spool.path}")
+        if self._connection is not None:
+            try:
+                self._connection.close()
+            except Exception:  # noqa: BLE001 - it is gone either way
+                pass
+        self._connection = None
+
+    def _drain_spool(self) -> None:
+        while True:
+            rows = self._spool.oldest(1000)
+            if not rows:
+                return
+            self._insert([(kind, item) for _, kind, item in rows])
+            self._spool.drop_through(rows[-1][0])
+
+    def _insert(self, batch: Sequence[tuple[str, str]]) -> None:
+        flows, markers, metas = [], [], []
+        for kind, item in batch:
+            values = json.loads(item)
+            if kind == "flow":
+                flows.append((self.sensor, *values))
+            elif kind == "marker":
+                markers.append((self.sensor, *values))
+            else:
+                metas.append((self.sensor, *values))
+        connection = self._connection
+        with connection.transaction(), connection.cursor() as cursor:
+            if flows:
+                cursor.executemany(
+                    "INSERT INTO phonehome_flows (sensor, id, timestamp, record) "
+                    "VALUES (%s, %s, %s, %s) ON CONFLICT (sensor, id) DO UPDATE "
+                    "SET timestamp = EXCLUDED.timestamp, record = EXCLUDED.record", flows)
+            if markers:
+                cursor.executemany(
+                    "INSERT INTO phonehome_markers (sensor, timestamp, label, source, flow_id) "
+                    "VALUES (%s, %s, %s, %s, %s)", markers)
+            if metas:
+                cursor.executemany(
+                    "INSERT INTO phonehome_meta (sensor, key, value) VALUES (%s, %s, %s) "
+                    "ON CONFLICT (sensor, key) DO UPDATE SET value = EXCLUDED.value", metas)
+
+
+# --- reading -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class StoreSelection:
+    """Which part of a shared store a report covers: sensors and a time window."""
+
+    sensors: tuple[str, ...] = ()
+    since: float | None = None
+    until: float | None = None
+
+    def where(self, time_column: str = "timestamp") -> tuple[str, list[Any]]:
+        clauses, params = [], []
+        if self.sensors:
+            clauses.append("sensor = ANY(%s)")
+            params.append(list(self.sensors))
+        if self.since is not None:
+            clauses.append(f"{time_column} >= %s")
+            params.append(self.since)
+        if self.until is not None:
+            clauses.append(f"{time_column} < %s")
+            params.append(self.until)
+        return (" WHERE " + " AND ".join(clauses)) if clauses else "", params
+
+
+class PostgresContents:
+    """A read-only view of the shared store, with the SQLite reader's interface."""
+
+    def __init__(self, dsn: str, selection: StoreSelection | None = None) -> None:
+        self.dsn = dsn
+        self.label = mask_dsn(dsn)
+        self.selection = selection or StoreSelection()
+        self._db = _connect(dsn)
+        try:
+            self._db.read_only = True
+            _check_schema(self._db, dsn)
+        except BaseException:
+            self._db.close()
+            raise
+
+    def sensors(self) -> list[str]:
+        """The sensors this selection covers that have flows or meta in the store."""
+        where, params = self.selection.where()
+        found = {row[0] for row in self._db.execute(
+            f"SELECT DISTINCT sensor FROM phonehome_flows{where}", params)}
+        if self.selection.sensors:
+            found |= {row[0] for row in self._db.execute(
+                "SELECT DISTINCT sensor FROM phonehome_meta WHERE sensor = ANY(%s)",
+                (list(self.selection.sensors),))}
+        return sorted(found)
+
+    def meta(self) -> dict[str, Any]:
+        """One sensor's meta as it is; for several, their inputs merged."""
+        per_sensor: dict[str, dict[str, Any]] = {}
+        sensors = self.sensors()
+        for sensor, key, value in self._db.execute(
+                "SELECT sensor, key, value FROM phonehome_meta WHERE sensor = ANY(%s) "
+                "ORDER BY sensor, key", (sensors,)):
+            try:
+                per_sensor.setdefault(sensor, {})[key] = json.loads(value)
+            except ValueError:
+                per_sensor.setdefault(sensor, {})[key] = value
+        if len(per_sensor) <= 1:
+            return next(iter(per_sensor.values()), {})
+        return {"inputs": _merge_inputs([m.get("inputs") or {} for m in per_sensor.values()])}
+
+    def markers(self) -> list[Marker]:
+        where, params = self.selection.where()
+        rows = self._db.execute(
+            "SELECT timestamp, label, source, flow_id FROM phonehome_markers"
+            f"{where} ORDER BY timestamp, seq", params)
+        return [Marker(ts, label, source, flow_id) for ts, label, source, flow_id in rows]
+
+    def count(self) -> int:
+        where, params = self.selection.where()
+        return int(self._db.execute(f"SELECT count(*) FROM phonehome_flows{where}",
+                                    params).fetchone()[0])
+
+    def records(self, *, decoded: bool = True) -> Iterator[dict[str, Any]]:
+        """Records in time order, streamed; an id two sensors share gets its sensor prefixed."""
+        where, params = self.selection.where()
+        seen: dict[str, str] = {}
+        with self._db.cursor(name="phonehome_records") as cursor:
+            cursor.itersize = 500
+            cursor.execute(f"SELECT sensor, record FROM phonehome_flows{where} "
+                           "ORDER BY timestamp, sensor, seq", params)
+            for sensor, text in cursor:
+                record = json.loads(text)  # not orjson: it reads wide integers as floats
+                record["sensor"] = sensor
+                owner = seen.setdefault(record["id"], sensor)
+                if owner != sensor:
+                    record["id"] = f"{sensor}/{record['id']}"
+                if not decoded:
+                    record["decoded"] = None
+                yield record
+
+    def close(self) -> None:
+        self._db.close()
+
+    def __enter__(self) -> PostgresContents:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _merge_inputs(all_inputs: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    merged: dict[str, Any] = dict(all_inputs[0])
+    for inputs in all_inputs[1:]:
+        for key, value in inputs.items():
+            if isinstance(value, list):
+                merged[key] = list(merged.get(key) or []) + [
+                    v for v in value if v not in (merged.get(key) or [])]
+            elif isinstance(value, bool):
+                merged[key] = bool(merged.get(key)) or value
+            else:
+                merged.setdefault(key, value)
+    return merged
