@@ -1,10 +1,8 @@
 """Cisco's own Webex JS SDK in Node, through a real mitmdump with the addon.
 
-tests/webex_sdk_client/client.js runs a session with the `webex` npm package (its
-meetings build): device registration, catalog, geo hint, and every metrics path
-of the SDK, through the proxy to the local vendor stand-in (the resolver addon
-keeps the real host names). The client writes each request the SDK made with the
-trigger a reader of the SDK source gives it (truth.json); the report is held to it.
+tests/webex_sdk_client/client.js runs a session with the `webex` package's meetings
+build against the local vendor stand-in and writes each request the SDK made with
+the trigger a reader of the SDK source gives it (truth.json); the report is held to it.
 """
 
 from __future__ import annotations
