@@ -84,6 +84,12 @@ def _catalog() -> dict[str, Any]:
             {"serviceName": name, "serviceUrls": [{"baseUrl": url, "priority": 1}]}
             for name, url in links.items()
         ],
+        # The Webex JS SDK reads each service's hosts from here (webex-core services.js).
+        "hostCatalog": {
+            urlsplit(url).hostname: [{"host": urlsplit(url).hostname, "ttl": -1, "priority": 5,
+                                      "id": f"urn:TEAM:us-east-2_a:{name}"}]
+            for name, url in links.items()
+        },
         "format": "hostmap",
     }
 
