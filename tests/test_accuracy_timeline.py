@@ -11,6 +11,7 @@ import pytest
 from mitmproxy import http
 from mitmproxy.test import tflow
 
+from conftest import assert_valid_report
 from phonehome.capture import observe_request
 from phonehome.pipeline import Auditor, AuditSettings
 from phonehome.report.build import build_report
@@ -137,7 +138,9 @@ def _record(auditor: Auditor, index: int, at: float, method: str, url: str,
 
 def _report(auditor: Auditor, steps: list[tuple[float, str, str, Any]]) -> dict[str, Any]:
     records = [_record(auditor, i, *step) for i, step in enumerate(steps)]
-    return build_report(records, claims_paths=[])
+    report = build_report(records, claims_paths=[])
+    assert_valid_report(report)
+    return report
 
 
 def _levels(flow: dict[str, Any]) -> list[str]:
