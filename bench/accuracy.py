@@ -6,8 +6,9 @@ from the public Webex event list sent under names the webex pack's globs do not
 cover. The capture is then audited offline by `phonehome audit` (this
 checkout's code) and the report is scored against the simulator's ground truth.
 
-Prints trigger and purpose accuracy, detector precision and recall, and the
-category F1 of the findings. `--reuse` audits the captures of an earlier run
+Prints trigger and purpose accuracy, detector precision and recall, the
+category F1 of the findings, and the share of the app's periodic streams whose
+cadence the report finds. `--reuse` audits the captures of an earlier run
 again, so two versions of the code can be compared on the same traffic.
 """
 
@@ -16,10 +17,11 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
-from collections import Counter
+from collections import Counter, defaultdict
 from pathlib import Path
 from typing import Any
 
@@ -144,6 +146,35 @@ def _at(entry: dict[str, Any], flow: dict[str, Any]) -> bool:
     return flow["host"] == entry["host"] and _path(flow) == entry["path"]
 
 
+def _streams(truth: dict[str, Any], min_count: int = 4) -> list[tuple[str, float]]:
+    """(endpoint, period in simulated seconds) of each stream the app sent repeatedly."""
+    times: dict[str, list[float]] = defaultdict(list)
+    for sent in truth["sent"]:
+        first = sent["events"][0] if sent["events"] else ""
+        times[f"{sent['method']} {sent['host']}{sent['path']}\n{first}"].append(sent["timestamp"])
+    streams = []
+    for key, stamps in times.items():
+        if len(stamps) >= min_count:
+            gaps = [b - a for a, b in zip(stamps, stamps[1:], strict=False)]
+            streams.append((key.split("\n", 1)[0], statistics.median(gaps) * truth["speed"]))
+    return streams
+
+
+def cadence_found(report: dict[str, Any], truth: dict[str, Any]) -> float:
+    """The share of the app's periodic streams the report calls regular, within 10 %
+    (each report entry stands for one stream)."""
+    streams = _streams(truth)
+    unused = [e for e in report["cadence"] if e["regular"]]
+    found = 0
+    for endpoint, period in streams:
+        match = next((e for e in unused if e["endpoint"] == endpoint
+                      and abs(e["median_interval_s"] - period) <= 0.1 * period), None)
+        if match is not None:
+            unused.remove(match)
+            found += 1
+    return found / len(streams) if streams else 1.0
+
+
 def score(report: dict[str, Any], truth: dict[str, Any]) -> dict[str, Any]:
     pairs = _pairs(report, truth)
     trigger_ok = [flow["trigger"] == request["trigger"] for flow, request in pairs]
@@ -190,6 +221,7 @@ def score(report: dict[str, Any], truth: dict[str, Any]) -> dict[str, Any]:
         "recall": found_planted / len(truth["planted"]) if truth["planted"] else 0.0,
         "category_f1": (2 * precision_c * recall_c / (precision_c + recall_c)
                         if precision_c + recall_c else 0.0),
+        "cadence": cadence_found(report, truth),
         "wrong_triggers": wrong,
         "false_alarms": false_alarms,
     }
@@ -224,16 +256,18 @@ def main(argv: list[str] | None = None) -> int:
         rows.append((seed, score(report, truth)))
 
     print(f"captures: {base}")
-    print("| seed | flows | trigger | purpose | precision | recall | category F1 |")
-    print("| ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+    print("| seed | flows | trigger | purpose | precision | recall | category F1 | cadence |")
+    print("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
     for seed, row in rows:
         print(f"| {seed} | {row['flows']} | {row['trigger']:.3f} | {row['purpose']:.3f} | "
-              f"{row['precision']:.3f} | {row['recall']:.3f} | {row['category_f1']:.3f} |")
+              f"{row['precision']:.3f} | {row['recall']:.3f} | {row['category_f1']:.3f} | "
+              f"{row['cadence']:.3f} |")
     total = sum(r["flows"] for _, r in rows)
     mean = {key: sum(r[key] * r["flows"] for _, r in rows) / total
-            for key in ("trigger", "purpose", "precision", "recall", "category_f1")}
+            for key in ("trigger", "purpose", "precision", "recall", "category_f1", "cadence")}
     print(f"| all | {total} | {mean['trigger']:.3f} | {mean['purpose']:.3f} | "
-          f"{mean['precision']:.3f} | {mean['recall']:.3f} | {mean['category_f1']:.3f} |")
+          f"{mean['precision']:.3f} | {mean['recall']:.3f} | {mean['category_f1']:.3f} | "
+          f"{mean['cadence']:.3f} |")
     if args.details:
         wrong: Counter[Any] = sum((r["wrong_triggers"] for _, r in rows), Counter())
         print("\nwrong triggers (truth, reported, source): count")

@@ -124,7 +124,9 @@ _TOKEN = re.compile(r"\.([A-Za-z_$][\w$]*)|\[(\d+)\]")
 
 
 def _resolve(record: dict[str, Any], location: str) -> Any:
-    """A value by the ground truth's location: JSONPath, header:NAME or query:NAME."""
+    """A value by the ground truth's location: JSONPath, header:NAME, query:NAME or url."""
+    if location == "url":
+        return f"{record['path']}?{record['query']}"
     if location.startswith("header:"):
         return _header(record, location[len("header:"):])
     if location.startswith("query:"):
@@ -278,8 +280,8 @@ def test_every_host_keeps_its_host_header_and_sni(all_run: Run) -> None:
 _MILESTONES = (
     "POST wdm-a.wbx2.com/wdm/api/v1/devices",
     "GET ds.ciscospark.com/v1/region",
-    "GET u2c.wbx2.com/u2c/api/v1/limited/catalog",
     "client.sign-in.start",
+    "GET u2c.wbx2.com/u2c/api/v1/limited/catalog",
     "POST idbroker.webex.com/idb/oauth2/v1/access_token",
     "client.login.end",
     "client.startup.end",

@@ -242,6 +242,8 @@ class EventHit:
     name_candidates: tuple[str, ...] = ()
     """The triggers an ambiguous name points to."""
     name_reason: str = ""
+    name_marks: tuple[str, ...] = ()
+    """Markers the name proves (the vocabulary's `marks`: a mute, an unmute)."""
 
 
 @dataclass(slots=True)
@@ -297,5 +299,6 @@ class Marker:
     timestamp: float
     label: str
     source: str = "auditor"
-    """"auditor" (command or `phonehome mark`) or "rule:<rule id>"."""
+    """"auditor" (command or `phonehome mark`), "rule:<rule id>", or "name:<rule id>"
+    (the event that rule named proves it by the words of its name)."""
     flow_id: str | None = None

@@ -141,6 +141,8 @@ def _event_dict(hit: EventHit) -> dict[str, Any]:
         data["name_trigger"] = {"trigger": hit.name_trigger, "confidence": hit.name_confidence,
                                 "candidates": list(hit.name_candidates),
                                 "reason": hit.name_reason}
+        if hit.name_marks:
+            data["name_trigger"]["marks"] = list(hit.name_marks)
     return data
 
 

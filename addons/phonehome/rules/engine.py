@@ -913,7 +913,8 @@ class RuleSet:
         if verdict.trigger is None and not verdict.candidates:
             return event
         return replace(event, name_trigger=verdict.trigger, name_confidence=verdict.confidence,
-                       name_candidates=verdict.candidates, name_reason=verdict.reason)
+                       name_candidates=verdict.candidates, name_reason=verdict.reason,
+                       name_marks=verdict.marks)
 
     def _host_party(self, host: str) -> tuple[PartyEntry | None, bool]:
         """(the packs' entry for `host`, whether `host` has no registrable domain)."""

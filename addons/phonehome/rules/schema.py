@@ -387,8 +387,8 @@ class PackBuilder:
 
     def vocabulary(self, v: Any, pos: Pos) -> Vocabulary | None:
         """`vocabulary:` {description, triggers: {trigger: {strong, weak}}, neutral,
-        precedence, tests}; see rules/README.md."""
-        allowed = ("description", "triggers", "neutral", "precedence", "tests")
+        precedence, marks, tests}; see rules/README.md."""
+        allowed = ("description", "triggers", "neutral", "precedence", "marks", "tests")
         if not self._keys(v, pos, allowed, ("triggers", "tests"), "'vocabulary'"):
             return None
         self._str(v, "description")
@@ -414,6 +414,7 @@ class PackBuilder:
                                                           check=self._phrase))
         precedence = tuple(t for t, _ in self._str_list(v, "precedence", single=False,
                                                         choices=TRIGGERS))
+        marks = self._vocabulary_marks(v, spec)
         tests: list[VocabularyTest] = []
         raw = v.get("tests")
         if isinstance(raw, LList):
@@ -426,7 +427,35 @@ class PackBuilder:
         if isinstance(raw, LList) and not raw:
             self.err(self._vpos(v, "tests"), "the vocabulary has no tests")
         return Vocabulary(entries=entries_from(spec), neutral=neutral, precedence=precedence,
-                          tests=tuple(tests), source=f"{self.display}:{pos.line}")
+                          marks=marks, tests=tuple(tests), source=f"{self.display}:{pos.line}")
+
+    def _vocabulary_marks(self, v: LDict,
+                          spec: dict[str, dict[str, list[str]]]) -> dict[str, frozenset[str]]:
+        """`marks: {label: [phrase, ...]}`: each phrase one of the triggers' phrases."""
+        raw = v.get("marks")
+        if raw is None:
+            return {}
+        if not isinstance(raw, LDict):
+            self.err(self._vpos(v, "marks"), "'marks' must be a mapping of marker label → "
+                     f"[phrase, ...], not {_typename(raw)}")
+            return {}
+        phrases = {text for by_strength in spec.values() for texts in by_strength.values()
+                   for text in texts}
+        marks: dict[str, frozenset[str]] = {}
+        for label in raw:
+            if label not in MARKS:
+                self.err(raw.key_pos[label], f"marks: {label!r} is not one of {', '.join(MARKS)}")
+                continue
+
+            def known(text: str, pos: Pos) -> str | None:
+                if text not in phrases:
+                    self.err(pos, f"marks: {text!r} is not a phrase of the vocabulary's triggers")
+                    return None
+                return text
+
+            marks[label] = frozenset(t for t, _ in self._str_list(raw, label, single=False,
+                                                                   check=known))
+        return marks
 
     def _phrase(self, text: str, pos: Pos) -> str | None:
         words = split_words(text)
@@ -436,7 +465,7 @@ class PackBuilder:
         return text
 
     def _vocabulary_test(self, t: Any, pos: Pos) -> VocabularyTest | None:
-        if not self._keys(t, pos, ("name", "trigger", "confidence", "words"),
+        if not self._keys(t, pos, ("name", "trigger", "confidence", "words", "marks"),
                           ("name", "trigger"), "a vocabulary test"):
             return None
         name = self._str(t, "name")
@@ -444,9 +473,11 @@ class PackBuilder:
         confidence = self._str(t, "confidence", choices=("high", "medium"))
         words = (tuple(w for w, _ in self._str_list(t, "words", single=False))
                  if "words" in t else None)
+        marks = (tuple(m for m, _ in self._str_list(t, "marks", single=False, choices=MARKS))
+                 if "marks" in t else None)
         if name is None or trigger is None:
             return None
-        return VocabularyTest(name, trigger, confidence, words, pos.line)
+        return VocabularyTest(name, trigger, confidence, words, marks, pos.line)
 
     def rule(self, m: Any, pos: Pos, pack_id: str) -> Rule | None:
         allowed = ("id", "title", "description", "references", "purpose", "severity",

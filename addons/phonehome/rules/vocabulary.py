@@ -3,7 +3,8 @@
 A pack's `vocabulary:` section (rules/generic.yaml) lists vendor-neutral words
 and phrases that point to a trigger. It speaks only for events no rule gave a
 trigger; the timeline stage then weighs its verdict against the session's
-timing. Compiled once at load; verdicts are remembered per name (bounded).
+timing, and a phrase may prove a marker (`marks:`, a mute). Compiled once at
+load; verdicts are remembered per name (bounded).
 """
 
 from __future__ import annotations
@@ -66,6 +67,8 @@ class NameVerdict:
     """The triggers an ambiguous name points to (empty otherwise)."""
     reason: str = ""
     words: tuple[str, ...] = ()
+    marks: tuple[str, ...] = ()
+    """Marker labels the phrases that gave the trigger prove (`muted` from "muted")."""
 
     @property
     def weak(self) -> bool:
@@ -79,6 +82,7 @@ class VocabularyTest:
     """The expected trigger; "unknown" when the name must get none."""
     confidence: str | None = None
     words: tuple[str, ...] | None = None
+    marks: tuple[str, ...] | None = None
     line: int = 0
 
 
@@ -89,6 +93,8 @@ class Vocabulary:
     """Words known to point nowhere: they help split run-together names."""
     precedence: tuple[str, ...] = ()
     """When a name points to several triggers, the first of these among them wins."""
+    marks: Mapping[str, frozenset[str]] = field(default_factory=dict)
+    """Marker label → the phrases (entry texts) that prove it when they give the trigger."""
     tests: tuple[VocabularyTest, ...] = ()
     source: str = ""
     _by_word: dict[str, list[Entry]] = field(default_factory=dict, init=False, repr=False)
@@ -108,10 +114,15 @@ class Vocabulary:
         precedence: list[str] = []
         for part in parts:
             precedence.extend(t for t in part.precedence if t not in precedence)
+        marks: dict[str, frozenset[str]] = {}
+        for part in parts:
+            for label, texts in part.marks.items():
+                marks[label] = marks.get(label, frozenset()) | texts
         return cls(
             entries=tuple(e for part in parts for e in part.entries),
             neutral=frozenset().union(*(part.neutral for part in parts)),
             precedence=tuple(precedence),
+            marks=marks,
             tests=tuple(t for part in parts for t in part.tests),
             source=", ".join(part.source for part in parts if part.source),
         )
@@ -175,7 +186,8 @@ class Vocabulary:
             if trigger in triggers and len(triggers) > 1:
                 said = sorted(e.text for e in pool if e.trigger == trigger)
                 return NameVerdict(trigger, confidence, (), f"{', '.join(said)}: {trigger} "
-                                   f"comes first when a name points to several", words)
+                                   f"comes first when a name points to several", words,
+                                   self._marks(said))
         if len(triggers) > 1:
             longest = max(len(e.words) for e in pool)
             pool = [e for e in pool if len(e.words) == longest]
@@ -183,10 +195,16 @@ class Vocabulary:
         texts = ", ".join(sorted({e.text for e in pool}))
         if len(triggers) == 1:
             trigger = next(iter(triggers))
-            return NameVerdict(trigger, confidence, (), f"the name says {texts}", words)
+            return NameVerdict(trigger, confidence, (), f"the name says {texts}", words,
+                               self._marks(e.text for e in pool))
         candidates = tuple(sorted(triggers))
         return NameVerdict(None, None, candidates,
                            f"the name points to {' and '.join(candidates)} ({texts})", words)
+
+    def _marks(self, texts: Iterable[str]) -> tuple[str, ...]:
+        """The labels whose phrases are among `texts` (the phrases that gave the trigger)."""
+        said = set(texts)
+        return tuple(sorted(label for label, phrases in self.marks.items() if phrases & said))
 
     def run_tests(self) -> list[str]:
         """One message per failed inline test."""
@@ -204,6 +222,9 @@ class Vocabulary:
             if test.words is not None and verdict.words != test.words:
                 problems.append(f"{label}: words {list(verdict.words)}, "
                                 f"expected {list(test.words)}")
+            if test.marks is not None and sorted(verdict.marks) != sorted(test.marks):
+                problems.append(f"{label}: marks {list(verdict.marks)}, "
+                                f"expected {sorted(test.marks)}")
         return problems
 
 

@@ -44,6 +44,8 @@ class Request:
     http2: bool = False
     vendor: bool = True
     """Vendor requests carry the SDK's trackingid and bearer headers."""
+    trigger: str | None = None
+    """The true trigger where it is not the phase's: an error report sent during sign-in."""
 
     @property
     def host(self) -> str:

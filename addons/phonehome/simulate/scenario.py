@@ -3,9 +3,9 @@
 The timeline spans about 25 simulated minutes; `speed` divides every wait,
 so the order and relative intervals stay the same at any speed:
 
-    0 s     setup       first launch, device registration, region lookup, U2C catalog
-    5 s     sign_in     pre-login events, identity broker, alias, login.end
-    12 s    app_start   startup.end, registration metrics, third-party analytics
+    0 s     setup       first launch, device and meetings registration, region lookup
+    5 s     sign_in     pre-login events, U2C catalog, identity broker, alias, login.end
+    12 s    app_start   startup.end, third-party analytics
     60 s    periodic    heartbeats every 60 s
     280 s   meeting_create, 300 s meeting_join (locus join)
     306 s   in_meeting  rtcMetrics every 30 s, MQE every 60 s, mute 470-700 s
@@ -108,7 +108,7 @@ class _Run:
         return sent
 
     def metrics(self, items: list[p.Item], *, prelogin: bool = False,
-                query: str = "", gzip: bool = False) -> Sent:
+                query: str = "", gzip: bool = False, trigger: str | None = None) -> Sent:
         body, plants = p.metrics_body(items)
         headers: tuple[tuple[str, str], ...] = ()
         path = "/clientmetrics-prelogin" if prelogin else "/clientmetrics"
@@ -118,7 +118,8 @@ class _Run:
             plants = plants + header_plants
         return self.send(Request(
             "POST", f"{METRICS}{path}{query}", self.phase, json=body, headers=headers,
-            gzip=gzip, events=tuple(item.event for item in items), plants=tuple(plants)))
+            gzip=gzip, events=tuple(item.event for item in items), plants=tuple(plants),
+            trigger=trigger))
 
     def ca(self, name: str, **kwargs: Any) -> p.Item:
         return p.ca_item(self.env, self.live, self.spell(name), time.time(), **kwargs)
@@ -175,7 +176,16 @@ def _region(run: _Run) -> None:
                      purpose="service", headers=(("spark-user-agent", ""),)))
 
 
+def _meetings_registered(run: _Run) -> None:
+    # meetings.register(): device registration, geo hint, reachability (facts sec. 3: setup)
+    run.metrics([run.legacy("js_sdk_meetings_registration_success"),
+                 run.legacy("js_sdk_reachability_completed",
+                            fields={"trigger": "startup", "udp_reachable": 3,
+                                    "tcp_reachable": 3, "xtls_reachable": 2})])
+
+
 def _u2c_catalog(run: _Run) -> None:
+    # the pre-auth catalog keyed by the e-mail's hash: the first step of sign-in
     emailhash = hashlib.sha256(run.env.identity.email.lower().encode()).hexdigest()
     query = urlencode({"format": "hostmap", "emailhash": emailhash})
     run.send(Request("GET", f"https://u2c.wbx2.com/u2c/api/v1/limited/catalog?{query}",
@@ -208,13 +218,16 @@ def _alias(run: _Run) -> None:
 
 
 def _user_catalog(run: _Run) -> None:
+    # the query value is also in the URL itself, percent-encoded
     sent = run.send(Request("GET", p.user_catalog_url(run.env), run.phase, purpose="service",
                             plants=(_service("identity_match", "plain", "email",
-                                             "query:email"),)))
+                                             "query:email"),
+                                    _service("identity_match", "url", "email", "url"))))
     url, marks = p.failed_url_tag(run.env)
+    # a 5xx report: an error report, whichever phase it falls in (facts sec. 3)
     run.metrics([run.legacy("web-ha", fields={"success": False},
                             tags={"action": "request", "error": f"HTTP {sent.status}",
-                                  "url": url}, marks=marks)])
+                                  "url": url}, marks=marks)], trigger="error")
 
 
 def _login_end(run: _Run) -> None:
@@ -231,10 +244,6 @@ def _login_end(run: _Run) -> None:
 
 def _app_start(run: _Run) -> None:
     run.metrics([run.ca("client.startup.end")])
-    run.metrics([run.legacy("js_sdk_meetings_registration_success"),
-                 run.legacy("js_sdk_reachability_completed",
-                            fields={"trigger": "startup", "udp_reachable": 3,
-                                    "tcp_reachable": 3, "xtls_reachable": 2})])
     _amplitude(run, "app_launched", {"launch_method": "url-handler", "cold_start": True})
 
 
@@ -481,8 +490,9 @@ def _timeline() -> tuple[Step, ...]:
         Step(1.0, "setup", _wdm_register),
         Step(1.5, "setup", _wdm_success),
         Step(2.0, "setup", _region),
-        Step(3.0, "setup", _u2c_catalog),
+        Step(2.5, "setup", _meetings_registered),
         Step(5.0, "sign_in", _sign_in_start),
+        Step(6.5, "sign_in", _u2c_catalog),
         Step(7.0, "sign_in", _identity_broker),
         Step(8.0, "sign_in", _alias),
         Step(8.5, "sign_in", _user_catalog),
@@ -552,7 +562,8 @@ def _ground_truth(run: _Run, leaks: frozenset[str], speed: float, started: float
         "requests": len(run.sent),
         "sent": [{"timestamp": sent.timestamp, "method": sent.request.method,
                   "host": sent.request.host, "path": sent.request.path,
-                  "trigger": sent.request.phase, "purpose": sent.request.purpose,
+                  "trigger": sent.request.trigger or sent.request.phase,
+                  "purpose": sent.request.purpose,
                   "events": list(sent.request.events)} for sent in run.sent],
         "telemetry_hosts": sorted({s.request.host for s in run.sent
                                    if s.request.purpose == "telemetry"}),

@@ -19,6 +19,7 @@ from ..model import Marker
 from .cadence import CadenceEstimate, endpoint_template, estimate_cadence
 from .markers import LABEL_TRIGGERS, collect_markers, marker_to_dict
 from .names import (
+    FIRST_LAUNCH,
     NAME_SOURCE_CONFIDENCE,
     apply_event_triggers,
     name_hints,
@@ -155,6 +156,10 @@ def _last(times: list[float], at: float) -> float:
     return times[index] if index >= 0 else float("-inf")
 
 
+def _in_setup(holding: Sequence[PhaseSpan]) -> bool:
+    return any(span.name == "setup" for span in holding)
+
+
 def _assign(flow: dict[str, Any], trigger: str, source: str, confidence: str | None = "",
             reason: str = "") -> None:
     flow["trigger"], flow["trigger_source"] = trigger, source
@@ -258,7 +263,10 @@ def apply_timeline(
             _assign(flow, *refine_strong(flow["trigger"], flow["trigger_reason"], holding,
                                          timing))
         elif flow.get("trigger", "unknown") != "unknown":
-            pass  # a rule named it
+            if flow["trigger"] == "app_start" and _in_setup(holding):
+                # the rule names a start; only the timing tells the first launch
+                _assign(flow, "setup", flow["trigger_source"], "medium",
+                        f"{FIRST_LAUNCH}: the rule says app_start")
         elif id(flow) in periodic_ids:
             _assign(flow, "in_meeting" if in_meeting else "periodic", "cadence")
         elif hint.weak and (weighed := weigh_weak(hint, timing, in_meeting, after_join)):

@@ -1,8 +1,8 @@
 """Marker labels and where markers come from.
 
 Three sources feed one sorted list: the auditor (the mitmproxy command or
-`phonehome mark`), the rules' `marks` on a flow, and the app's own
-`client.muted` / `client.unmuted` events.
+`phonehome mark`), the rules' `marks` on a flow, and the app's own mute events:
+`client.muted` / `client.unmuted`, or any name whose words prove a marker.
 """
 
 from __future__ import annotations
@@ -80,10 +80,14 @@ def _flow_markers(flow: Mapping[str, Any]) -> Iterable[Marker]:
     rule_ids = flow.get("rule_ids") or []
     # events first: their order inside a batch is the order things happened
     for event in flow.get("events") or ():
+        rule_id = event.get("rule_id") or (rule_ids[0] if rule_ids else "unknown")
         label = MUTE_EVENTS.get(event.get("name", ""))
         if label is not None:
-            rule_id = event.get("rule_id") or (rule_ids[0] if rule_ids else "unknown")
             yield Marker(timestamp, label, f"rule:{rule_id}", flow_id)
+        # the vocabulary's verdict on a name no rule gave a trigger (`muted` from ClientMuted)
+        for label in (event.get("name_trigger") or {}).get("marks") or ():
+            if isinstance(label, str) and is_valid_label(label):
+                yield Marker(timestamp, label, f"name:{rule_id}", flow_id)
     for label in flow.get("marks") or ():
         if isinstance(label, str) and is_valid_label(label):
             source = f"rule:{rule_ids[0]}" if rule_ids else "rule:unknown"

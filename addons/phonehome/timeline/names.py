@@ -17,6 +17,7 @@ from ..model import TRIGGER_SPECIFICITY
 from .phases import PhaseSpan
 
 __all__ = [
+    "FIRST_LAUNCH",
     "NAME_SOURCE_CONFIDENCE",
     "FlowHints",
     "name_hints",
@@ -35,6 +36,8 @@ NAME_SOURCE_CONFIDENCE: Mapping[str, str | None] = MappingProxyType({
     "none": None,
 })
 """How sure a trigger is, by where it came from (a name's own verdict may say less)."""
+
+FIRST_LAUNCH = "a start during setup is the first launch"
 
 _RANK = {trigger: rank for rank, trigger in enumerate(TRIGGER_SPECIFICITY)}
 
@@ -100,7 +103,7 @@ def refine_strong(trigger: str, reason: str, holding: Sequence[PhaseSpan],
                   timing: str | None) -> Result:
     """A strong name's trigger, with how far the timing backs it."""
     if trigger == "app_start" and any(span.name == "setup" for span in holding):
-        return "setup", "name", "medium", f"{reason}; a start during setup is the first launch"
+        return "setup", "name", "medium", f"{reason}; {FIRST_LAUNCH}"
     confidence = "high" if timing in (None, trigger) else "medium"
     return trigger, "name", confidence, reason
 
