@@ -13,16 +13,26 @@ import signal
 import sys
 import time
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from mitmproxy import command, ctx, exceptions, flowfilter, http
 
+from .addon_config import (
+    BOOL_OPTIONS,
+    INT_OPTIONS,
+    OPTION_NAMES,
+    AddonConfig,
+    ConfigError,
+    OptionView,
+    option_problem,
+    parse_config,
+)
 from .capture import observe_request, observe_websocket_message
 from .decode import DecodeLimits
 from .enforce import (
     MODES,
-    EnforceError,
     EnforcePolicy,
     apply_enforcement,
     apply_message_enforcement,
@@ -30,36 +40,32 @@ from .enforce import (
 )
 from .pipeline import Auditor, AuditSettings
 from .report.terminal import format_flow_line, format_summary
-from .report.write import parse_formats, write_report
+from .report.write import write_report
 from .session import AuditSession, report_from_store, sensor_selection
-from .store import StoreError, StoreTarget, default_sensor, is_postgres_url
-from .store_pg import check_shared_store
+from .store import StoreTarget, default_sensor
 from .worker import AuditWorker
 
 __all__ = ["PhonehomeAudit"]
 
 log = logging.getLogger(__name__)
 
-_PARSED_OPTIONS = {
-    "phonehome_scope",
-    "phonehome_rules",
-    "phonehome_identity",
-    "phonehome_reveal",
-    "phonehome_report_dir",
-    "phonehome_store",
-    "phonehome_sensor",
-    "phonehome_formats",
-    "phonehome_max_body",
-    "phonehome_max_depth",
-    "phonehome_max_leaves",
-    "phonehome_time_scale",
-    "phonehome_marker_socket",
-    "phonehome_enforce",
-    "phonehome_enforce_dry_run",
-    "phonehome_enforce_file",
-    "phonehome_audit_process",
-    "phonehome_app",
-}
+# A quiet toggle alone needs no new audit session.
+_REBUILD_OPTIONS = OPTION_NAMES - {"phonehome_quiet"}
+
+
+class _OneLineConfigErrors(logging.Filter):
+    """mitmproxy logs a script's configure error with its traceback, which suits a bug
+    but buries a bad option: show a ConfigError as its own `option: reason` lines."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        if isinstance(exc, ConfigError):
+            record.msg, record.args = str(exc), ()
+            record.exc_info = record.exc_text = None
+        return True
+
+
+_ONE_LINE_CONFIG_ERRORS = _OneLineConfigErrors()
 
 
 def _console(file: Any = None) -> Any:
@@ -82,7 +88,8 @@ class PhonehomeAudit:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._console = _console()
         self._finished = False
-        self._configured = False
+        self.config: AddonConfig | None = None
+        self._held: dict[str, Any] = {}
         self.worker: AuditWorker | None = None
         self._worker_args: tuple[AuditSettings, StoreTarget, float] | None = None
         self.sensor = default_sensor()
@@ -127,73 +134,52 @@ class PhonehomeAudit:
                           "Report what enforce mode would redact or block, and pass everything.")
         loader.add_option("phonehome_enforce_file", str, "",
                           "Enforce file (YAML): actions per rule id, category or finding type.")
-        loader.add_option("phonehome_audit_process", bool, True,
-                          "In observe mode, audit in a child process so proxying is not slowed "
-                          "(enforce mode always audits inline).")
         loader.add_option("phonehome_app", str, "auto",
                           "The audited app (webex, teams, … a first-party pack id), whose vendor "
                           "is the first party and whose claims are checked; auto: the vendor "
                           "whose domains carry most of the telemetry.")
+        loader.add_option("phonehome_audit_process", bool, True,
+                          "In observe mode, audit in a child process so proxying is not slowed "
+                          "(enforce mode always audits inline).")
+        # mitmdump's --set values wait as text until these options exist, and a value
+        # it cannot convert would fail there, where the error is lost: hold such
+        # values back for parse_config to report.
+        deferred = getattr(loader.master.options, "deferred", None)
+        if isinstance(deferred, dict):
+            for name in INT_OPTIONS + BOOL_OPTIONS:
+                if name in deferred:
+                    raw = deferred[name]
+                    value = getattr(raw, "val", raw)  # the --set texts, or a config.yaml value
+                    if isinstance(value, list):
+                        value = value[0] if len(value) == 1 else (value or None)
+                    if option_problem(name, value) is not None:
+                        self._held[name] = value
+                        del deferred[name]
+        logging.getLogger("mitmproxy.addons.script").addFilter(_ONE_LINE_CONFIG_ERRORS)
 
     def configure(self, updated: set[str]) -> None:
         # Reparse only for our own options: another addon's option change must not
         # restart the audit (in worker mode there is no inline session to test for).
-        if self._configured and not updated & _PARSED_OPTIONS:
+        if self.config is not None and not updated & _REBUILD_OPTIONS:
+            if "phonehome_quiet" in updated:
+                self.config = replace(self.config, quiet=bool(ctx.options.phonehome_quiet))
             return
-        opts = ctx.options
-        try:
-            self.scope = flowfilter.parse(opts.phonehome_scope) if opts.phonehome_scope else None
-        except ValueError as e:
-            raise exceptions.OptionsError(f"phonehome_scope: {e}") from e
-        try:
-            self.formats = parse_formats(opts.phonehome_formats)
-        except ValueError as e:
-            raise exceptions.OptionsError(f"phonehome_formats: {e}") from e
-        try:
-            time_scale = float(opts.phonehome_time_scale)
-            if not 0 < time_scale <= 1e6:
-                raise ValueError("must be between 0 and 1e6")
-        except ValueError as e:
-            raise exceptions.OptionsError(f"phonehome_time_scale: {e}") from e
-        settings = AuditSettings(
-            rule_paths=tuple(Path(p) for p in opts.phonehome_rules),
-            identity_path=Path(opts.phonehome_identity) if opts.phonehome_identity else None,
-            reveal=opts.phonehome_reveal,
-            limits=DecodeLimits(
-                max_decompressed_bytes=opts.phonehome_max_body,
-                max_depth=opts.phonehome_max_depth,
-                max_leaves=opts.phonehome_max_leaves,
-            ),
-            app=opts.phonehome_app,
-        )
-        try:
-            auditor = Auditor(settings)
-        except Exception as e:  # rules, identity: the message names path:line
-            raise exceptions.OptionsError(f"phonehome: {e}") from e
-        try:
-            self.policy = EnforcePolicy.from_options(
-                opts.phonehome_enforce, opts.phonehome_enforce_dry_run,
-                opts.phonehome_enforce_file or None)
-        except EnforceError as e:
-            raise exceptions.OptionsError(f"phonehome_enforce_file: {e}") from e
-        unknown = self.policy.unknown_rules({rule.id for rule in auditor.rules.rules})
+        held, self._held = self._held, {}
+        config = parse_config(OptionView(ctx.options, held))
+        unknown = config.unknown_enforce_rules()
         if unknown:
             log.warning(f"phonehome: enforce file names unknown rule ids: {', '.join(unknown)}")
-        self.report_dir = Path(opts.phonehome_report_dir)
-        store_path: StoreTarget = (
-            opts.phonehome_store if is_postgres_url(opts.phonehome_store)
-            else Path(opts.phonehome_store or self.report_dir / "audit.sqlite"))
-        self.sensor = opts.phonehome_sensor or default_sensor()
-        if is_postgres_url(store_path):
-            try:
-                check_shared_store(store_path)
-            except StoreError as e:
-                raise exceptions.OptionsError(f"phonehome_store: {e}") from e
-        if self.policy.enabled or not opts.phonehome_audit_process:
-            self._use_inline(settings, auditor, store_path, time_scale)
+        self.config = config
+        self.scope = config.scope
+        self.formats = list(config.formats)
+        self.policy = config.policy
+        self.report_dir = config.report_dir
+        self.sensor = config.sensor
+        auditor = Auditor(config.settings, rules=config.rules, identity=config.identity)
+        if config.inline:
+            self._use_inline(config.settings, auditor, config.store_path, config.time_scale)
         else:
-            self._use_worker(settings, store_path, time_scale)
-        self._configured = True
+            self._use_worker(config.settings, config.store_path, config.time_scale)
 
     def _use_inline(self, settings: AuditSettings, auditor: Auditor, store_path: StoreTarget,
                     time_scale: float) -> None:
@@ -245,20 +231,21 @@ class PhonehomeAudit:
 
     @property
     def marker_socket(self) -> Path:
-        custom = ctx.options.phonehome_marker_socket
-        return Path(custom) if custom else self.report_dir / ".phonehome-markers.sock"
+        if self.config is not None:
+            return self.config.marker_socket
+        return self.report_dir / ".phonehome-markers.sock"
 
     # --- lifecycle -------------------------------------------------------
 
     async def running(self) -> None:
         self._loop = asyncio.get_running_loop()
+        self._sink_ready()
+        self._tasks.append(asyncio.create_task(self._flush_periodically()))
         if hasattr(signal, "SIGHUP"):  # a closed terminal stops mitmdump as SIGTERM does
             try:
                 self._loop.add_signal_handler(signal.SIGHUP, ctx.master.shutdown)
             except (NotImplementedError, RuntimeError):
                 pass
-        self._sink_ready()
-        self._tasks.append(asyncio.create_task(self._flush_periodically()))
         try:
             from .timeline.channel import MarkerListener
 

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from .decode import DecodeLimits, decode
-from .detect import DetectionEngine, load_identity, redact_tree
+from .detect import DetectionEngine, Identity, load_identity, redact_tree
 from .model import Classification, EventHit, Finding, Observation, Payload
 from .rules import RuleSet, load_rules
 
@@ -52,13 +52,16 @@ class AuditResult:
 class Auditor:
     """Everything parsed and compiled once; `audit()` per observation."""
 
-    def __init__(self, settings: AuditSettings) -> None:
+    def __init__(self, settings: AuditSettings, *, rules: RuleSet | None = None,
+                 identity: Identity | None = None) -> None:
+        """`rules` and `identity`, when given, are the ones `settings` names, loaded already."""
         self.settings = settings
-        self.rules: RuleSet = load_rules(
+        self.rules: RuleSet = rules if rules is not None else load_rules(
             settings.rule_paths, include_builtin=settings.include_builtin_rules,
             app=None if settings.app == "auto" else settings.app,
         )
-        identity = load_identity(settings.identity_path) if settings.identity_path else None
+        if identity is None and settings.identity_path:
+            identity = load_identity(settings.identity_path)
         self.has_identity = identity is not None
         self.detector = DetectionEngine(identity)
 

@@ -20,6 +20,7 @@ finds nothing is absent; an empty object or array has no leaves and is absent.
 
 from __future__ import annotations
 
+import threading
 import warnings
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -27,7 +28,7 @@ from typing import Any
 
 from jsonpath_ng import jsonpath as jp
 from jsonpath_ng.exceptions import JsonPathLexerError, JsonPathParserError
-from jsonpath_ng.ext import parse as _ext_parse
+from jsonpath_ng.ext import parser as _ext_parser
 
 from ..model import PathPart
 
@@ -64,6 +65,22 @@ class ParsedPath:
     """The jsonpath-ng expression (reference semantics, fallback)."""
     steps: tuple[Step, ...] | None
     """Compiled steps, or None when the path uses a construct we don't compile."""
+
+
+# Spelled "Extented" before jsonpath-ng 1.7.
+_PARSER_CLASS: Any = (getattr(_ext_parser, "ExtendedJsonPathParser", None)
+                      or _ext_parser.ExtentedJsonPathParser)
+_PARSER: list[Any] = []
+_PARSER_LOCK = threading.Lock()
+
+
+def _ext_parse(text: str) -> Any:
+    """jsonpath-ng's `ext.parse`, on one parser: a new one per path costs more than the
+    parse itself, which made a large pack slow to load."""
+    with _PARSER_LOCK:
+        if not _PARSER:
+            _PARSER.append(_PARSER_CLASS())
+        return _PARSER[0].parse(text)
 
 
 def parse_path(text: str) -> ParsedPath:
