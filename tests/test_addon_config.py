@@ -32,7 +32,7 @@ def _options(tmp_path: Path, **overrides) -> SimpleNamespace:
         "phonehome_max_leaves": DecodeLimits().max_leaves, "phonehome_time_scale": "1",
         "phonehome_marker_socket": "", "phonehome_enforce": "observe",
         "phonehome_enforce_dry_run": False, "phonehome_enforce_file": "",
-        "phonehome_audit_process": True,
+        "phonehome_audit_process": True, "phonehome_sensor": "", "phonehome_app": "auto",
     }
     assert set(values) == OPTION_NAMES
     values.update(overrides)
@@ -175,3 +175,16 @@ def test_option_view_overrides_only_what_it_holds(tmp_path):
     assert view.phonehome_max_depth == options.phonehome_max_depth
     assert _problem_lines(tmp_path, phonehome_max_body=view.phonehome_max_body) == [
         "phonehome_max_body: not a whole number: 'abc'"]
+
+
+def test_the_app_the_sensor_and_a_shared_store(tmp_path):
+    config = parse_config(_options(tmp_path, phonehome_app="teams", phonehome_sensor="s7"))
+    assert config.settings.app == "teams" and config.sensor == "s7"
+    with pytest.raises(ConfigError) as bad:
+        parse_config(_options(
+            tmp_path, phonehome_app="zoom",
+            phonehome_store="postgresql://u:hunter2@127.0.0.1:1/nowhere"))
+    lines = str(bad.value).splitlines()
+    assert [line.split(":")[0] for line in lines] == ["phonehome_app", "phonehome_store"]
+    assert "zoom" in lines[0]
+    assert "hunter2" not in str(bad.value) and "u:***@127.0.0.1:1/nowhere" in lines[1]
