@@ -18,7 +18,12 @@ from typing import Any
 
 from mitmproxy import command, ctx, exceptions, flowfilter, http
 
-from .capture import observe_request, observe_websocket_message
+from .audit.pipeline import Auditor, AuditSettings
+from .audit.session import AuditSession, report_from_store, sensor_selection
+from .audit.store import StoreError, StoreTarget, default_sensor, is_postgres_url
+from .audit.store_pg import check_shared_store
+from .audit.worker import AuditWorker
+from .capture.observe import observe_request, observe_websocket_message
 from .decode import DecodeLimits
 from .enforce import (
     MODES,
@@ -28,13 +33,8 @@ from .enforce import (
     apply_message_enforcement,
     plan_enforcement,
 )
-from .pipeline import Auditor, AuditSettings
 from .report.terminal import format_flow_line, format_summary
 from .report.write import parse_formats, write_report
-from .session import AuditSession, report_from_store, sensor_selection
-from .store import StoreError, StoreTarget, default_sensor, is_postgres_url
-from .store_pg import check_shared_store
-from .worker import AuditWorker
 
 __all__ = ["PhonehomeAudit"]
 
@@ -260,7 +260,7 @@ class PhonehomeAudit:
         self._sink_ready()
         self._tasks.append(asyncio.create_task(self._flush_periodically()))
         try:
-            from .timeline.channel import MarkerListener
+            from .analysis.timeline.channel import MarkerListener
 
             self._listener = MarkerListener(self.marker_socket, self._marker_from_thread)
             self._listener.start()
@@ -284,7 +284,7 @@ class PhonehomeAudit:
     @command.command("phonehome.mark")
     def mark(self, label: str) -> None:
         """Mark this moment, e.g. `phonehome.mark meeting_join` or `opt_out`."""
-        from .timeline import check_label
+        from .analysis.timeline import check_label
 
         try:
             check_label(label)

@@ -6,7 +6,7 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 
-from ..paths import builtin_rules_dir
+from ..bundled import builtin_rules_dir
 from .engine import RuleSet
 from .party import default_resolver
 from .schema import Pack, PackBuilder
