@@ -1,4 +1,5 @@
-"""The fast .mitm reader (capture/mitm_reader.py) against the old path: FlowReader + Flow.from_state.
+"""The fast .mitm reader (capture/mitm_reader.py) against the old path (FlowReader +
+Flow.from_state).
 
 Every check compares with mitmproxy's own reading of the same bytes, never with
 stored results: Observations field by field, audit reports, tnetstring values,
@@ -22,7 +23,8 @@ from mitmproxy.flow import Flow
 from mitmproxy.io import compat, tnetstring
 
 from flow_support import FLOWS, full_flows, http_flow, write_flows
-from phonehome import captures, cli
+from phonehome import cli
+from phonehome.capture import files as captures
 from phonehome.capture.files import read_capture
 from phonehome.capture.mitm_reader import loads
 from phonehome.capture.observe import observations_from_flow
