@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from phonehome.report.app import apply_app, resolve_app
+from phonehome.analysis.app import apply_app, resolve_app
 from phonehome.report.build import build_report
 from phonehome.rules import load_rules
 from phonehome.rules.party import PartyEntry, attribute

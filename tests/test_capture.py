@@ -6,7 +6,7 @@ import pytest
 from mitmproxy import websocket
 from mitmproxy.test import tflow, tutils
 
-from phonehome.capture import observations_from_flow, observe_request
+from phonehome.capture.observe import observations_from_flow, observe_request
 
 
 def _flow(**request: object):

@@ -8,7 +8,7 @@ import pytest
 from mitmproxy import io
 from mitmproxy.test import tflow, tutils
 
-from phonehome.captures import CaptureError, check_capture, read_capture
+from phonehome.capture.files import CaptureError, check_capture, read_capture
 
 
 def _write_mitm(path, count):

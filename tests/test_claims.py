@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from phonehome.report.claims import (
+from phonehome.analysis.claims import (
     CHECKS,
     EVIDENCE_LIMIT,
     ClaimsError,
@@ -341,6 +341,6 @@ def test_every_claim_entry_carries_statement_and_source() -> None:
     ("sha256(lower)>base64", "sha256"), ("url>base64", "url"), ("md5(lower)", "md5"),
 ])
 def test_encoding_chains_count_as_their_first_layer(encoding, family):
-    from phonehome.report.claims import _encoding_family
+    from phonehome.analysis.claims import _encoding_family
 
     assert _encoding_family(encoding) == family

@@ -18,7 +18,8 @@ from hypothesis import strategies as st
 from mitmproxy import http
 from mitmproxy.test import tflow
 
-from phonehome.capture import observe_request
+from phonehome.audit.pipeline import Auditor, AuditSettings
+from phonehome.capture.observe import observe_request
 from phonehome.decode import decode
 from phonehome.decode.jsonio import json_tokens
 from phonehome.enforce import (
@@ -28,7 +29,6 @@ from phonehome.enforce import (
     plan_enforcement,
 )
 from phonehome.model import Classification, Finding, Observation, Payload
-from phonehome.pipeline import Auditor, AuditSettings
 
 EMAIL = "jane.roe@example.org"
 TELEMETRY = "https://metrics-a.wbx2.com/metrics/api/v1/clientmetrics"

@@ -13,7 +13,7 @@ import pytest
 from mitmproxy import http
 from mitmproxy.test import tflow
 
-from phonehome.capture import observe_request
+from phonehome.capture.observe import observe_request
 from phonehome.decode import decode
 from phonehome.detect import DetectionEngine
 from phonehome.detect.identity import Identity

@@ -24,7 +24,7 @@ from mitmproxy.net import encoding as mitm_encoding
 from mitmproxy.net.http.http1 import assemble
 from mitmproxy.test import tflow
 
-from phonehome.capture import observe_request
+from phonehome.capture.observe import observe_request
 from phonehome.decode import DecodeLimits, decode
 from phonehome.enforce import (
     BLOCK_HEADER,

@@ -1,4 +1,5 @@
-"""The fast .mitm reader (flowfile.py) against the old path: FlowReader + Flow.from_state.
+"""The fast .mitm reader (capture/mitm_reader.py) against the old path (FlowReader +
+Flow.from_state).
 
 Every check compares with mitmproxy's own reading of the same bytes, never with
 stored results: Observations field by field, audit reports, tnetstring values,
@@ -22,10 +23,11 @@ from mitmproxy.flow import Flow
 from mitmproxy.io import compat, tnetstring
 
 from flow_support import FLOWS, full_flows, http_flow, write_flows
-from phonehome import captures, cli
-from phonehome.capture import observations_from_flow
-from phonehome.captures import read_capture
-from phonehome.flowfile import loads
+from phonehome import cli
+from phonehome.capture import files as captures
+from phonehome.capture.files import read_capture
+from phonehome.capture.mitm_reader import loads
+from phonehome.capture.observe import observations_from_flow
 from phonehome.model import Observation
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -34,7 +36,7 @@ OBSERVATION_FIELDS = [f.name for f in dataclasses.fields(Observation) if f.name 
 
 
 def _old_read_mitm(path: Path, fo: BinaryIO, problem: Callable[[str], None]) -> Iterator[Any]:
-    """captures._read_mitm as it was before flowfile.py: the reference."""
+    """capture.files._read_mitm as it was before the fast reader: the reference."""
     count = 0
     while True:
         start = fo.tell()

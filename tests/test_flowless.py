@@ -11,7 +11,7 @@ from mitmproxy import flowfilter, http
 
 from flow_support import FLOWS, full_flows, write_flows
 from phonehome import cli
-from phonehome.capture import observe_request
+from phonehome.capture.observe import observe_request
 from phonehome.rules.engine import synthesize_flow
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -66,7 +66,7 @@ def test_backtracking_regexes_run_in_linear_time(tmp_path, pattern):
         return
     from mitmproxy.test import tflow, tutils
 
-    from phonehome.capture import observe_request
+    from phonehome.capture.observe import observe_request
     from phonehome.decode import decode
 
     hostile = ("a" * 100_000) + "!"

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from phonehome.paths import builtin_rules_dir
+from phonehome.bundled import builtin_rules_dir
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -27,7 +27,7 @@ def test_an_installed_wheel_carries_and_finds_its_rules(tmp_path):
     subprocess.run([sys.executable, "-m", "pip", "install", "--no-deps", "-q", "--target",
                     str(target), str(wheel)], check=True, timeout=600, capture_output=True)
     probe = (
-        "import phonehome.paths as p, phonehome.rules as r;"
+        "import phonehome.bundled as p, phonehome.rules as r;"
         "d = p.builtin_rules_dir(); print(d);"
         "print(sorted(pack.id for pack in r.load_rules().packs))"
     )

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from phonehome.paths import builtin_rules_dir
+from phonehome.bundled import builtin_rules_dir
 from phonehome.rules import RuleError, RuleLoadError, load_rules
 from phonehome.rules.loader import pack_files
 

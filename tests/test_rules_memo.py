@@ -17,7 +17,7 @@ import pytest
 from mitmproxy import flowfilter
 from mitmproxy.test import tflow, tutils
 
-from phonehome.capture import observe_request
+from phonehome.capture.observe import observe_request
 from phonehome.model import Observation, Payload
 from phonehome.rules import Evaluation, RuleSet, load_rules
 from phonehome.rules.engine import synthesize_flow

@@ -8,8 +8,8 @@ import stat
 
 import pytest
 
+from phonehome.audit.store import FindingsStore, StoreError, read_store
 from phonehome.model import Marker
-from phonehome.store import FindingsStore, StoreError, read_store
 
 
 def _record(i: int) -> dict:

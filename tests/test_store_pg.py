@@ -10,9 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from phonehome.model import Marker
-from phonehome.store import StoreError, read_store
-from phonehome.store_pg import (
+from phonehome.audit.store import StoreError, read_store
+from phonehome.audit.store_pg import (
     SCHEMA_VERSION,
     PostgresContents,
     PostgresStore,
@@ -20,6 +19,7 @@ from phonehome.store_pg import (
     check_shared_store,
     mask_dsn,
 )
+from phonehome.model import Marker
 
 
 @pytest.mark.parametrize("dsn, masked", [

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from phonehome.timeline import (
+from phonehome.analysis.timeline import (
     TimelineSettings,
     apply_timeline,
     endpoint_template,

@@ -15,14 +15,14 @@ from pathlib import Path
 
 import pytest
 
-from phonehome.commands import mark
-from phonehome.timeline.channel import (
+from phonehome.analysis.timeline.channel import (
     DEFAULT_SOCKET,
     MAX_MESSAGE,
     MarkerChannelError,
     MarkerListener,
     send_marker,
 )
+from phonehome.commands import mark
 
 
 @pytest.fixture

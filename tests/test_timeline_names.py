@@ -9,8 +9,8 @@ import pytest
 from mitmproxy import http
 from mitmproxy.test import tflow
 
-from phonehome.capture import observe_request
-from phonehome.pipeline import Auditor, AuditSettings
+from phonehome.audit.pipeline import Auditor, AuditSettings
+from phonehome.capture.observe import observe_request
 from phonehome.report.build import build_report
 
 METRICS = "https://metrics-a.wbx2.com/metrics/api/v1/clientmetrics"

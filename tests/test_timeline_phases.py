@@ -12,8 +12,7 @@ import jsonschema
 import pytest
 from rich.console import Console
 
-from phonehome.model import Marker
-from phonehome.timeline import (
+from phonehome.analysis.timeline import (
     LABEL_TRIGGERS,
     MARKER_LABELS,
     MUTED_AUDIO_REASON,
@@ -25,6 +24,7 @@ from phonehome.timeline import (
     marker_from_dict,
     marker_to_dict,
 )
+from phonehome.model import Marker
 
 T0 = 1_700_000_000.0
 METRICS = "https://metrics-a.wbx2.com/metrics/api/v1/clientmetrics"

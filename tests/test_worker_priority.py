@@ -9,8 +9,8 @@ import httpx
 import pytest
 
 from conftest import wait_for_stored_flows
+from phonehome.audit.worker import WORKER_NICENESS
 from phonehome.proxy_process import ADDON_SCRIPT, MitmdumpProcess
-from phonehome.worker import WORKER_NICENESS
 
 pytestmark = pytest.mark.e2e
 

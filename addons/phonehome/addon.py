@@ -29,7 +29,11 @@ from .addon_config import (
     option_problem,
     parse_config,
 )
-from .capture import observe_request, observe_websocket_message
+from .audit.pipeline import Auditor, AuditSettings
+from .audit.session import AuditSession, report_from_store, sensor_selection
+from .audit.store import StoreTarget, default_sensor
+from .audit.worker import AuditWorker
+from .capture.observe import observe_request, observe_websocket_message
 from .decode import DecodeLimits
 from .enforce import (
     MODES,
@@ -38,12 +42,8 @@ from .enforce import (
     apply_message_enforcement,
     plan_enforcement,
 )
-from .pipeline import Auditor, AuditSettings
 from .report.terminal import format_flow_line, format_summary
 from .report.write import write_report
-from .session import AuditSession, report_from_store, sensor_selection
-from .store import StoreTarget, default_sensor
-from .worker import AuditWorker
 
 __all__ = ["PhonehomeAudit"]
 
@@ -247,7 +247,7 @@ class PhonehomeAudit:
             except (NotImplementedError, RuntimeError):
                 pass
         try:
-            from .timeline.channel import MarkerListener
+            from .analysis.timeline.channel import MarkerListener
 
             self._listener = MarkerListener(self.marker_socket, self._marker_from_thread)
             self._listener.start()
@@ -271,7 +271,7 @@ class PhonehomeAudit:
     @command.command("phonehome.mark")
     def mark(self, label: str) -> None:
         """Mark this moment, e.g. `phonehome.mark meeting_join` or `opt_out`."""
-        from .timeline import check_label
+        from .analysis.timeline import check_label
 
         try:
             check_label(label)

@@ -18,13 +18,13 @@ from typing import Any
 
 from mitmproxy import exceptions, flowfilter
 
+from .audit.pipeline import AuditSettings
+from .audit.store import StoreError, StoreTarget, default_sensor, is_postgres_url
 from .decode import DecodeLimits
 from .detect import Identity, load_identity
 from .enforce import MODES, EnforcePolicy
-from .pipeline import AuditSettings
 from .report.write import parse_formats
 from .rules import RuleLoadError, RuleSet, load_rules
-from .store import StoreError, StoreTarget, default_sensor, is_postgres_url
 
 __all__ = [
     "AddonConfig",
@@ -272,7 +272,7 @@ def _policy(mode: str, dry_run: bool, enforce_file: Any) -> EnforcePolicy:
 
 def _shared_store(dsn: str) -> None:
     """Reach it and create or upgrade its schema now: a wrong DSN fails before traffic."""
-    from .store_pg import check_shared_store
+    from .audit.store_pg import check_shared_store
 
     try:
         check_shared_store(dsn)

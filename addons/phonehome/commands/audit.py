@@ -63,8 +63,8 @@ def _fail(console: Console, message: str) -> int:
 
 def _observations(flow: Any, path: Path, problems: list[Any]) -> list[Observation]:
     """The flow's observations; a flow that cannot be read is a problem, not the end."""
-    from ..capture import observations_from_flow
-    from ..captures import CaptureProblem
+    from ..capture.files import CaptureProblem
+    from ..capture.observe import observations_from_flow
 
     try:
         return list(observations_from_flow(flow, source=path.name))
@@ -92,14 +92,14 @@ def run_audit(args: argparse.Namespace, *, out: Any = None, err: Any = None) -> 
     # Imported here so `phonehome --help` and the other commands start fast.
     from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from ..captures import CaptureError, CaptureProblem, check_capture, read_capture
-    from ..parallel import audit_in_parallel
-    from ..pipeline import Auditor, AuditSettings
+    from ..audit.parallel import audit_in_parallel
+    from ..audit.pipeline import Auditor, AuditSettings
+    from ..audit.session import AuditSession
+    from ..audit.store import StoreError, store_label
+    from ..capture.files import CaptureError, CaptureProblem, check_capture, read_capture
     from ..report.build import highest_severity
     from ..report.terminal import format_summary
     from ..report.write import parse_formats, write_report
-    from ..session import AuditSession
-    from ..store import StoreError, store_label
 
     console = Console(file=out or sys.stdout, soft_wrap=True)
     errors = Console(file=err or sys.stderr, soft_wrap=True)

@@ -66,8 +66,8 @@ def _inputs(args: argparse.Namespace) -> tuple[Mapping[str, Any], Mapping[str, A
         return load_report(Path(args.sources[0])), load_report(Path(args.sources[1]))
     if len(args.sources) != 1:
         raise ReportInputError("give two audit.json files, or one store")
-    from ..session import report_from_store
-    from ..store import StoreError
+    from ..audit.session import report_from_store
+    from ..audit.store import StoreError
 
     old_side, new_side = selection_from_args(args, "old"), selection_from_args(args, "new")
     if old_side is None or new_side is None:

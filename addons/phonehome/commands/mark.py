@@ -11,9 +11,9 @@ import sys
 from pathlib import Path
 from typing import TextIO
 
+from ..analysis.timeline.channel import DEFAULT_SOCKET, MarkerChannelError, send_marker
+from ..analysis.timeline.markers import MARKER_LABELS
 from ..exitcodes import ExitCode
-from ..timeline.channel import DEFAULT_SOCKET, MarkerChannelError, send_marker
-from ..timeline.markers import MARKER_LABELS
 
 __all__ = ["register", "run"]
 

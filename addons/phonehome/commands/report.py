@@ -35,10 +35,10 @@ def register(subparsers: Any) -> None:
 
 
 def run_report(args: argparse.Namespace) -> int:
+    from ..audit.session import report_from_store
+    from ..audit.store import StoreError
     from ..report.terminal import format_summary
     from ..report.write import parse_formats, write_report
-    from ..session import report_from_store
-    from ..store import StoreError
 
     console = Console(soft_wrap=True)
     errors = Console(file=sys.stderr, soft_wrap=True)

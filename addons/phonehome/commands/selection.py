@@ -7,8 +7,8 @@ import datetime as dt
 from pathlib import Path
 from typing import Any
 
-from ..store import StoreTarget, is_postgres_url
-from ..store_pg import StoreSelection
+from ..audit.store import StoreTarget, is_postgres_url
+from ..audit.store_pg import StoreSelection
 
 __all__ = ["store_target", "parse_time", "add_selection_arguments", "selection_from_args"]
 

@@ -19,7 +19,7 @@ from typing import Any
 
 from mitmproxy import http
 
-from ..capture import observe_request
+from ..capture.observe import observe_request
 from ..decode import DecodeLimits, decode
 from ..decode.body import body_charset
 from ..model import Finding, Observation, Payload

@@ -16,13 +16,13 @@ from pathlib import Path
 from typing import Any
 
 from .. import __version__
+from ..analysis.app import apply_app, resolve_app
+from ..analysis.claims import ClaimSet, evaluate_claims, load_claims
+from ..analysis.fleet import fleet_section
+from ..analysis.timeline import apply_timeline
+from ..bundled import builtin_rules_dir
 from ..detect import persistent_ids
 from ..model import Marker, severity_rank
-from ..paths import builtin_rules_dir
-from ..timeline import apply_timeline
-from .app import apply_app, resolve_app
-from .claims import ClaimSet, evaluate_claims, load_claims
-from .fleet import fleet_section
 
 __all__ = ["build_report", "summarize", "app_claims_paths", "SCHEMA_ID"]
 

@@ -14,8 +14,8 @@ from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
+from ..analysis.timeline import format_timeline
 from ..model import severity_rank
-from ..timeline import format_timeline
 from .safe_text import safe_text
 
 __all__ = ["format_flow_line", "format_summary", "SEVERITY_STYLE", "VERDICT_STYLE"]

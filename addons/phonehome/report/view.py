@@ -13,8 +13,8 @@ from collections import Counter
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from ..analysis.timeline.cadence import endpoint_template
 from ..model import severity_rank
-from ..timeline.cadence import endpoint_template
 
 __all__ = [
     "endpoint_key",

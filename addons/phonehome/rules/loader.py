@@ -8,7 +8,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
-from ..paths import builtin_rules_dir
+from ..bundled import builtin_rules_dir
 from .engine import RuleSet
 from .party import default_resolver
 from .schema import Pack, PackBuilder

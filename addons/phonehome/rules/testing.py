@@ -33,7 +33,7 @@ def observation_for_test(test: RuleTest, index: int = 0) -> Observation:
     from mitmproxy import http
     from mitmproxy.test import tflow
 
-    from ..capture import observe_request
+    from ..capture.observe import observe_request
 
     headers = [(k.encode("utf-8", "replace"), v.encode("utf-8", "replace"))
                for k, v in test.headers]

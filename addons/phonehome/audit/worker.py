@@ -19,7 +19,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from .model import Observation
+from ..model import Observation
 from .pipeline import AuditSettings
 from .store import StoreTarget
 
@@ -60,7 +60,7 @@ def _worker_main(settings: AuditSettings, store_path: StoreTarget, inputs: Mappi
     for signum in GROUP_SIGNALS:
         signal.signal(signum, signal.SIG_IGN)  # inherited already; made explicit
     _yield_to_the_proxy()
-    from .report.terminal import format_flow_line
+    from ..report.terminal import format_flow_line
     from .session import AuditSession
 
     console = None

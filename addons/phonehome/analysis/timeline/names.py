@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
-from ..model import TRIGGER_SPECIFICITY
+from ...model import TRIGGER_SPECIFICITY
 from .phases import PhaseSpan
 
 __all__ = [

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-from .model import Marker
+from ..model import Marker
 from .store import StoreError, dumps_record, is_postgres_url
 
 __all__ = [

@@ -12,10 +12,10 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from .model import Marker, Observation
+from ..model import Marker, Observation
+from ..report.build import build_report
+from ..report.write import private_dir
 from .pipeline import Auditor, AuditResult, AuditSettings
-from .report.build import build_report
-from .report.write import private_dir
 from .store import StoreTarget, default_sensor, is_postgres_url, open_store, read_store
 from .store_pg import StoreSelection
 

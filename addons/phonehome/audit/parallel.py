@@ -12,7 +12,7 @@ import multiprocessing
 from collections.abc import Iterable, Iterator
 from typing import Any
 
-from .model import Observation
+from ..model import Observation
 from .pipeline import Auditor, AuditSettings
 
 __all__ = ["audit_in_parallel"]

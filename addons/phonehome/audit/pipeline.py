@@ -15,10 +15,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .decode import DecodeLimits, decode
-from .detect import DetectionEngine, Identity, load_identity, redact_tree
-from .model import Classification, EventHit, Finding, Observation, Payload
-from .rules import RuleSet, load_rules
+from ..decode import DecodeLimits, decode
+from ..detect import DetectionEngine, Identity, load_identity, redact_tree
+from ..model import Classification, EventHit, Finding, Observation, Payload
+from ..rules import RuleSet, load_rules
 
 __all__ = ["AuditSettings", "Auditor", "AuditResult", "flow_record", "json_text"]
 

@@ -12,7 +12,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from types import MappingProxyType
 from typing import Any
 
-from ..model import TRIGGERS, Marker
+from ...model import TRIGGERS, Marker
 
 __all__ = [
     "MARKER_LABELS",

@@ -12,8 +12,8 @@ from typing import Any
 
 from mitmproxy import http
 
-from .model import Observation
-from .urls import query_pairs, split_url
+from ..model import Observation
+from ..urls import query_pairs, split_url
 
 __all__ = ["observe_request", "observe_websocket_message", "observations_from_flow"]
 

@@ -24,7 +24,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from statistics import median
 
-from ..urls import split_url
+from ...urls import split_url
 
 __all__ = [
     "CadenceEstimate",

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, Union
 
 import orjson
 
-from .model import Marker
+from ..model import Marker
 
 if TYPE_CHECKING:
     from .store_pg import PostgresContents, PostgresStore, StoreSelection

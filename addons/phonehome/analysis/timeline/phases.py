@@ -21,7 +21,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ..model import Marker
+from ...model import Marker
 
 __all__ = ["PhaseSpan", "PHASE_NAMES", "PHASE_TRIGGERS", "build_phases", "phases_at", "phase_of"]
 

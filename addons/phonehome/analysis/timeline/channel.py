@@ -16,7 +16,7 @@ import threading
 from collections.abc import Callable
 from pathlib import Path
 
-from ..paths import DEFAULT_REPORT_DIR
+from ...bundled import DEFAULT_REPORT_DIR
 from .markers import is_valid_label
 
 __all__ = [

@@ -9,7 +9,7 @@ from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 
-from ..report.safe_text import safe_text
+from ...report.safe_text import safe_text
 from .core import Timeline, timeline_from_report
 
 __all__ = ["format_timeline", "sparkline", "format_duration"]

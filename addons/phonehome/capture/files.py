@@ -18,7 +18,7 @@ from urllib.parse import urlencode
 
 from mitmproxy.io.har import request_to_flow
 
-from .flowfile import read_flow
+from .mitm_reader import read_flow
 
 __all__ = ["CaptureError", "CaptureProblem", "check_capture", "complete_har_entry", "read_capture"]
 

@@ -15,7 +15,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..model import Marker
+from ...model import Marker
 from .cadence import CadenceEstimate, endpoint_template, estimate_cadence
 from .markers import LABEL_TRIGGERS, collect_markers, marker_to_dict
 from .names import (

@@ -1,0 +1,1 @@
+"""Whole-session analysis over stored flows: timeline, the audited app, claims, fleet."""

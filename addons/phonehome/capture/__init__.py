@@ -1,0 +1,1 @@
+"""Capture: mitmproxy flows and saved captures (.mitm, .har) → Observations."""
