@@ -32,7 +32,13 @@ from .pipeline import Auditor, AuditSettings
 from .report.terminal import format_flow_line, format_summary
 from .report.write import parse_formats, write_report
 from .session import AuditSession, report_from_store, sensor_selection
-from .store import StoreError, StoreTarget, default_sensor, is_postgres_url
+from .store import (
+    StoreError,
+    StoreTarget,
+    default_sensor,
+    fingerprint_key,
+    is_postgres_url,
+)
 from .store_pg import check_shared_store
 from .worker import AuditWorker
 
@@ -155,7 +161,18 @@ class PhonehomeAudit:
                 raise ValueError("must be between 0 and 1e6")
         except ValueError as e:
             raise exceptions.OptionsError(f"phonehome_time_scale: {e}") from e
+        self.report_dir = Path(opts.phonehome_report_dir)
+        store_path: StoreTarget = (
+            opts.phonehome_store if is_postgres_url(opts.phonehome_store)
+            else Path(opts.phonehome_store or self.report_dir / "audit.sqlite"))
+        key_folder = self.report_dir if is_postgres_url(store_path) else Path(store_path).parent
+        try:
+            key = fingerprint_key(key_folder)
+        except OSError as e:
+            raise exceptions.OptionsError(
+                f"phonehome_store: {key_folder}: cannot keep the fingerprint key: {e}") from e
         settings = AuditSettings(
+            fingerprint_key=key,
             rule_paths=tuple(Path(p) for p in opts.phonehome_rules),
             identity_path=Path(opts.phonehome_identity) if opts.phonehome_identity else None,
             reveal=opts.phonehome_reveal,
@@ -179,10 +196,6 @@ class PhonehomeAudit:
         unknown = self.policy.unknown_rules({rule.id for rule in auditor.rules.rules})
         if unknown:
             log.warning(f"phonehome: enforce file names unknown rule ids: {', '.join(unknown)}")
-        self.report_dir = Path(opts.phonehome_report_dir)
-        store_path: StoreTarget = (
-            opts.phonehome_store if is_postgres_url(opts.phonehome_store)
-            else Path(opts.phonehome_store or self.report_dir / "audit.sqlite"))
         self.sensor = opts.phonehome_sensor or default_sensor()
         if is_postgres_url(store_path):
             try:

@@ -99,7 +99,7 @@ def run_audit(args: argparse.Namespace, *, out: Any = None, err: Any = None) -> 
     from ..report.terminal import format_summary
     from ..report.write import parse_formats, write_report
     from ..session import AuditSession
-    from ..store import StoreError, store_label
+    from ..store import StoreError, fingerprint_key, is_postgres_url, store_label
 
     console = Console(file=out or sys.stdout, soft_wrap=True)
     errors = Console(file=err or sys.stderr, soft_wrap=True)
@@ -117,12 +117,19 @@ def run_audit(args: argparse.Namespace, *, out: Any = None, err: Any = None) -> 
             check_capture(path)
         except CaptureError as e:
             return _fail(errors, str(e))
+    store_path = args.store or args.output / "audit.sqlite"
+    key_folder = args.output if is_postgres_url(store_path) else Path(store_path).parent
+    try:
+        key = fingerprint_key(key_folder)
+    except OSError as e:
+        return _fail(errors, f"{key_folder}: cannot keep the fingerprint key ({e.strerror or e})")
     settings = AuditSettings(
         rule_paths=tuple(args.rules),
         include_builtin_rules=not args.no_builtin_rules,
         identity_path=args.identity,
         reveal=args.reveal,
         app=args.app,
+        fingerprint_key=key,
     )
     try:
         auditor = Auditor(settings)
@@ -130,7 +137,6 @@ def run_audit(args: argparse.Namespace, *, out: Any = None, err: Any = None) -> 
         return _fail(errors, str(e))
 
     problems: list[CaptureProblem] = []
-    store_path = args.store or args.output / "audit.sqlite"
     try:
         session = AuditSession(
             settings, store_path, auditor=auditor, time_scale=args.time_scale,
