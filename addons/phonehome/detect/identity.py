@@ -88,6 +88,8 @@ MAX_VALUES = 2000
 every process that audits (2000 load in a few seconds)."""
 TRIE_CHARS = 24
 """Characters of each form that go into the automaton; a hit is then checked whole."""
+TRIE_CHARS_HASHED = 12
+"""The same for digests: their characters are random, so 12 are rarely shared."""
 
 _DIGESTS = ("md5", "sha1", "sha224", "sha256", "sha512")
 # Encodings that only a deliberate transformation produces; "plain"-like ones
@@ -438,7 +440,8 @@ class IdentityIndex:
         self.needles = len(identity.forms)
         by_prefix: dict[str, list[int]] = {}
         for number, form in enumerate(identity.forms):
-            by_prefix.setdefault(form.needle[:TRIE_CHARS], []).append(number)
+            cut = TRIE_CHARS_HASHED if form.hashed else TRIE_CHARS
+            by_prefix.setdefault(form.needle[:cut], []).append(number)
         automaton = ahocorasick.Automaton()
         for prefix, numbers in by_prefix.items():
             automaton.add_word(prefix, (len(prefix), tuple(numbers)))
