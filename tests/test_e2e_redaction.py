@@ -163,9 +163,11 @@ def test_the_hostile_capture_is_flagged_where_it_hides_values(tmp_path, hostile)
     locations = {f["location"] for flow in report["flows"] for f in flow["findings"]}
     assert {"url", "query:h", "query:b", "header:X-User-Email", "cookie:uid",
             "cookie:host", "query:name"} <= locations
-    first = report["flows"][0]["url"]
-    assert first.startswith("http://telemetry.example.net:22/v1/users/m***@w***.org/profile?")
-    assert "uid=m***&h=sha256%20of%20m***@w***.org" in first
+    urls = sorted(flow["url"] for flow in report["flows"])
+    profile = [url for url in urls if "/profile?" in url]
+    assert profile and profile[0].startswith(
+        "http://telemetry.example.net:22/v1/users/m***@w***.org/profile?")
+    assert "uid=m***&h=sha256%20of%20m***@w***.org" in profile[0]
 
 
 def _identifiers(report_path: Path) -> set[str]:
