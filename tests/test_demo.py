@@ -45,9 +45,9 @@ def _demo(out: Path, leaks: str, speed: str, install_key: Path | None = None) ->
 
 @pytest.fixture(scope="module")
 def install_key(tmp_path_factory):
-    store = tmp_path_factory.mktemp("install") / "audit.sqlite"
-    fingerprint_key(store)
-    return store.parent / ".phonehome-key"
+    folder = tmp_path_factory.mktemp("install")
+    fingerprint_key(folder)
+    return folder / ".phonehome-key"
 
 
 @pytest.fixture(scope="module")
