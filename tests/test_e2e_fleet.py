@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -18,6 +19,7 @@ import pytest
 
 from conftest import ROOT, assert_valid_report
 from phonehome.proxy_process import ADDON_SCRIPT, MitmdumpProcess
+from phonehome.store import fingerprint_key
 
 pytestmark = pytest.mark.e2e
 
@@ -161,6 +163,9 @@ def _comparable(report: dict[str, Any]) -> dict[str, Any]:
 def test_sqlite_and_postgresql_give_the_same_report(tmp_path, postgres):
     dsn = postgres.database()
     reports = {}
+    fingerprint_key(tmp_path / "sqlite")  # one install: both folders hold its key
+    (tmp_path / "pg").mkdir(mode=0o700)
+    shutil.copy2(tmp_path / "sqlite" / ".phonehome-key", tmp_path / "pg" / ".phonehome-key")
     for name, store in (("sqlite", str(tmp_path / "sqlite" / "audit.sqlite")), ("pg", dsn)):
         out = tmp_path / name
         result = _phonehome("audit", str(SAMPLE), "--identity", str(IDENTITY), "--store", store,
