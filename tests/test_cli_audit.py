@@ -114,7 +114,9 @@ def test_parallel_audit_gives_the_serial_report(tmp_path):
     reports = {}
     for jobs in ("1", "2"):
         out = tmp_path / f"jobs{jobs}"
-        result = _phonehome("audit", capture, "-o", out, "--format", "json", "-q", "--jobs", jobs)
+        # one store folder, so one fingerprint key (it sits beside the store)
+        result = _phonehome("audit", capture, "-o", out, "--store", tmp_path / "audit.sqlite",
+                            "--format", "json", "-q", "--jobs", jobs)
         assert result.returncode == 0, result.stderr
         reports[jobs] = json.loads((out / "audit.json").read_text())
     assert reports["2"]["flows"] == reports["1"]["flows"]

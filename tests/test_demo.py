@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -14,6 +15,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from phonehome.store import fingerprint_key
 
 from conftest import assert_valid_report
 from ground_truth import findings_at, matches
@@ -26,7 +28,10 @@ FAST_SPEED = "300"
 SOME_LEAKS = "identity_plain,identity_hashed,muted_audio,mac_address"
 
 
-def _demo(out: Path, leaks: str, speed: str) -> dict:
+def _demo(out: Path, leaks: str, speed: str, install_key: Path | None = None) -> dict:
+    if install_key is not None:  # the same install: its fingerprint key beside the store
+        out.mkdir(mode=0o700, parents=True)
+        shutil.copy2(install_key, out / install_key.name)
     result = subprocess.run(
         [sys.executable, "-m", "phonehome", "demo", "-o", str(out), "--speed", speed,
          "--leaks", leaks],
@@ -39,13 +44,21 @@ def _demo(out: Path, leaks: str, speed: str) -> dict:
 
 
 @pytest.fixture(scope="module")
-def all_leaks(tmp_path_factory):
-    return _demo(tmp_path_factory.mktemp("all") / "reports", "all", FULL_SPEED)
+def install_key(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("install")
+    fingerprint_key(folder)
+    return folder / ".phonehome-key"
 
 
 @pytest.fixture(scope="module")
-def some_leaks(tmp_path_factory):
-    return _demo(tmp_path_factory.mktemp("some") / "reports", SOME_LEAKS, FAST_SPEED)
+def all_leaks(tmp_path_factory, install_key):
+    return _demo(tmp_path_factory.mktemp("all") / "reports", "all", FULL_SPEED, install_key)
+
+
+@pytest.fixture(scope="module")
+def some_leaks(tmp_path_factory, install_key):
+    return _demo(tmp_path_factory.mktemp("some") / "reports", SOME_LEAKS, FAST_SPEED,
+                 install_key)
 
 
 def test_demo_writes_every_format_and_a_valid_report(all_leaks, tmp_path):

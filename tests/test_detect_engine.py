@@ -73,7 +73,7 @@ def test_findings_are_well_formed():
         assert f.category in ("personal_data", "meeting_content")
         assert f.severity in ("medium", "high")
         assert MIN_CONFIDENCE <= f.confidence <= 1
-        assert f.fingerprint and f.fingerprint.startswith("sha256:") and len(f.fingerprint) == 23
+        assert f.fingerprint and f.fingerprint.startswith("hmac:") and len(f.fingerprint) == 21
         assert f.reason and "\n" not in f.reason
         assert (f.encoding is None) is (f.type != "identity_match")
         json.dumps({k: getattr(f, k) for k in ("type", "evidence", "reason", "location")})

@@ -39,7 +39,7 @@ def test_candidates_shape_and_no_raw_values():
     assert keys == ["deviceId", "machineId", "userId"]
     for candidate in flow["identifiers"]:
         assert set(candidate) >= {"key", "location", "fingerprint"}
-        assert candidate["fingerprint"].startswith("sha256:")
+        assert candidate["fingerprint"].startswith("hmac:")
         assert "5f1e5a1c" not in repr(candidate)
 
 

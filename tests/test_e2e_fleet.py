@@ -17,6 +17,7 @@ import httpx
 import pytest
 
 from conftest import ROOT, assert_valid_report
+from phonehome.audit.store import store_key
 from phonehome.proxy_process import ADDON_SCRIPT, MitmdumpProcess, mitmdump_executable
 
 pytestmark = pytest.mark.e2e
@@ -161,6 +162,11 @@ def _comparable(report: dict[str, Any]) -> dict[str, Any]:
 def test_sqlite_and_postgresql_give_the_same_report(tmp_path, postgres):
     dsn = postgres.database()
     reports = {}
+    # One key for both: the shared store's, copied beside the SQLite store.
+    (tmp_path / "sqlite").mkdir(mode=0o700)
+    key_file = tmp_path / "sqlite" / ".phonehome-key"
+    key_file.write_text(store_key(dsn).hex() + "\n")
+    key_file.chmod(0o600)
     for name, store in (("sqlite", str(tmp_path / "sqlite" / "audit.sqlite")), ("pg", dsn)):
         out = tmp_path / name
         result = _phonehome("audit", str(SAMPLE), "--identity", str(IDENTITY), "--store", store,

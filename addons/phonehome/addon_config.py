@@ -19,7 +19,7 @@ from typing import Any
 from mitmproxy import exceptions, flowfilter
 
 from .audit.pipeline import AuditSettings
-from .audit.store import StoreError, StoreTarget, default_sensor, is_postgres_url
+from .audit.store import StoreError, StoreTarget, default_sensor, is_postgres_url, store_key
 from .decode import DecodeLimits
 from .detect import Identity, load_identity
 from .enforce import MODES, EnforcePolicy
@@ -209,9 +209,11 @@ def parse_config(options: Any) -> AddonConfig:
                                else Path(store_text) if store_text
                                else report_dir / "audit.sqlite")
     if isinstance(store_path, str):
-        check("phonehome_store", _shared_store)
-    elif store_text:
-        check("phonehome_store", lambda _: _writable_file(store_path))
+        key = check("phonehome_store", _shared_store)
+    else:
+        if store_text:
+            check("phonehome_store", lambda _: _writable_file(store_path))
+        key = check("phonehome_store", lambda _: _file_key(store_path))
     sensor = str(getattr(options, "phonehome_sensor", "") or "").strip() or default_sensor()
     marker_text = getattr(options, "phonehome_marker_socket", "") or ""
     marker_socket = (Path(marker_text) if marker_text
@@ -226,6 +228,7 @@ def parse_config(options: Any) -> AddonConfig:
         reveal=reveal,
         limits=limits,
         app=app,
+        fingerprint_key=key,
     )
     return AddonConfig(
         scope=scope, formats=formats, settings=settings, rules=rules, identity=identity,
@@ -270,14 +273,21 @@ def _policy(mode: str, dry_run: bool, enforce_file: Any) -> EnforcePolicy:
         raise ValueError(f"{errors[0]}{suffix}") from None
 
 
-def _shared_store(dsn: str) -> None:
-    """Reach it and create or upgrade its schema now: a wrong DSN fails before traffic."""
-    from .audit.store_pg import check_shared_store
-
+def _shared_store(dsn: str) -> bytes:
+    """Reach it, create or upgrade its schema, and read its fingerprint key now: a wrong
+    DSN fails before traffic."""
     try:
-        check_shared_store(dsn)
+        return store_key(dsn)
     except StoreError as e:
         raise ValueError(str(e)) from None
+
+
+def _file_key(store: Path) -> bytes:
+    try:
+        return store_key(store)
+    except OSError as e:
+        raise ValueError(f"{store.parent}: cannot keep the fingerprint key "
+                         f"({e.strerror or e})") from None
 
 
 def _marker_socket(path: Path) -> None:

@@ -16,7 +16,14 @@ from pathlib import Path
 from typing import Any
 
 from ..decode import DecodeLimits, decode
-from ..detect import DetectionEngine, Identity, load_identity, redact_tree
+from ..detect import (
+    DetectionEngine,
+    Identity,
+    load_identity,
+    redact_text,
+    redact_tree,
+    redact_url,
+)
 from ..model import Classification, EventHit, Finding, Observation, Payload
 from ..rules import RuleSet, load_rules
 
@@ -36,6 +43,8 @@ class AuditSettings:
     keep_decoded: bool = True
     app: str = "auto"
     """The audited app (a first-party pack id) or "auto": see report.build.resolve_app."""
+    fingerprint_key: bytes | None = field(default=None, repr=False)
+    """The per-install secret (store.fingerprint_key); None: one random key per process."""
 
 
 @dataclass
@@ -63,7 +72,7 @@ class Auditor:
         if identity is None and settings.identity_path:
             identity = load_identity(settings.identity_path)
         self.has_identity = identity is not None
-        self.detector = DetectionEngine(identity)
+        self.detector = DetectionEngine(identity, key=settings.fingerprint_key)
 
     def audit(self, observation: Observation) -> dict[str, Any]:
         """The flow record for one observation. Never raises."""
@@ -188,13 +197,17 @@ def flow_record(
     keep_decoded: bool = True,
     audit_error: dict[str, str] | None = None,
 ) -> dict[str, Any]:
-    """The report's `flows[]` item for one observation (JSON-safe)."""
+    """The report's `flows[]` item for one observation (JSON-safe). Unless `reveal`,
+    flagged values are replaced by their evidence in the URL, host and content type
+    as in the decoded body, so neither the store nor any report holds them."""
+    shown = (lambda text: text) if reveal or not findings else (
+        lambda text: redact_text(text, findings) if text else text)
     record: dict[str, Any] = {
         "id": observation.id,
         "timestamp": observation.timestamp,
         "method": observation.method,
-        "url": observation.url,
-        "host": observation.host,
+        "url": observation.url if reveal else redact_url(observation.url, findings),
+        "host": shown(observation.host),
         "purpose": classification.purpose,
         "party": classification.party,
         "organization": classification.organization,
@@ -213,7 +226,7 @@ def flow_record(
         "http_version": observation.http_version,
         "status": observation.status,
         "response_size": observation.response_size,
-        "content_type": observation.content_type,
+        "content_type": shown(observation.content_type),
         "payload": None,
         "marks": list(classification.marks),
         "identifiers": identifiers,

@@ -4,6 +4,8 @@ SQLite in WAL mode. Commits are batched: at most every `commit_interval_s`
 or every `commit_every` records, whichever comes first, so a process killed
 with SIGKILL loses at most the batch since the last commit. Reports are
 rebuilt from the store (`phonehome report STORE`), which opens read-only.
+Beside the store, `.phonehome-key` (0600) keys every fingerprint; it is never
+written into the store or a report.
 """
 
 from __future__ import annotations
@@ -28,9 +30,12 @@ StoreTarget = Union[Path, str]
 """A file path (the embedded SQLite store) or a postgresql:// URL (the shared store)."""
 
 __all__ = ["FindingsStore", "StoreError", "StoreTarget", "read_store", "open_store",
-           "StoreContents", "dumps_record", "is_postgres_url", "store_label", "default_sensor"]
+           "StoreContents", "dumps_record", "is_postgres_url", "store_key", "store_label",
+           "default_sensor", "fingerprint_key"]
 
 SCHEMA_VERSION = "1"
+KEY_FILE = ".phonehome-key"
+KEY_BYTES = 32
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -101,6 +106,66 @@ def dumps_record(record: Mapping[str, Any]) -> str:
                             option=orjson.OPT_NON_STR_KEYS).decode()
     except TypeError:  # e.g. an integer wider than 64 bits in a decoded body
         return json.dumps(record, default=_json_default, separators=(",", ":"))
+
+
+def store_key(target: StoreTarget) -> bytes:
+    """The fingerprint key of a store: a shared store keeps one for all its sensors (so
+    fingerprints link across them); a file store's lives in `.phonehome-key` beside it."""
+    if is_postgres_url(target):
+        from .store_pg import check_shared_store
+
+        return check_shared_store(str(target))
+    return fingerprint_key(Path(target).parent)
+
+
+def fingerprint_key(folder: Path) -> bytes:
+    """The per-install secret that keys fingerprints, kept in `folder`: the SQLite
+    store's, or the report folder of a shared (PostgreSQL) store.
+
+    Read when present (so two audits written to one folder link the same values),
+    else created owner-only and atomically: written under a temporary name, then
+    hard-linked into place, which fails if another process got there first."""
+    folder = Path(folder)
+    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+    path = folder / KEY_FILE
+    for _ in range(3):
+        try:
+            return _read_key(path)
+        except FileNotFoundError:
+            pass
+        temporary = folder / f"{KEY_FILE}.{os.getpid()}.{time.monotonic_ns()}.tmp"
+        fd = os.open(temporary, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
+        try:
+            os.write(fd, os.urandom(KEY_BYTES).hex().encode("ascii") + b"\n")
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        try:
+            os.link(temporary, path)
+        except FileExistsError:
+            pass  # another audit made it first: read theirs
+        finally:
+            temporary.unlink(missing_ok=True)
+    return _read_key(path)
+
+
+def _read_key(path: Path) -> bytes:
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+    try:
+        info = os.fstat(fd)
+        if info.st_mode & 0o077:
+            os.fchmod(fd, 0o600)  # someone loosened it: owner-only again
+        text = os.read(fd, 4 * KEY_BYTES).decode("ascii", "replace").strip()
+    finally:
+        os.close(fd)
+    try:
+        key = bytes.fromhex(text)
+    except ValueError:
+        key = b""
+    if len(key) != KEY_BYTES:
+        raise OSError(f"{path}: not a phonehome key ({KEY_BYTES * 2} hex digits); "
+                      "delete it to start a new one")
+    return key
 
 
 class FindingsStore:

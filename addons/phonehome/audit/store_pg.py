@@ -166,11 +166,13 @@ def _check_schema(connection: Any, dsn: str) -> None:
                          f"this phonehome reads version {SCHEMA_VERSION}")
 
 
-def check_shared_store(dsn: str) -> None:
-    """Connect, and create or upgrade the schema: a wrong DSN fails before any traffic."""
+def check_shared_store(dsn: str) -> bytes:
+    """Connect, create or upgrade the schema, and return the store's fingerprint key:
+    a wrong DSN fails before any traffic."""
     connection = _connect(dsn)
     try:
         migrate(connection)
+        return shared_secret(connection)
     except _psycopg().Error as e:
         raise StoreError(f"{mask_dsn(dsn)}: {_first_line(e)}") from e
     finally:

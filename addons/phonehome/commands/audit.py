@@ -95,7 +95,7 @@ def run_audit(args: argparse.Namespace, *, out: Any = None, err: Any = None) -> 
     from ..audit.parallel import audit_in_parallel
     from ..audit.pipeline import Auditor, AuditSettings
     from ..audit.session import AuditSession
-    from ..audit.store import StoreError, store_label
+    from ..audit.store import StoreError, store_key, store_label
     from ..capture.files import CaptureError, CaptureProblem, check_capture, read_capture
     from ..report.build import highest_severity
     from ..report.terminal import format_summary
@@ -117,12 +117,19 @@ def run_audit(args: argparse.Namespace, *, out: Any = None, err: Any = None) -> 
             check_capture(path)
         except CaptureError as e:
             return _fail(errors, str(e))
+    store_path = args.store or args.output / "audit.sqlite"
+    try:
+        key = store_key(store_path)
+    except (OSError, StoreError) as e:
+        return _fail(errors, f"{store_label(store_path)}: cannot keep the fingerprint key "
+                             f"({getattr(e, 'strerror', None) or e})")
     settings = AuditSettings(
         rule_paths=tuple(args.rules),
         include_builtin_rules=not args.no_builtin_rules,
         identity_path=args.identity,
         reveal=args.reveal,
         app=args.app,
+        fingerprint_key=key,
     )
     try:
         auditor = Auditor(settings)
@@ -130,7 +137,6 @@ def run_audit(args: argparse.Namespace, *, out: Any = None, err: Any = None) -> 
         return _fail(errors, str(e))
 
     problems: list[CaptureProblem] = []
-    store_path = args.store or args.output / "audit.sqlite"
     try:
         session = AuditSession(
             settings, store_path, auditor=auditor, time_scale=args.time_scale,

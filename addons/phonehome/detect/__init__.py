@@ -21,7 +21,7 @@ from .persistent import (
     is_identifier_key,
     persistent_ids,
 )
-from .redact import fingerprint, redact, redact_tree
+from .redact import fingerprint, redact, redact_text, redact_tree, redact_url
 
 __all__ = [
     "DETECTORS",
@@ -38,6 +38,8 @@ __all__ = [
     "is_identifier_key",
     "persistent_ids",
     "redact",
+    "redact_text",
     "redact_tree",
+    "redact_url",
     "fingerprint",
 ]

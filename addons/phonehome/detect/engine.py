@@ -68,7 +68,7 @@ from .personal import (
     UsernameDetector,
     WifiNetworkDetector,
 )
-from .redact import fingerprint, redact
+from .redact import EPHEMERAL_KEY, fingerprint, redact
 from .vendor_tags import merge_tag_findings, tag_findings
 
 __all__ = ["DETECTORS", "DetectionEngine", "location_of"]
@@ -224,8 +224,10 @@ def location_of(source: str, path: Sequence[PathPart]) -> str:
 class DetectionEngine:
     """Every detector, compiled once; `detect(payload)` per flow."""
 
-    def __init__(self, identity: Identity | None = None) -> None:
+    def __init__(self, identity: Identity | None = None, key: bytes | None = None) -> None:
         self.identity = identity
+        self.key = key or EPHEMERAL_KEY
+        """Keys every fingerprint (`fingerprint`); the store's per-install secret."""
         self.detectors: tuple[Detector, ...] = tuple(cls() for cls in DETECTORS)
         # One Set entry per (detector, regex); its trigger is what the Set looks for.
         self._patterned: tuple[tuple[Detector, Any, Any], ...] = tuple(
@@ -253,7 +255,7 @@ class DetectionEngine:
         self._accepted: dict[tuple[int, int, str, int, int], Hit | None] = {}
         self._scanned: dict[Scalar, _Scan] = dict(_NOT_TEXT)
         self._made: dict[tuple[Any, ...], tuple[Hit | None, Finding]] = {}
-        self._identifiers = IdentifierScanner()
+        self._identifiers = IdentifierScanner(self.key)
 
     # --- per path
 
@@ -382,7 +384,7 @@ class DetectionEngine:
                     identity_hits.append((i, start, end, form, text[start:end]))
         findings = self._findings(leaves, raw)
         findings.extend(self._identity_findings(leaves, identity_hits))
-        findings = merge_tag_findings(findings, tag_findings(payload))
+        findings = merge_tag_findings(findings, tag_findings(payload, self.key))
         return _drop_summary_repeats(findings)
 
     def _inspect_text(self, plan: _Plan, value: str, ctx: Context
@@ -624,7 +626,7 @@ class DetectionEngine:
                     finding = entry[1]
                 else:
                     finding = _finding(detector, hit, location, hit.text,
-                                       redact(detector.type, hit.text))
+                                       redact(detector.type, hit.text), self.key)
                     if len(hit.text) <= MEMO_TEXT_CHARS:
                         _remember(made, memo_key, (hit, finding))
                 ranked.append((item.leaf, order[detector.name], finding))
@@ -638,7 +640,8 @@ class DetectionEngine:
                 if len(texts) > 1 else best.hit.reason
             )
             ranked.append((items[0].leaf, order[detector.name],
-                           _finding(detector, hit, location_of(source, path), value, evidence)))
+                           _finding(detector, hit, location_of(source, path), value, evidence,
+                                    self.key)))
         ranked.sort(key=lambda r: (r[0], r[1]))
         return [finding for _, _, finding in ranked]
 
@@ -672,7 +675,8 @@ class DetectionEngine:
                 memo_key = (_IDENTITY, text, location)
                 entry = made.get(memo_key)
                 if entry is None:
-                    entry = (None, _identity_finding(form, text, location))
+                    declared = self.identity.values[form.index][1] if self.identity else text
+                    entry = (None, _identity_finding(form, text, declared, location, self.key))
                     _remember(made, memo_key, entry)
                 out.append(entry[1])
         return out
@@ -718,7 +722,8 @@ def _merge(detector: Detector, texts: list[str]) -> tuple[str, str]:
     return "\n".join(texts), f"{len(texts)} values"
 
 
-def _finding(detector: Detector, hit: Hit, location: str, value: str, evidence: str) -> Finding:
+def _finding(detector: Detector, hit: Hit, location: str, value: str, evidence: str,
+             key: bytes) -> Finding:
     severity = hit.severity
     category = hit.category or detector.category
     if category in _FLOORED and severity_rank(severity) < _FLOOR:
@@ -733,24 +738,23 @@ def _finding(detector: Detector, hit: Hit, location: str, value: str, evidence: 
         encoding=None,
         confidence=round(hit.confidence, 3),
         reason=hit.reason,
-        fingerprint=fingerprint(value),
+        fingerprint=fingerprint(value, key),
         value=value,
     )
 
 
-def _identity_evidence(form: IdentityForm, text: str) -> str:
+def _identity_evidence(form: IdentityForm, text: str, declared: str) -> str:
+    """The masked declared value, named by its encoding: never a character of the
+    encoded text, since a digest's first digits would confirm a guess."""
     encoding = form.encoding
-    if form.hashed:
-        algo = encoding.split(">")[0].split("(")[0]
-        return f"{algo}:{text[:4]}…"
+    kind = _IDENTITY_TYPE.get(form.field, "identity_match")
     if encoding in ("plain", "case-folded", "url"):
-        shown = unquote(text) if encoding == "url" else text
-        kind = _IDENTITY_TYPE.get(form.field, "identity_match")
-        return redact(kind, shown)
-    return f"{encoding.split('>')[0]}:{text[:4]}…"
+        return redact(kind, unquote(text) if encoding == "url" else text)
+    return f"{encoding} of {redact(kind, declared)}"
 
 
-def _identity_finding(form: IdentityForm, text: str, location: str) -> Finding:
+def _identity_finding(form: IdentityForm, text: str, declared: str, location: str,
+                      key: bytes) -> Finding:
     reason = f"your declared {form.field.replace('_', ' ')} as {form.encoding}"
     if form.aligned:
         reason += " (inside a base64 blob)"
@@ -760,11 +764,11 @@ def _identity_finding(form: IdentityForm, text: str, location: str) -> Finding:
         severity="high",
         location=location,
         detector="identity",
-        evidence=_identity_evidence(form, text),
+        evidence=_identity_evidence(form, text, declared),
         encoding=form.encoding,
         confidence=0.95 if form.aligned else 1.0,
         reason=reason,
-        fingerprint=fingerprint(text),
+        fingerprint=fingerprint(text, key),
         value=text,
     )
 

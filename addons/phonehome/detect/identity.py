@@ -30,8 +30,11 @@ mix in the prefix (0, 2 or 3) and the trailing character that would mix in
 whatever follows, and search for the stable middle (at least 8 characters).
 Such matches say `base64` with "inside a base64 blob" in the reason.
 
-All forms go into one Aho-Corasick automaton (pyahocorasick) built once;
-the engine runs it once over the text of every leaf of a payload.
+All forms go into one Aho-Corasick automaton (pyahocorasick) built once, by
+their first TRIE_CHARS characters (checked whole on a hit), so the trie grows
+linearly with the values and stays shallow; the engine runs it once over the
+text of every leaf of a payload. A file holds at most MAX_VALUES values of at
+most MAX_VALUE_CHARS characters each.
 """
 
 from __future__ import annotations
@@ -56,6 +59,8 @@ __all__ = [
     "IdentityIndex",
     "expand",
     "load_identity",
+    "MAX_VALUE_CHARS",
+    "MAX_VALUES",
     "MIN_NEEDLE",
 ]
 
@@ -76,6 +81,15 @@ MIN_NEEDLE = 4
 """Needles shorter than this would match by chance; such values are skipped."""
 MIN_ALIGNED = 8
 """Shortest stable base64 middle worth searching inside blobs."""
+MAX_VALUE_CHARS = 1024
+"""Longest declared value: each expands into about a hundred forms, several times its length."""
+MAX_VALUES = 2000
+"""Most declared values in one file: each costs about 0.1 MB of forms and trie, in
+every process that audits (2000 load in a few seconds)."""
+TRIE_CHARS = 24
+"""Characters of each form that go into the automaton; a hit is then checked whole."""
+TRIE_CHARS_HASHED = 12
+"""The same for digests: their characters are random, so 12 are rarely shared."""
 
 _DIGESTS = ("md5", "sha1", "sha224", "sha256", "sha512")
 # Encodings that only a deliberate transformation produces; "plain"-like ones
@@ -265,11 +279,19 @@ class Identity:
                 entries.append((key, str(item)))
         if errors:
             raise IdentityError(errors[0], errors)
+        problem = _bound_problem(entries)
+        if problem:
+            raise IdentityError(f"identity: {problem}")
         return cls.from_entries(entries)
 
     @classmethod
     def from_entries(cls, entries: list[tuple[str, str]]) -> Identity:
+        """Expand every value; raises IdentityError past MAX_VALUES or MAX_VALUE_CHARS."""
+        problem = _bound_problem(entries)
+        if problem:
+            raise IdentityError(f"identity: {problem}")
         values: list[tuple[str, str]] = []
+        declared: set[tuple[str, str]] = set()
         notes: list[str] = []
         forms: list[IdentityForm] = []
         seen: set[str] = set()
@@ -280,8 +302,9 @@ class Identity:
                     f"(shorter than {MIN_NEEDLE} would match by chance)"
                 )
                 continue
-            if (field, value) in values:
+            if (field, value) in declared:
                 continue
+            declared.add((field, value))
             index = len(values)
             values.append((field, value))
             for needle, encoding, hashed, aligned in expand(field, value):
@@ -293,6 +316,17 @@ class Identity:
 
     def __bool__(self) -> bool:
         return bool(self.forms)
+
+
+def _bound_problem(entries: list[tuple[str, str]]) -> str | None:
+    """Why these values are too many or too long to search for, if they are."""
+    if len(entries) > MAX_VALUES:
+        return f"{len(entries)} values, more than the {MAX_VALUES} an identity file may hold"
+    for number, (field, value) in enumerate(entries, 1):
+        if len(value) > MAX_VALUE_CHARS:
+            return (f"{field} value #{number} has {len(value)} characters, more than "
+                    f"{MAX_VALUE_CHARS} (an identity value is a name, an address, a title)")
+    return None
 
 
 def _check_entry(key: Any, raw: Any) -> str | None:
@@ -352,6 +386,9 @@ def load_identity(path: Path) -> Identity:
             errors.append(f"{path}:{line}: {key}: empty list")
         for item in items:
             problem = _scalar_problem(key, item)
+            if problem is None and len(item.value) > MAX_VALUE_CHARS:
+                problem = (f"{key}: value of {len(item.value)} characters, more than "
+                           f"{MAX_VALUE_CHARS} (an identity value is a name, an address, a title)")
             if problem:
                 # a list item: its own line; a single value: the key's line
                 where = item.start_mark.line + 1
@@ -362,6 +399,8 @@ def load_identity(path: Path) -> Identity:
                 entries.append((key, item.value))
     if errors:
         raise IdentityError(errors[0], errors)
+    if len(entries) > MAX_VALUES:
+        raise IdentityError(f"{path}:1: {_bound_problem(entries)}")
     return Identity.from_entries(entries)
 
 
@@ -388,16 +427,24 @@ def _scalar_problem(key: str, node: yaml.Node) -> str | None:
 
 
 class IdentityIndex:
-    """One Aho-Corasick automaton over every form of every declared value."""
+    """One Aho-Corasick automaton over the first TRIE_CHARS characters of every form
+    of every declared value; a hit on such a prefix is checked against each whole
+    form that starts with it. The same answers as a trie of whole forms, in a trie
+    whose size is linear in the number of forms and whose depth is bounded (the
+    library frees a trie recursively)."""
 
     __slots__ = ("automaton", "forms", "needles")
 
     def __init__(self, identity: Identity) -> None:
         self.forms = identity.forms
         self.needles = len(identity.forms)
-        automaton = ahocorasick.Automaton()
+        by_prefix: dict[str, list[int]] = {}
         for number, form in enumerate(identity.forms):
-            automaton.add_word(form.needle, (number, len(form.needle)))
+            cut = TRIE_CHARS_HASHED if form.hashed else TRIE_CHARS
+            by_prefix.setdefault(form.needle[:cut], []).append(number)
+        automaton = ahocorasick.Automaton()
+        for prefix, numbers in by_prefix.items():
+            automaton.add_word(prefix, (len(prefix), tuple(numbers)))
         if len(automaton):
             automaton.make_automaton()
         self.automaton = automaton if len(automaton) else None
@@ -408,12 +455,17 @@ class IdentityIndex:
             return []
         out = []
         forms = self.forms
-        for last, (number, length) in self.automaton.iter(text):
-            form = forms[number]
+        for last, (length, numbers) in self.automaton.iter(text):
             start = last + 1 - length
-            if form.bounded and not _bounded(text, start, last + 1):
-                continue
-            out.append((start, last + 1, form))
+            for number in numbers:
+                form = forms[number]
+                needle = form.needle
+                if len(needle) > length and not text.startswith(needle, start):
+                    continue
+                end = start + len(needle)
+                if form.bounded and not _bounded(text, start, end):
+                    continue
+                out.append((start, end, form))
         return out
 
 

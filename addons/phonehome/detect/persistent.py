@@ -22,7 +22,7 @@ from typing import Any
 
 from ..model import Payload
 from .base import compile_re2, normalize_key
-from .redact import fingerprint, redact
+from .redact import EPHEMERAL_KEY, fingerprint, redact
 
 __all__ = ["IdentifierScanner", "identifier_candidates", "persistent_ids", "is_identifier_key",
            "is_shared_constant"]
@@ -83,9 +83,10 @@ class IdentifierScanner:
     value → (fingerprint, evidence). Keys and ids recur from flow to flow, so a
     leaf usually costs one dict look-up."""
 
-    __slots__ = ("_keys", "_values")
+    __slots__ = ("_keys", "_values", "key")
 
-    def __init__(self) -> None:
+    def __init__(self, key: bytes = EPHEMERAL_KEY) -> None:
+        self.key = key
         self._keys: dict[str, bool] = {}
         self._values: dict[str, tuple[str, str]] = {}
 
@@ -122,7 +123,7 @@ class IdentifierScanner:
             if described is None:
                 if is_shared_constant(text):
                     continue
-                described = (fingerprint(text), redact("persistent_id", text))
+                described = (fingerprint(text, self.key), redact("persistent_id", text))
                 if len(text) <= MAX_VALUE_CHARS:
                     if len(values) >= MAX_VALUES:
                         values.clear()

@@ -6,28 +6,40 @@
     ip_address       203.0.113.42          → 203.0.113.x     (IPv6: first 4 groups + :x)
     mac_address      a4:83:e7:12:34:56     → a4:83:e7:xx:xx:xx  (vendor prefix kept)
     phone            +1 415 555 2671       → +1*******71
-    hex digests      (32/40/56/64/128 hex) → sha256:3f2a…
+    hex digests      (32/40/56/64/128 hex) → sha256:…     (no digits: they would confirm a guess)
     names            Jane Roe              → J*** R***
     free text        Q3 budget review      → Q*** (3 words, 16 chars)
     file names       Q3 Budget.xlsx        → Q***.xlsx
     tokens, ids      eyJhbGciOi…           → eyJh… (812 chars)
 
-`redact_tree(tree, findings)` copies a decoded body with every flagged
-location replaced by its finding's evidence.
+`redact_tree(tree, findings)` copies a decoded body, and `redact_url(url,
+findings)` rewrites a URL, with every flagged value replaced by its evidence.
+`fingerprint(value, key)` is keyed (HMAC): it links, but a guess cannot confirm it.
 """
 
 from __future__ import annotations
 
 import functools
-import hashlib
+import hmac
 import ipaddress
+import os
+import re
 from collections.abc import Sequence
 from typing import Any
+from urllib.parse import quote, unquote, unquote_plus
 
 from ..model import Finding, PathPart, severity_rank
 from .base import compile_re2, safe_text
 
-__all__ = ["redact", "redact_tree", "fingerprint", "parse_location"]
+__all__ = [
+    "EPHEMERAL_KEY",
+    "fingerprint",
+    "parse_location",
+    "redact",
+    "redact_text",
+    "redact_tree",
+    "redact_url",
+]
 
 _DIGEST_BY_HEX_LEN = {32: "md5", 40: "sha1", 56: "sha224", 64: "sha256", 128: "sha512"}
 _HEX = compile_re2(r"^[0-9A-Fa-f]+$")
@@ -35,11 +47,18 @@ _EMAIL = compile_re2(r"^([^@\s]+)@([^@\s]+)$")
 _EXT = compile_re2(r"(\.[A-Za-z0-9]{1,6})$")
 
 
-def fingerprint(value: object) -> str:
-    """A short stable digest of a value: "sha256:" + first 16 hex digits."""
+EPHEMERAL_KEY = os.urandom(32)
+"""The key when no per-install one is given: fingerprints then link within this process."""
+
+
+def fingerprint(value: object, key: bytes = EPHEMERAL_KEY) -> str:
+    """A short keyed digest of a value: "hmac:" + 16 hex digits of HMAC-SHA256.
+
+    Unkeyed, a digest next to masked evidence gives the value back to anyone
+    who can guess it (256 tries for a masked IPv4); keyed, it only links."""
     text = value if isinstance(value, str) else repr(value)
     data = text.encode("utf-8", "surrogatepass")
-    return "sha256:" + hashlib.sha256(data).hexdigest()[:16]
+    return "hmac:" + hmac.digest(key, data, "sha256")[:8].hex()
 
 
 def _stars(word: str) -> str:
@@ -121,7 +140,7 @@ def _generic(value: str) -> str:
 def _digest(value: str) -> str | None:
     algo = _DIGEST_BY_HEX_LEN.get(len(value))
     if algo and _HEX.search(value):
-        return f"{algo}:{value[:4].lower()}…"
+        return f"{algo}:…"
     return None
 
 
@@ -291,3 +310,95 @@ def redact_tree(tree: Any, findings: Sequence[Finding]) -> Any:
             continue
         out = _replace(out, path, best[location].evidence, copied)
     return out
+
+
+# --- URLs and other request text -----------------------------------------------
+
+MIN_REDACTED = 4
+"""Shorter flagged values are replaced only where a finding located them exactly."""
+
+_URL_TOKENS = re.compile(r"([/?&=#;])")  # a fixed split, no backtracking
+
+
+def _flagged(findings: Sequence[Finding]) -> list[tuple[str, str]]:
+    """(value, evidence) of every flagged text, longest first (a merged finding's
+    values one by one); the most severe finding's evidence where values repeat."""
+    best: dict[str, Finding] = {}
+    for finding in findings:
+        value = finding.value
+        if not isinstance(value, str):
+            continue
+        for part in value.split("\n") if "\n" in value else (value,):
+            if not part.strip():
+                continue
+            current = best.get(part)
+            if current is None or severity_rank(finding.severity) > severity_rank(current.severity):
+                best[part] = finding
+    return sorted(((v, f.evidence) for v, f in best.items()), key=lambda p: -len(p[0]))
+
+
+def _url_safe(text: str) -> str:
+    """Evidence written into a URL: readable, but no delimiter or escape of its own."""
+    return quote(text.replace("…", "..."), safe="*@:.,()~!$'[]")
+
+
+def _substitute(text: str, flagged: list[tuple[str, str]], url: bool) -> str:
+    for value, evidence in flagged:
+        if (len(value) >= MIN_REDACTED or value == text) and value in text:
+            text = text.replace(value, _url_safe(evidence) if url else evidence)
+    return text
+
+
+def redact_text(text: str, findings: Sequence[Finding]) -> str:
+    """`text` (a host, a content type) with every flagged value in it replaced."""
+    flagged = _flagged(findings)
+    return _substitute(text, flagged, url=False) if flagged and text else text
+
+
+def _query_targets(findings: Sequence[Finding]) -> list[tuple[str, str]]:
+    """(what follows "query:", evidence) for findings located in the query string."""
+    return [(f.location[6:], f.evidence) for f in findings if f.location.startswith("query:")]
+
+
+def _targeted(name: str, targets: list[tuple[str, str]]) -> str | None:
+    """The evidence of a finding located in the query parameter `name` (or inside it)."""
+    for rest, evidence in targets:
+        if rest == name or (rest.startswith(name) and rest[len(name)] in ".["):
+            return evidence
+    return None
+
+
+def redact_url(url: str, findings: Sequence[Finding]) -> str:
+    """`url` with every flagged value replaced by its evidence, as typed or
+    percent-encoded, in the host, path, query and fragment. A query parameter
+    that a finding names but whose text does not show the value (base64, nested
+    JSON) is replaced whole. Parts that hold nothing flagged stay as they were."""
+    flagged = _flagged(findings)
+    if not flagged or not url:
+        return url
+    targets = _query_targets(findings)
+    base, hashmark, fragment = url.partition("#")
+    head, mark, query = base.partition("?")
+    if mark and targets:
+        pairs = query.split("&")
+        for i, pair in enumerate(pairs):
+            name, equals, value = pair.partition("=")
+            evidence = _targeted(unquote_plus(name), targets)
+            if evidence is None or not equals:
+                continue
+            decoded = unquote_plus(value)
+            replaced = _substitute(decoded, flagged, url=False)
+            pairs[i] = f"{name}={_url_safe(replaced if replaced != decoded else evidence)}"
+        url = f"{head}?{'&'.join(pairs)}{hashmark}{fragment}"
+    url = _substitute(url, flagged, url=True)
+    tokens = _URL_TOKENS.split(url)
+    for i in range(0, len(tokens), 2):  # even places: the text between delimiters
+        token = tokens[i]
+        if "%" not in token and "+" not in token:
+            continue
+        for decoded in dict.fromkeys((unquote(token), unquote_plus(token))):
+            replaced = _substitute(decoded, flagged, url=False)
+            if replaced != decoded:
+                tokens[i] = _url_safe(replaced)
+                break
+    return "".join(tokens)

@@ -13,7 +13,7 @@ from collections.abc import Iterator, Sequence
 from typing import Any, NamedTuple
 
 from ..model import Finding, PathPart, Payload
-from .redact import fingerprint, redact
+from .redact import EPHEMERAL_KEY, fingerprint, redact
 
 __all__ = ["DETECTOR", "TAG_KINDS", "TaggedField", "tagged_fields", "tag_findings",
            "merge_tag_findings"]
@@ -114,7 +114,7 @@ def tagged_fields(tree: Any) -> list[TaggedField]:
     return found
 
 
-def tag_findings(payload: Payload) -> list[Finding]:
+def tag_findings(payload: Payload, key: bytes = EPHEMERAL_KEY) -> list[Finding]:
     """One finding per body value inside a tagged field, saying that the app tagged it."""
     if payload.tree is None or payload.kind not in ("json", "ndjson"):
         return []
@@ -136,7 +136,7 @@ def tag_findings(payload: Payload) -> list[Finding]:
                 evidence=redact(kind.type, value), confidence=1.0,
                 reason=f"{TAGGED} as {kind.name} ({field.tag} = "
                        f"{field.code})",
-                fingerprint=fingerprint(value), value=value))
+                fingerprint=fingerprint(value, key), value=value))
             break
     return findings
 
