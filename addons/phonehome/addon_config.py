@@ -210,10 +210,8 @@ def parse_config(options: Any) -> AddonConfig:
                                else report_dir / "audit.sqlite")
     if isinstance(store_path, str):
         key = check("phonehome_store", _shared_store)
-    else:
-        if store_text:
-            check("phonehome_store", lambda _: _writable_file(store_path))
-        key = check("phonehome_store", lambda _: _file_key(store_path))
+    elif store_text:
+        check("phonehome_store", lambda _: _writable_file(store_path))
     sensor = str(getattr(options, "phonehome_sensor", "") or "").strip() or default_sensor()
     marker_text = getattr(options, "phonehome_marker_socket", "") or ""
     marker_socket = (Path(marker_text) if marker_text
@@ -222,6 +220,10 @@ def parse_config(options: Any) -> AddonConfig:
 
     if problems:
         raise ConfigError(problems)
+    if not isinstance(store_path, str):  # only once the folder is known to be usable
+        key = check("phonehome_store", lambda _: _file_key(store_path))
+        if problems:
+            raise ConfigError(problems)
     settings = AuditSettings(
         rule_paths=rule_paths,
         identity_path=Path(identity_text) if identity_text else None,
