@@ -170,7 +170,10 @@ def test_every_filter_sees_what_it_sees_on_the_whole_flow(every_kind):
 
 
 def _audit_report(capture: Path, out: Path) -> dict[str, Any]:
+    # One store folder for both audits: one install, one fingerprint key.
+    store = out.parent / "store" / "audit.sqlite"
     code = cli.main(["audit", str(capture), "-o", str(out), "--format", "json", "-q",
+                     "--store", str(store),
                      "--identity", str(ROOT / "examples" / "identity.yaml")])
     assert code == 0
     report = json.loads((out / "audit.json").read_text())
