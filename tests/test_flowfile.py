@@ -22,7 +22,7 @@ from mitmproxy import flowfilter, http, io
 from mitmproxy.flow import Flow
 from mitmproxy.io import compat, tnetstring
 
-from flow_support import FLOWS, full_flows, http_flow, write_flows
+from builders import FLOWS, full_flows, http_flow, write_flows
 from phonehome import cli
 from phonehome.capture import files as captures
 from phonehome.capture.files import read_capture

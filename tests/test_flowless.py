@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from mitmproxy import flowfilter, http
 
-from flow_support import FLOWS, full_flows, write_flows
+from builders import FLOWS, full_flows, write_flows
 from phonehome import cli
 from phonehome.capture.observe import observe_request
 from phonehome.rules.engine import synthesize_flow
