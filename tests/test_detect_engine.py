@@ -68,7 +68,9 @@ def test_done_when_scenario():
 
 
 def test_findings_are_well_formed():
-    for f in ENGINE.detect(capture()):
+    findings = ENGINE.detect(capture())
+    assert findings
+    for f in findings:
         assert f.type in FINDING_TYPES and f.severity in SEVERITIES
         assert f.category in ("personal_data", "meeting_content")
         assert f.severity in ("medium", "high")
