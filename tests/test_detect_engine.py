@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from detect_support import make_payload, tree_leaves
+from builders import make_payload, tree_leaves
 from phonehome.detect import DETECTORS, Context, DetectionEngine, Identity, redact_tree
 from phonehome.detect.base import MIN_CONFIDENCE
 from phonehome.model import FINDING_TYPES, SEVERITIES, Leaf, Payload
