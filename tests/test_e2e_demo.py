@@ -15,10 +15,10 @@ from pathlib import Path
 
 import pytest
 import yaml
-from phonehome.store import fingerprint_key
 
 from conftest import assert_valid_report
 from ground_truth import findings_at, matches
+from phonehome.audit.store import fingerprint_key
 
 pytestmark = pytest.mark.e2e
 
