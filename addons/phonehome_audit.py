@@ -4,6 +4,6 @@ mitmproxy puts this script's folder on sys.path, so the `phonehome` package
 next to it is imported straight from a checkout.
 """
 
-from phonehome.addon import PhonehomeAudit
+from phonehome.addon import make_addons
 
-addons = [PhonehomeAudit()]
+addons = make_addons()

@@ -15,7 +15,8 @@ from typing import Any
 import jsonschema
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
+from builders import ROOT
+
 SCHEMA_PATH = ROOT / "addons" / "phonehome" / "report" / "report.schema.json"
 
 
@@ -38,11 +39,6 @@ def wait_for_stored_flows(store: Path, count: int, timeout: float = 60.0) -> int
     while (found := stored_flows(store)) < count and time.monotonic() < deadline:
         time.sleep(0.1)
     return found
-
-
-@pytest.fixture(scope="session")
-def report_schema() -> dict[str, Any]:
-    return json.loads(SCHEMA_PATH.read_text())
 
 
 def assert_valid_report(report: dict[str, Any]) -> None:

@@ -11,6 +11,7 @@ import pytest
 from mitmproxy import http
 from mitmproxy.test import tflow
 
+from builders import ROOT
 from conftest import assert_valid_report
 from phonehome.audit.pipeline import Auditor, AuditSettings
 from phonehome.capture.observe import observe_request
@@ -18,7 +19,6 @@ from phonehome.report.build import build_report
 from phonehome.rules.loader import load_rules
 from phonehome.rules.vocabulary import Vocabulary
 
-ROOT = Path(__file__).resolve().parent.parent
 METRICS = "https://metrics-a.wbx2.com/metrics/api/v1/clientmetrics"
 LOCUS = "https://locus-a.wbx2.com/locus/api/v1/loci"
 T0 = 1_700_000_000.0

@@ -116,7 +116,7 @@ def test_a_failing_stage_marks_audit_error_and_never_raises(audit, monkeypatch):
     def explode(*args, **kwargs):
         raise RuntimeError("boom")
 
-    monkeypatch.setattr(addon.session.auditor.detector, "detect", explode)
+    monkeypatch.setattr(addon.auditor.detector, "detect", explode)
     flow = _post(b"/x", b'{"email":"a@example.com"}')
     _run(addon, tctx, flow)
     report = _report(addon, tmp_path)
@@ -149,7 +149,7 @@ def test_worker_process_audits_the_same_as_inline(tmp_path):
                                                       "userEmail": f"u{i}@example.com"}}]}
                 _run(addon, tctx, _post(b"/metrics/api/v1/clientmetrics",
                                         json.dumps(body).encode()))
-            assert (addon.worker is not None) == (mode == "worker")
+            assert (getattr(addon.sink, "worker", None) is not None) == (mode == "worker")
             addon.done()
         report = json.loads((out / "audit.json").read_text())
         results[mode] = (
@@ -170,12 +170,12 @@ def test_a_dead_worker_falls_back_to_inline_without_losing_later_flows(tmp_path)
         for flow in before:
             _run(addon, tctx, flow)
         assert wait_for_stored_flows(tmp_path / "audit.sqlite", 2) == 2  # the worker has them
-        addon.worker._process.kill()
-        addon.worker._process.join(10)
+        addon.sink.worker._process.kill()
+        addon.sink.worker._process.join(10)
         after = [_post(b"/after/%d" % i, b"{}") for i in range(2)]
         for flow in after:
             _run(addon, tctx, flow)
-        assert addon.worker is None and addon.session is not None
+        assert addon.sink.worker is None and addon.sink.session is not None
         addon.done()
     report = json.loads((tmp_path / "audit.json").read_text())
     # (tflow gives every flow the same timestamp, so only the set is checked)
@@ -189,10 +189,10 @@ def test_another_addons_option_does_not_restart_the_audit(tmp_path):
         tctx.configure(addon, phonehome_report_dir=str(tmp_path), phonehome_quiet=True,
                        phonehome_formats="json")
         _run(addon, tctx, _post(b"/a", b"{}"))
-        worker = addon.worker
+        worker = addon.sink.worker
         assert worker is not None
         tctx.configure(addon, ssl_insecure=True)
-        assert addon.worker is worker and worker.alive
+        assert addon.sink.worker is worker and worker.alive
         _run(addon, tctx, _post(b"/b", b"{}"))
         addon.done()
     assert len(json.loads((tmp_path / "audit.json").read_text())["flows"]) == 2

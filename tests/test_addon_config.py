@@ -9,6 +9,7 @@ from types import SimpleNamespace
 import pytest
 from mitmproxy import exceptions
 
+from builders import ROOT
 from phonehome.addon_config import (
     OPTION_NAMES,
     AddonConfig,
@@ -18,8 +19,6 @@ from phonehome.addon_config import (
     parse_config,
 )
 from phonehome.decode import DecodeLimits
-
-ROOT = Path(__file__).resolve().parent.parent
 
 
 def _options(tmp_path: Path, **overrides) -> SimpleNamespace:

@@ -9,14 +9,12 @@ from pathlib import Path
 
 import pytest
 
+from builders import SAMPLE, make_obs, payload_of
 from phonehome.analysis.app import apply_app, resolve_app
 from phonehome.report.build import build_report
 from phonehome.rules import load_rules
 from phonehome.rules.party import PartyEntry, attribute
-from rules_support import make_obs, payload_of
 
-ROOT = Path(__file__).resolve().parent.parent
-SAMPLE = ROOT / "examples" / "webex-session.mitm"
 WEBEX = PartyEntry("first", "Cisco Webex", "webex")
 TEAMS = PartyEntry("first", "Microsoft", "teams")
 SENTRY = PartyEntry("third", "Sentry", "trackers")

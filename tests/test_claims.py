@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from builders import FIXTURES, ROOT
 from phonehome.analysis.claims import (
     CHECKS,
     EVIDENCE_LIMIT,
@@ -18,9 +19,7 @@ from phonehome.analysis.claims import (
     load_claims,
 )
 
-ROOT = Path(__file__).resolve().parent.parent
 WEBEX_CLAIMS = ROOT / "rules" / "claims" / "webex.yaml"
-FIXTURES = Path(__file__).resolve().parent / "fixtures"
 
 
 def _fixture(name: str) -> dict[str, Any]:

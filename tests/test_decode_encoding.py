@@ -10,6 +10,7 @@ import zlib
 import brotli
 import pytest
 
+from builders import make_observation
 from phonehome.decode import DecodeLimits, decode
 from phonehome.model import Observation
 
@@ -20,10 +21,7 @@ RAW = json.dumps(DOC).encode()
 
 
 def obs(body: bytes, ce: str = "", ct: str = "application/json") -> Observation:
-    return Observation(
-        id="t", timestamp=0.0, method="POST", url="", scheme="https", host="h", port=443,
-        path="/", body=body, content_type=ct, content_encoding=ce,
-    )
+    return make_observation(body, ct, content_encoding=ce)
 
 
 def zlib_wrapped(data: bytes) -> bytes:

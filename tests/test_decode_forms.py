@@ -6,17 +6,13 @@ import hashlib
 
 import pytest
 
+from builders import make_observation
 from phonehome.decode import DecodeLimits, decode
 from phonehome.model import Observation
 
 
 def obs(body: bytes = b"", ct: str = "", **kw) -> Observation:
-    fields = dict(
-        id="t", timestamp=0.0, method="POST", url="", scheme="https", host="h", port=443,
-        path="/", body=body, content_type=ct,
-    )
-    fields.update(kw)
-    return Observation(**fields)
+    return make_observation(body, ct, **kw)
 
 
 def triples(p, source="body"):

@@ -7,15 +7,13 @@ import time
 
 import pytest
 
+from builders import make_observation
 from phonehome.decode import DecodeLimits, decode
 from phonehome.model import Leaf, Observation
 
 
 def obs(body: bytes, ct: str = "application/json") -> Observation:
-    return Observation(
-        id="t", timestamp=0.0, method="POST", url="", scheme="https", host="h", port=443,
-        path="/", body=body, content_type=ct,
-    )
+    return make_observation(body, ct)
 
 
 def body_leaves(p) -> list[tuple[str, object]]:

@@ -10,17 +10,13 @@ import struct
 
 import pytest
 
+from builders import make_observation
 from phonehome.decode import DecodeLimits, decode
 from phonehome.model import Observation
 
 
 def obs(body: bytes, ct: str = "application/x-protobuf", **kw) -> Observation:
-    fields = dict(
-        id="t", timestamp=0.0, method="POST", url="", scheme="https", host="h", port=443,
-        path="/", body=body, content_type=ct,
-    )
-    fields.update(kw)
-    return Observation(**fields)
+    return make_observation(body, ct, **kw)
 
 
 def varint(n: int) -> bytes:

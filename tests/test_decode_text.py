@@ -7,15 +7,13 @@ import os
 
 import pytest
 
+from builders import make_observation
 from phonehome.decode import DecodeLimits, decode
 from phonehome.model import Observation
 
 
 def obs(body: bytes, ct: str = "") -> Observation:
-    return Observation(
-        id="t", timestamp=0.0, method="POST", url="", scheme="https", host="h", port=443,
-        path="/", body=body, content_type=ct,
-    )
+    return make_observation(body, ct)
 
 
 PNG = b"\x89PNG\r\n\x1a\n" + bytes(range(64))

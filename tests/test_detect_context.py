@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-from detect_support import make_payload
+from builders import make_payload
 from phonehome.detect import DETECTORS, Context, DetectionEngine, identifier_candidates
 from phonehome.detect.base import is_version_key, neighbours_of, normalize_key
 from phonehome.detect.persistent import is_shared_constant

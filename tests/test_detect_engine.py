@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from detect_support import make_payload, tree_leaves
+from builders import make_payload, tree_leaves
 from phonehome.detect import DETECTORS, Context, DetectionEngine, Identity, redact_tree
 from phonehome.detect.base import MIN_CONFIDENCE
 from phonehome.model import FINDING_TYPES, SEVERITIES, Leaf, Payload
@@ -68,7 +68,9 @@ def test_done_when_scenario():
 
 
 def test_findings_are_well_formed():
-    for f in ENGINE.detect(capture()):
+    findings = ENGINE.detect(capture())
+    assert findings
+    for f in findings:
         assert f.type in FINDING_TYPES and f.severity in SEVERITIES
         assert f.category in ("personal_data", "meeting_content")
         assert f.severity in ("medium", "high")

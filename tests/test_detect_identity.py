@@ -9,7 +9,7 @@ from urllib.parse import quote, quote_plus
 
 import pytest
 
-from detect_support import make_payload
+from builders import make_payload
 from phonehome.detect import DetectionEngine, Identity, IdentityError, load_identity
 from phonehome.detect.identity import IDENTITY_FIELDS, IdentityIndex, expand
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from detect_support import make_payload
+from builders import make_payload
 from phonehome.detect import identifier_candidates, is_identifier_key, persistent_ids
 
 

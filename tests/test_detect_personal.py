@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from detect_support import make_payload, nest
+from builders import make_payload, nest
 from phonehome.detect import DETECTORS, Context, DetectionEngine
 from phonehome.model import FINDING_TYPES, severity_rank
 

@@ -7,7 +7,7 @@ import hmac
 
 import pytest
 
-from detect_support import make_payload
+from builders import make_payload
 from phonehome.detect import DetectionEngine, Identity, fingerprint, redact, redact_tree
 from phonehome.detect.redact import parse_location
 from phonehome.model import Finding

@@ -14,10 +14,10 @@ from typing import Any
 import pytest
 from rich.console import Console
 
+from builders import FIXTURES
 from phonehome.commands import diff as diff_command
 from phonehome.report.diff import diff_reports, format_diff_markdown, format_diff_table
 
-FIXTURES = Path(__file__).resolve().parent / "fixtures"
 OLD = FIXTURES / "report_webex_session1.json"
 NEW = FIXTURES / "report_webex_session2.json"
 DEVICE_FP = "d3e1f0a7c21b9e44"  # machineId in both sessions (reinstall, same device)

@@ -16,6 +16,7 @@ from typing import Any
 import httpx
 import pytest
 
+from builders import SAMPLE
 from conftest import ROOT, assert_valid_report
 from phonehome.audit.store import store_key
 from phonehome.proxy_process import ADDON_SCRIPT, MitmdumpProcess, mitmdump_executable
@@ -23,7 +24,6 @@ from phonehome.proxy_process import ADDON_SCRIPT, MitmdumpProcess, mitmdump_exec
 pytestmark = pytest.mark.e2e
 
 REQUESTS = 300
-SAMPLE = ROOT / "examples" / "webex-session.mitm"
 IDENTITY = ROOT / "examples" / "identity.yaml"
 
 

@@ -19,11 +19,10 @@ import yaml
 from mitmproxy import io
 from mitmproxy.test import tflow, tutils
 
+from builders import ROOT, SAMPLE
 from phonehome.proxy_process import ADDON_SCRIPT, MitmdumpProcess
 
-ROOT = Path(__file__).resolve().parent.parent
 IDENTITY = ROOT / "examples" / "identity.yaml"
-SAMPLE = ROOT / "examples" / "webex-session.mitm"
 KEY_FILE = ".phonehome-key"
 
 

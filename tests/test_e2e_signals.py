@@ -12,8 +12,8 @@ import sys
 import httpx
 import pytest
 
+from builders import http_flow, write_flows
 from conftest import assert_valid_report, wait_for_stored_flows
-from flow_support import http_flow, write_flows
 from phonehome.proxy_process import ADDON_SCRIPT, MitmdumpProcess
 
 pytestmark = pytest.mark.e2e

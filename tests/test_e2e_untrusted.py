@@ -15,8 +15,8 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 from mitmproxy.test import tflow, tutils
 
+from builders import write_flows
 from conftest import assert_valid_report
-from flow_support import write_flows
 from phonehome.proxy_process import ADDON_SCRIPT, MitmdumpProcess
 
 pytestmark = pytest.mark.e2e

@@ -10,7 +10,6 @@ from __future__ import annotations
 import gzip
 import json
 import re
-from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
@@ -18,6 +17,7 @@ from hypothesis import strategies as st
 from mitmproxy import http
 from mitmproxy.test import tflow
 
+from builders import ROOT
 from phonehome.audit.pipeline import Auditor, AuditSettings
 from phonehome.capture.observe import observe_request
 from phonehome.decode import decode
@@ -346,6 +346,5 @@ def test_an_entry_that_redacts_an_unreadable_body_blocks_it() -> None:
 
 
 def test_example_file_documents_purposes() -> None:
-    text = (Path(__file__).resolve().parent.parent / "rules" / "enforce" /
-            "example.yaml").read_text()
+    text = (ROOT / "rules" / "enforce" / "example.yaml").read_text()
     assert "\npurposes: [telemetry]\n" in text

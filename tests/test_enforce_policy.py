@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from builders import ROOT
 from phonehome.enforce import (
     MODES,
     Action,
@@ -15,7 +16,6 @@ from phonehome.enforce import (
     load_enforce_file,
 )
 
-ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = ROOT / "rules" / "enforce" / "example.yaml"
 
 

@@ -22,7 +22,7 @@ from mitmproxy import flowfilter, http, io
 from mitmproxy.flow import Flow
 from mitmproxy.io import compat, tnetstring
 
-from flow_support import FLOWS, full_flows, http_flow, write_flows
+from builders import FLOWS, ROOT, full_flows, http_flow, write_flows
 from phonehome import cli
 from phonehome.capture import files as captures
 from phonehome.capture.files import read_capture
@@ -30,7 +30,6 @@ from phonehome.capture.mitm_reader import loads
 from phonehome.capture.observe import observations_from_flow
 from phonehome.model import Observation
 
-ROOT = Path(__file__).resolve().parent.parent
 REPO_CAPTURES = sorted({*ROOT.glob("examples/**/*.mitm"), *ROOT.glob("tests/**/*.mitm")})
 OBSERVATION_FIELDS = [f.name for f in dataclasses.fields(Observation) if f.name != "flow"]
 

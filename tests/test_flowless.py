@@ -4,17 +4,14 @@ rule filters that read the request see what they see on the whole flow."""
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 from mitmproxy import flowfilter, http
 
-from flow_support import FLOWS, full_flows, write_flows
+from builders import FLOWS, full_flows, write_flows
 from phonehome import cli
 from phonehome.capture.observe import observe_request
 from phonehome.rules.engine import synthesize_flow
-
-ROOT = Path(__file__).resolve().parent.parent
 
 REQUEST_FILTERS = [
     "~all", "~m POST", "~m PUT", "~u /m", "~u '^https://example[.]com/'", "~u 8443",

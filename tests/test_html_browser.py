@@ -22,9 +22,9 @@ from typing import Any
 
 import pytest
 
+from builders import FIXTURES
 from phonehome.report.html import format_html
 
-FIXTURES = Path(__file__).resolve().parent / "fixtures"
 TIMEOUT_S = 120
 
 

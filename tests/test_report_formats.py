@@ -13,12 +13,12 @@ import json
 import re
 from collections import Counter
 from html.parser import HTMLParser
-from pathlib import Path
 from typing import Any
 
 import jsonschema
 import pytest
 
+from builders import FIXTURES, ROOT
 from phonehome.report.csv_export import (
     FINDING_COLUMNS,
     FLOW_COLUMNS,
@@ -29,8 +29,6 @@ from phonehome.report.html import format_html, timeline_model
 from phonehome.report.markdown import format_markdown, md_escape
 from phonehome.report.view import endpoint_key, path_template
 
-FIXTURES = Path(__file__).resolve().parent / "fixtures"
-ROOT = Path(__file__).resolve().parent.parent
 SCHEMA = ROOT / "addons" / "phonehome" / "report" / "report.schema.json"
 FIXTURE_NAMES = ("report_webex_session1.json", "report_webex_session2.json")
 

@@ -7,9 +7,9 @@ from typing import Any
 
 import pytest
 
+from builders import ca_batch, make_obs, payload_of
 from phonehome.model import TRIGGERS, Classification
 from phonehome.rules import TRIGGER_SPECIFICITY, RuleSet, load_rules, most_specific
-from rules_support import ca_batch, make_obs, payload_of
 
 METRICS = "https://metrics-a.wbx2.com/metrics/api/v1/clientmetrics"
 

@@ -17,6 +17,7 @@ import pytest
 from mitmproxy import flowfilter
 from mitmproxy.test import tflow, tutils
 
+from builders import ca_batch, make_obs, payload_of
 from phonehome.capture.observe import observe_request
 from phonehome.model import Observation, Payload
 from phonehome.rules import Evaluation, RuleSet, load_rules
@@ -25,7 +26,6 @@ from phonehome.rules.filters import INPUTS, filter_inputs, partial_verdict, requ
 from phonehome.rules.memo import MemoPool, lookup_all
 from phonehome.rules.party import default_resolver
 from phonehome.rules.testing import default_decoder, observation_for_test
-from rules_support import ca_batch, make_obs, payload_of
 
 METRICS = "https://metrics-a.wbx2.com/metrics/api/v1/clientmetrics"
 PRELOGIN = "https://metrics-a.wbx2.com/metrics/api/v1/clientmetrics-prelogin"

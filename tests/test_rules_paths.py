@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
+from builders import walk
 from phonehome.rules.paths import Trie, datum_path, parse_path, walk_leaves
-from rules_support import walk
 
 DOCUMENTS: dict[str, Any] = {
     "ca_batch": {"metrics": [

@@ -25,6 +25,7 @@ import yaml
 from mitmproxy import exceptions
 from mitmproxy.proxy import server_hooks
 
+from builders import ROOT
 from phonehome.commands import simulate as simulate_command
 from phonehome.simulate import ALL_LEAKS, RESOLVER_ADDON_PATH, parse_leaks, resolver_addon
 from phonehome.simulate import payloads as p
@@ -39,8 +40,6 @@ from phonehome.simulate.scenario import (
     play_timeline,
 )
 from phonehome.simulate.vendor_server import VendorServer, read_record, route
-
-ROOT = Path(__file__).resolve().parent.parent
 
 # --- leaks ------------------------------------------------------------------------
 

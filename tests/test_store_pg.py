@@ -6,10 +6,10 @@ from __future__ import annotations
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import pytest
 
+from builders import ROOT
 from phonehome.audit.store import StoreError, read_store
 from phonehome.audit.store_pg import (
     SCHEMA_VERSION,
@@ -133,8 +133,8 @@ def test_a_least_privilege_role_writes_and_reads_but_cannot_change_the_schema(po
     check_shared_store(dsn)  # the owner creates the schema
     database = dsn.rsplit("/", 1)[1]
     with psycopg.connect(dsn, autocommit=True) as connection:
-        for statement in Path(__file__).parent.parent.joinpath(
-                "README.md").read_text().split("```sql", 1)[1].split("```", 1)[0].split(";"):
+        readme = (ROOT / "README.md").read_text()
+        for statement in readme.split("```sql", 1)[1].split("```", 1)[0].split(";"):
             if statement.strip():
                 connection.execute(statement.replace("phonehome_db", database)
                                    .replace("'change-me'", "'pw'"))

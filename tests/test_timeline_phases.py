@@ -5,13 +5,13 @@ from __future__ import annotations
 import io
 import json
 import random
-from pathlib import Path
 from typing import Any
 
 import jsonschema
 import pytest
 from rich.console import Console
 
+from builders import ROOT
 from phonehome.analysis.timeline import (
     LABEL_TRIGGERS,
     MARKER_LABELS,
@@ -584,9 +584,7 @@ def test_simulated_session(seed: int) -> None:
 
 
 def test_report_parts_validate_against_schema() -> None:
-    schema = json.loads(
-        (Path(__file__).parent.parent / "addons/phonehome/report/report.schema.json").read_text()
-    )
+    schema = json.loads((ROOT / "addons/phonehome/report/report.schema.json").read_text())
     flows, markers = simulated_session(1)
     timeline = apply_timeline(flows, markers)
     for f in flows:

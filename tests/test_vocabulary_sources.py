@@ -13,10 +13,11 @@ from pathlib import Path
 import pytest
 import yaml
 
+from builders import FIXTURES
 from phonehome.rules import load_rules
 
 EVENTS_JSON = Path("/work/shared/webex/events.json")
-TEAMS = Path(__file__).parent / "fixtures" / "teams_events.yaml"
+TEAMS = FIXTURES / "teams_events.yaml"
 _WORDS = {"in_meeting_periodic": "in_meeting", "other": None}
 
 _JOIN_MEDIA = ("media set up at join: the name says media (a weak in_meeting); the timeline's"

@@ -1,8 +1,8 @@
-"""The mitmproxy addon: the only module that knows mitmproxy's hook names.
+"""The mitmproxy addons: the only module that knows mitmproxy's hook names.
 
-Options share the `phonehome_` prefix. `configure()` is the one place that
-parses anything (filters, rule packs, the identity file); hooks only feed
-flows to the audit session and never raise into mitmproxy.
+`PhonehomeAudit` feeds flows to an audit sink and writes the reports when mitmdump stops;
+`PhonehomeEnforce` redacts or blocks telemetry on the audit's result. Options are parsed
+in `configure()` alone, and no hook ever raises into mitmproxy.
 """
 
 from __future__ import annotations
@@ -12,60 +12,48 @@ import logging
 import signal
 import sys
 import time
-from collections.abc import Sequence
 from dataclasses import replace
-from pathlib import Path
 from typing import Any
 
-from mitmproxy import command, ctx, exceptions, flowfilter, http
+from mitmproxy import command, ctx, exceptions, http
 
 from .addon_config import (
-    BOOL_OPTIONS,
-    INT_OPTIONS,
     OPTION_NAMES,
     AddonConfig,
-    ConfigError,
     OptionView,
-    option_problem,
+    add_options,
+    hold_unconvertible,
     parse_config,
+    show_config_errors_on_one_line,
 )
-from .audit.pipeline import Auditor, AuditSettings
-from .audit.session import AuditSession, report_from_store, sensor_selection
-from .audit.store import StoreTarget, default_sensor
-from .audit.worker import AuditWorker
+from .audit.pipeline import Auditor, AuditResult
+from .audit.session import report_from_store, sensor_selection
+from .audit.sink import AuditSink, InlineSink, WorkerSink
 from .capture.observe import observe_request, observe_websocket_message
-from .decode import DecodeLimits
 from .enforce import (
-    MODES,
     EnforcePolicy,
     apply_enforcement,
     apply_message_enforcement,
+    block_flow,
     plan_enforcement,
 )
+from .model import Observation
 from .report.terminal import format_flow_line, format_summary
 from .report.write import write_report
 
-__all__ = ["PhonehomeAudit"]
+__all__ = ["PhonehomeAudit", "PhonehomeEnforce", "make_addons"]
 
 log = logging.getLogger(__name__)
 
-# A quiet toggle alone needs no new audit session.
+# A quiet toggle alone needs no new audit sink.
 _REBUILD_OPTIONS = OPTION_NAMES - {"phonehome_quiet"}
 
 
-class _OneLineConfigErrors(logging.Filter):
-    """mitmproxy logs a script's configure error with its traceback, which suits a bug
-    but buries a bad option: show a ConfigError as its own `option: reason` lines."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        exc = record.exc_info[1] if record.exc_info else None
-        if isinstance(exc, ConfigError):
-            record.msg, record.args = str(exc), ()
-            record.exc_info = record.exc_text = None
-        return True
-
-
-_ONE_LINE_CONFIG_ERRORS = _OneLineConfigErrors()
+def make_addons() -> list[Any]:
+    """The entry script's `addons`. Enforce comes first: it acts on a flow before the
+    audit stores the flow's record, so the record says what was done."""
+    audit = PhonehomeAudit()
+    return [PhonehomeEnforce(audit), audit]
 
 
 def _console(file: Any = None) -> Any:
@@ -74,195 +62,109 @@ def _console(file: Any = None) -> Any:
     return Console(file=file or sys.stdout, soft_wrap=True, highlight=False)
 
 
+def _unmarked(observation: Observation) -> Observation:
+    observation.markers = []  # the sink had them from mark() already
+    return observation
+
+
 class PhonehomeAudit:
+    """Observe: every in-scope flow and client WebSocket message goes to the audit sink."""
+
     def __init__(self) -> None:
-        self.session: AuditSession | None = None
-        self.scope: flowfilter.TFilter | None = None
-        self.formats: list[str] = ["json"]
-        self.report_dir = Path("reports")
-        self.policy = EnforcePolicy()
-        self._pending: dict[str, dict[str, Any]] = {}
-        self._pending_markers: list[dict[str, Any]] = []
+        self.config: AddonConfig | None = None
+        self.auditor: Auditor | None = None
+        """Set when flows are audited in this process, at request time."""
+        self.sink: AuditSink | None = None
+        # Request-time audits by (flow id, WebSocket message index or None), kept until
+        # stored; an exception is kept too, so that a failed audit is not run twice.
+        self._audited: dict[tuple[str, int | None], AuditResult | Exception | None] = {}
+        self._unsaved_markers: list[dict[str, Any]] = []
+        self._unconverted: dict[str, Any] = {}
         self._tasks: list[asyncio.Task[None]] = []
         self._listener: Any = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._console = _console()
         self._finished = False
-        self.config: AddonConfig | None = None
-        self._held: dict[str, Any] = {}
-        self.worker: AuditWorker | None = None
-        self._worker_args: tuple[AuditSettings, StoreTarget, float] | None = None
-        self.sensor = default_sensor()
 
     # --- options ---------------------------------------------------------
 
     def load(self, loader: Any) -> None:
-        loader.add_option("phonehome_scope", str, "",
-                          "Audit only flows matching this mitmproxy filter (default: all).")
-        loader.add_option("phonehome_rules", Sequence[str], [],
-                          "Extra rule packs (YAML files or folders), added to the bundled ones.")
-        loader.add_option("phonehome_identity", str, "",
-                          "Identity file (YAML) with your own values to look for.")
-        loader.add_option("phonehome_reveal", bool, False,
-                          "Show raw values in reports instead of redacted evidence.")
-        loader.add_option("phonehome_report_dir", str, "reports",
-                          "Folder for the reports written when mitmdump stops.")
-        loader.add_option("phonehome_store", str, "",
-                          "Findings store: a SQLite file (default: <report_dir>/audit.sqlite) "
-                          "or a postgresql:// URL shared by many proxies.")
-        loader.add_option("phonehome_sensor", str, "",
-                          "This proxy's name in a shared store (default: the host name).")
-        loader.add_option("phonehome_formats", str, "json,md,html,csv",
-                          "Report formats: json, md, html, csv, or all.")
-        loader.add_option("phonehome_quiet", bool, False,
-                          "No live one-line-per-flow view.")
-        loader.add_option("phonehome_max_body", int, DecodeLimits().max_decompressed_bytes,
-                          "Largest decompressed body to decode, in bytes.")
-        loader.add_option("phonehome_max_depth", int, DecodeLimits().max_depth,
-                          "Deepest nesting to decode.")
-        loader.add_option("phonehome_max_leaves", int, DecodeLimits().max_leaves,
-                          "Most values to decode per flow.")
-        loader.add_option("phonehome_time_scale", str, "1",
-                          "Stretch timestamps by this factor (for time-compressed simulations).")
-        loader.add_option("phonehome_marker_socket", str, "",
-                          "Socket for `phonehome mark`; default: "
-                          "<report_dir>/.phonehome-markers.sock.")
-        loader.add_option("phonehome_enforce", str, "observe",
-                          "observe (change nothing), redact flagged values, or block telemetry.",
-                          choices=MODES)
-        loader.add_option("phonehome_enforce_dry_run", bool, False,
-                          "Report what enforce mode would redact or block, and pass everything.")
-        loader.add_option("phonehome_enforce_file", str, "",
-                          "Enforce file (YAML): actions per rule id, category or finding type.")
-        loader.add_option("phonehome_app", str, "auto",
-                          "The audited app (webex, teams, … a first-party pack id), whose vendor "
-                          "is the first party and whose claims are checked; auto: the vendor "
-                          "whose domains carry most of the telemetry.")
-        loader.add_option("phonehome_audit_process", bool, True,
-                          "In observe mode, audit in a child process so proxying is not slowed "
-                          "(enforce mode always audits inline).")
-        # mitmdump's --set values wait as text until these options exist, and a value
-        # it cannot convert would fail there, where the error is lost: hold such
-        # values back for parse_config to report.
-        deferred = getattr(loader.master.options, "deferred", None)
-        if isinstance(deferred, dict):
-            for name in INT_OPTIONS + BOOL_OPTIONS:
-                if name in deferred:
-                    raw = deferred[name]
-                    value = getattr(raw, "val", raw)  # the --set texts, or a config.yaml value
-                    if isinstance(value, list):
-                        value = value[0] if len(value) == 1 else (value or None)
-                    if option_problem(name, value) is not None:
-                        self._held[name] = value
-                        del deferred[name]
-        logging.getLogger("mitmproxy.addons.script").addFilter(_ONE_LINE_CONFIG_ERRORS)
+        add_options(loader)
+        self._unconverted = hold_unconvertible(loader.master.options)
+        show_config_errors_on_one_line()
 
     def configure(self, updated: set[str]) -> None:
-        # Reparse only for our own options: another addon's option change must not
-        # restart the audit (in worker mode there is no inline session to test for).
+        # Another addon's option change must not restart the audit.
         if self.config is not None and not updated & _REBUILD_OPTIONS:
             if "phonehome_quiet" in updated:
                 self.config = replace(self.config, quiet=bool(ctx.options.phonehome_quiet))
             return
-        held, self._held = self._held, {}
-        config = parse_config(OptionView(ctx.options, held))
+        unconverted, self._unconverted = self._unconverted, {}
+        config = parse_config(OptionView(ctx.options, unconverted))
         unknown = config.unknown_enforce_rules()
         if unknown:
             log.warning(f"phonehome: enforce file names unknown rule ids: {', '.join(unknown)}")
+        self.auditor = (Auditor(config.settings, rules=config.rules, identity=config.identity)
+                        if config.inline else None)
+        self.sink = self._sink_for(config)
         self.config = config
-        self.scope = config.scope
-        self.formats = list(config.formats)
-        self.policy = config.policy
-        self.report_dir = config.report_dir
-        self.sensor = config.sensor
-        auditor = Auditor(config.settings, rules=config.rules, identity=config.identity)
-        if config.inline:
-            self._use_inline(config.settings, auditor, config.store_path, config.time_scale)
-        else:
-            self._use_worker(config.settings, config.store_path, config.time_scale)
 
-    def _use_inline(self, settings: AuditSettings, auditor: Auditor, store_path: StoreTarget,
-                    time_scale: float) -> None:
-        fresh = self._stop_worker(store_path)
-        if self.session is not None and self.session.store_path == store_path:
-            self.session.auditor = auditor
-            self.session.time_scale = time_scale
-            return
-        if self.session is not None:
-            self.session.finish()
-        self.session = AuditSession(settings, store_path, auditor=auditor, time_scale=time_scale,
-                                    inputs={"captures": ["live"]}, fresh_store=fresh,
-                                    sensor=self.sensor, spool_dir=self.report_dir,
-                                    must_connect=False)
+    def _sink_for(self, config: AddonConfig) -> AuditSink:
+        """The sink for `config`, after the old one has finished. A store starts afresh
+        only if no earlier sink has written to it."""
+        old = self.sink
+        if (isinstance(old, InlineSink) and config.inline
+                and old.store_path == config.store_path and self.auditor is not None):
+            old.retune(self.auditor, config.time_scale)
+            return old
+        fresh = old is None or old.store_path != config.store_path or old.fresh
+        if old is not None:
+            old.finish()
+        if self.auditor is not None:
+            return InlineSink(config.settings, config.store_path, self.auditor,
+                              time_scale=config.time_scale, fresh=fresh, sensor=config.sensor,
+                              spool_dir=config.report_dir, on_record=self._show)
+        return WorkerSink(config.settings, config.store_path, time_scale=config.time_scale,
+                          fresh=fresh, sensor=config.sensor, spool_dir=config.report_dir,
+                          quiet=config.quiet)
 
-    def _use_worker(self, settings: AuditSettings, store_path: StoreTarget,
-                    time_scale: float) -> None:
-        fresh = True
-        if self.session is not None:
-            self.session.close()
-            fresh = self.session.store_path != store_path
-            self.session = None
-        fresh = self._stop_worker(store_path) and fresh
-        self._worker_args = (settings, store_path, time_scale)
-        self._worker_fresh = fresh
-
-    def _stop_worker(self, store_path: StoreTarget) -> bool:
-        """Stop a running worker; True when the next store should start fresh."""
-        if self.worker is None:
-            return True
-        self.worker.finish()
-        same = self.worker.store_path == store_path
-        self.worker = None
-        return not same
-
-    def _sink_ready(self) -> bool:
-        """Start the worker on first use (not at configure: tests and --help need none)."""
-        if self.session is not None or self.worker is not None:
-            return True
-        if self._worker_args is None:
-            return False
-        settings, store_path, time_scale = self._worker_args
-        self.worker = AuditWorker(settings, store_path, inputs={"captures": ["live"]},
-                                  time_scale=time_scale, quiet=ctx.options.phonehome_quiet,
-                                  fresh=self._worker_fresh, sensor=self.sensor,
-                                  spool_dir=self.report_dir).start()
-        self._worker_fresh = False
-        return True
-
-    @property
-    def marker_socket(self) -> Path:
-        if self.config is not None:
-            return self.config.marker_socket
-        return self.report_dir / ".phonehome-markers.sock"
+    def _show(self, record: dict[str, Any]) -> None:
+        if self.config is not None and not self.config.quiet:
+            self._console.print(format_flow_line(record))
 
     # --- lifecycle -------------------------------------------------------
 
     async def running(self) -> None:
         self._loop = asyncio.get_running_loop()
-        self._sink_ready()
-        self._tasks.append(asyncio.create_task(self._flush_periodically()))
+        self._tick()  # a worker starts now, before the traffic
+        self._tasks.append(asyncio.create_task(self._tick_periodically()))
         if hasattr(signal, "SIGHUP"):  # a closed terminal stops mitmdump as SIGTERM does
             try:
                 self._loop.add_signal_handler(signal.SIGHUP, ctx.master.shutdown)
             except (NotImplementedError, RuntimeError):
                 pass
+        if self.config is None:
+            return
         try:
             from .analysis.timeline.channel import MarkerListener
 
-            self._listener = MarkerListener(self.marker_socket, self._marker_from_thread)
+            self._listener = MarkerListener(self.config.marker_socket, self._marker_from_thread)
             self._listener.start()
         except Exception as e:  # noqa: BLE001 - marking from a terminal is optional
             log.warning(f"phonehome: `phonehome mark` unavailable: {e}")
             self._listener = None
 
-    async def _flush_periodically(self) -> None:
+    async def _tick_periodically(self) -> None:
         while True:
             await asyncio.sleep(0.1)
-            if self.session is not None:  # the worker commits on its own
-                try:
-                    self.session.tick()
-                except Exception as e:  # noqa: BLE001
-                    log.error(f"phonehome: store commit failed: {e}")
+            self._tick()
+
+    def _tick(self) -> None:
+        if self.sink is not None:
+            try:
+                self.sink.tick()
+            except Exception as e:  # noqa: BLE001
+                log.error(f"phonehome: store commit failed: {e}")
 
     def _marker_from_thread(self, label: str) -> None:
         if self._loop is not None:
@@ -277,164 +179,116 @@ class PhonehomeAudit:
             check_label(label)
         except ValueError as e:
             raise exceptions.CommandError(str(e)) from e
-        if not self._sink_ready():
+        if self.sink is None:
             return
         now = time.time()
-        if self.worker is not None:
-            self.worker.mark(label, now)
-        elif self.session is not None:
-            self.session.mark(label, now)
+        self.sink.mark(label, now)
         # Saved on the next flow's metadata too, so `-w` captures keep it.
-        self._pending_markers.append({"label": label, "timestamp": now})
+        self._unsaved_markers.append({"label": label, "timestamp": now})
         log.info(f"phonehome: marked {label}")
 
     # --- flows -------------------------------------------------------------
 
-    def _in_scope(self, flow: http.HTTPFlow) -> bool:
-        return self.scope is None or bool(self.scope(flow))
+    def _mine(self, flow: http.HTTPFlow) -> bool:
+        scope = self.config.scope if self.config is not None else None
+        return self.sink is not None and (scope is None or bool(scope(flow)))
+
+    def audit_now(self, flow: http.HTTPFlow, message: int | None = None) -> AuditResult | None:
+        """The audit of this flow's request (or of its WebSocket `message`), run once, in
+        this process, and kept until the record is stored. None when the flow is not in
+        scope or the worker audits it. Raises when the audit failed."""
+        key = (flow.id, message)
+        if key not in self._audited:
+            self._audited[key] = self._audit(flow, message)
+        audited = self._audited[key]
+        if isinstance(audited, Exception):
+            raise audited
+        return audited
+
+    def _audit(self, flow: http.HTTPFlow, message: int | None) -> AuditResult | Exception | None:
+        if self.auditor is None or not self._mine(flow):
+            return None
+        try:
+            observation = (observe_request(flow) if message is None
+                           else observe_websocket_message(flow, message))
+            if observation is None:
+                return None
+            return self.auditor.audit_result(_unmarked(observation))
+        except Exception as e:  # noqa: BLE001 - the hooks report it
+            return e
 
     def request(self, flow: http.HTTPFlow) -> None:
-        if not self._in_scope(flow) or not self._sink_ready():
+        if not self._mine(flow):
             return
         meta = flow.metadata.setdefault("phonehome", {})
-        if self._pending_markers:
-            meta.setdefault("markers", []).extend(self._pending_markers)
-            self._pending_markers = []
-        if self.session is None:
-            return  # the worker audits when the response is in
+        if self._unsaved_markers:
+            meta.setdefault("markers", []).extend(self._unsaved_markers)
+            self._unsaved_markers = []
         try:
-            result = self.session.audit_result(observe_request(flow))
+            result = self.audit_now(flow)
         except Exception as e:  # noqa: BLE001 - never break the traffic
             log.error(f"phonehome: audit failed for {flow.request.pretty_url}: {e}")
             return
-        record = result.record
-        if self.policy.enabled:
-            record["enforcement"] = self._enforce(flow, result)
-        self._pending[flow.id] = record
-        meta.update({
-            "trigger": record["trigger"],
-            "purpose": record["purpose"],
-            "party": record["party"],
-            "rule_ids": record["rule_ids"],
-            "findings": sorted({f["type"] for f in record["findings"]}),
-        })
-
-    def _enforce(self, flow: http.HTTPFlow, result: Any) -> dict[str, Any]:
-        """Redact or block per the policy. Fails closed: a failed audit blocks."""
-        auditor = self.session.auditor if self.session else None
-        try:
-            if result.record.get("audit_error") and not self.policy.dry_run:
-                raise RuntimeError(f"audit failed in {result.record['audit_error']['stage']}")
-            plan = plan_enforcement(self.policy, result.observation,
-                                    result.payload, result.classification, result.findings)
-            return apply_enforcement(
-                flow, plan, result.payload, result.findings,
-                recheck=auditor.detector.detect if auditor else None,
-                limits=auditor.settings.limits if auditor else None)
-        except Exception as e:  # noqa: BLE001
-            from .enforce import block_flow
-
-            block_flow(flow, self.policy.block_status)
-            return {"action": "blocked", "dry_run": False, "changed": [],
-                    "reason": f"fail-closed: {e}"[:300]}
-
-    def _complete(self, flow: http.HTTPFlow) -> None:
-        if self.worker is not None:
-            if "phonehome" in flow.metadata:  # in scope, seen at request time
-                self._submit(observe_request(flow))
-            return
-        record = self._pending.pop(flow.id, None)
-        if record is None or self.session is None:
-            return
-        if flow.response is not None:
-            record["status"] = flow.response.status_code
-            raw = flow.response.raw_content
-            record["response_size"] = len(raw) if raw is not None else None
-        try:
-            self.session.commit(record)
-            if not ctx.options.phonehome_quiet:
-                self._console.print(format_flow_line(record))
-        except Exception as e:  # noqa: BLE001
-            log.error(f"phonehome: cannot store flow {flow.id}: {e}")
+        if result is not None:
+            record = result.record
+            meta.update({
+                "trigger": record["trigger"],
+                "purpose": record["purpose"],
+                "party": record["party"],
+                "rule_ids": record["rule_ids"],
+                "findings": sorted({f["type"] for f in record["findings"]}),
+            })
 
     def response(self, flow: http.HTTPFlow) -> None:
-        self._complete(flow)
+        self._store(flow)
 
     def error(self, flow: http.HTTPFlow) -> None:
-        self._complete(flow)
+        self._store(flow)
 
-    def _submit(self, observation: Any) -> None:
-        observation.markers = []  # the worker got them from mark() already
-        worker = self.worker
-        try:
-            if worker is not None and worker.alive:
-                worker.submit(observation)
-                return
-        except Exception as e:  # noqa: BLE001 - never break the traffic
-            log.error(f"phonehome: cannot hand flow {observation.id} to the audit: {e}")
-        self._fall_back_inline()
-        if self.session is not None:
-            self.session.commit(self.session.audit(observation))
-
-    def _fall_back_inline(self) -> None:
-        """The audit worker died: keep auditing in this process, into the same store."""
-        if self.session is not None or self._worker_args is None:
-            return
-        settings, store_path, time_scale = self._worker_args
-        code = self.worker.exitcode if self.worker is not None else None
-        log.error(f"phonehome: the audit worker stopped (exit code {code}); "
-                  "auditing inline from here on")
-        if self.worker is not None:
+    def _store(self, flow: http.HTTPFlow) -> None:
+        audited = self._audited.pop((flow.id, None), None)
+        if isinstance(audited, AuditResult):
+            if flow.response is not None:
+                audited.record["status"] = flow.response.status_code
+                raw = flow.response.raw_content
+                audited.record["response_size"] = len(raw) if raw is not None else None
+            self._submit(audited.observation, audited.record)
+        elif self.auditor is None and self.sink is not None and "phonehome" in flow.metadata:
+            # the worker audits a flow seen in scope once its response is in
             try:
-                self.worker.finish(timeout=5)
-            except Exception:  # noqa: BLE001 - it is gone either way
-                pass
-        self.worker = None
-        self.session = AuditSession(settings, store_path, time_scale=time_scale,
-                                    inputs={"captures": ["live"]}, fresh_store=False,
-                                    sensor=self.sensor, spool_dir=self.report_dir,
-                                    must_connect=False)
+                observation = observe_request(flow)
+            except Exception as e:  # noqa: BLE001
+                log.error(f"phonehome: audit failed for {flow.request.pretty_url}: {e}")
+                return
+            self._submit(_unmarked(observation))
+
+    def _submit(self, observation: Observation, record: dict[str, Any] | None = None) -> None:
+        assert self.sink is not None
+        try:
+            self.sink.submit(observation, record)
+        except Exception as e:  # noqa: BLE001 - never break the traffic
+            log.error(f"phonehome: cannot store flow {observation.id}: {e}")
 
     def websocket_message(self, flow: http.HTTPFlow) -> None:
-        if flow.websocket is None or not self._in_scope(flow) or not self._sink_ready():
+        if flow.websocket is None:
             return
         index = len(flow.websocket.messages) - 1
         try:
-            observation = observe_websocket_message(flow, index)
-            if observation is None:
-                return
-            if self.worker is not None:
-                self._submit(observation)
-            elif self.session is not None:
-                result = self.session.audit_result(observation)
-                if self.policy.enabled:
-                    result.record["enforcement"] = self._enforce_message(
-                        flow.websocket.messages[index], result)
-                self.session.commit(result.record)
+            if self.auditor is not None:
+                result = self.audit_now(flow, index)
+                if result is not None:
+                    self._submit(result.observation, result.record)
+            elif self._mine(flow):
+                observation = observe_websocket_message(flow, index)
+                if observation is not None:
+                    self._submit(_unmarked(observation))
         except Exception as e:  # noqa: BLE001
             log.error(f"phonehome: websocket audit failed: {e}")
-            if self.policy.enabled and not self.policy.dry_run:
-                flow.websocket.messages[index].drop()  # fail closed, as for requests
-
-    def _enforce_message(self, message: Any, result: Any) -> dict[str, Any]:
-        """Drop or rewrite a client-to-server message per the policy. Fails closed."""
-        auditor = self.session.auditor if self.session else None
-        try:
-            if result.record.get("audit_error") and not self.policy.dry_run:
-                raise RuntimeError(f"audit failed in {result.record['audit_error']['stage']}")
-            plan = plan_enforcement(self.policy, result.observation,
-                                    result.payload, result.classification, result.findings)
-            return apply_message_enforcement(
-                message, result.observation, plan, result.payload, result.findings,
-                recheck=auditor.detector.detect if auditor else None,
-                limits=auditor.settings.limits if auditor else None)
-        except Exception as e:  # noqa: BLE001
-            message.drop()
-            return {"action": "blocked", "dry_run": False, "changed": [],
-                    "reason": f"fail-closed: {e}; message dropped"[:300]}
+        finally:
+            self._audited.pop((flow.id, index), None)
 
     def done(self) -> None:
-        if self._finished or (self.session is None and self.worker is None):
+        if self._finished or self.sink is None or self.config is None:
             return
         self._finished = True
         for task in self._tasks:
@@ -442,20 +296,89 @@ class PhonehomeAudit:
         if self._listener is not None:
             self._listener.stop()
         console = _console(sys.stdout)
+        config = self.config
         try:
-            if self.worker is not None:
-                self.worker.finish()
-                report = report_from_store(
-                    self.worker.store_path,
-                    selection=sensor_selection(self.worker.store_path, self.sensor))
-            else:
-                assert self.session is not None
-                for flow_id in list(self._pending):
-                    self.session.commit(self._pending.pop(flow_id))
-                report = self.session.finish()
-            written = write_report(report, self.report_dir, self.formats)
+            for key in list(self._audited):  # requests still waiting for a response
+                audited = self._audited.pop(key)
+                if isinstance(audited, AuditResult):
+                    self.sink.submit(audited.observation, audited.record)
+            if not self.sink.finish():
+                return  # nothing was ever stored
+            report = report_from_store(
+                config.store_path, selection=sensor_selection(config.store_path, config.sensor))
+            written = write_report(report, config.report_dir, config.formats)
         except Exception as e:  # noqa: BLE001 - report what we can, never crash mitmdump
             console.print(f"phonehome: could not write the report: {e}")
             return
         console.print(format_summary(report))
         console.print("phonehome: reports written to " + ", ".join(str(p) for p in written))
+
+
+class PhonehomeEnforce:
+    """Enforce mode: redact or block telemetry before it leaves, on the audit's result.
+
+    Fails closed: a request whose audit stage failed is blocked, and a WebSocket message
+    that cannot be audited is dropped. Its options are parsed with the audit's."""
+
+    def __init__(self, audit: PhonehomeAudit) -> None:
+        self.audit = audit
+
+    def _policy(self) -> EnforcePolicy | None:
+        config = self.audit.config
+        return config.policy if config is not None and config.policy.enabled else None
+
+    def _plan(self, policy: EnforcePolicy, result: AuditResult) -> Any:
+        if result.record.get("audit_error") and not policy.dry_run:
+            raise RuntimeError(f"audit failed in {result.record['audit_error']['stage']}")
+        return plan_enforcement(policy, result.observation, result.payload,
+                                result.classification, result.findings)
+
+    def _recheck(self) -> dict[str, Any]:
+        auditor = self.audit.auditor
+        return {"recheck": auditor.detector.detect if auditor else None,
+                "limits": auditor.settings.limits if auditor else None}
+
+    def request(self, flow: http.HTTPFlow) -> None:
+        policy = self._policy()
+        if policy is None:
+            return
+        try:
+            result = self.audit.audit_now(flow)
+        except Exception:  # noqa: BLE001 - the audit logs it, as in observe mode
+            return
+        if result is None:
+            return
+        try:
+            enforcement = apply_enforcement(flow, self._plan(policy, result), result.payload,
+                                            result.findings, **self._recheck())
+        except Exception as e:  # noqa: BLE001
+            block_flow(flow, policy.block_status)
+            enforcement = _fail_closed(f"fail-closed: {e}")
+        result.record["enforcement"] = enforcement
+
+    def websocket_message(self, flow: http.HTTPFlow) -> None:
+        policy = self._policy()
+        if policy is None or flow.websocket is None:
+            return
+        index = len(flow.websocket.messages) - 1
+        message = flow.websocket.messages[index]
+        try:
+            result = self.audit.audit_now(flow, index)
+        except Exception:  # noqa: BLE001 - the audit logs it
+            if not policy.dry_run:
+                message.drop()
+            return
+        if result is None:
+            return
+        try:
+            enforcement = apply_message_enforcement(
+                message, result.observation, self._plan(policy, result), result.payload,
+                result.findings, **self._recheck())
+        except Exception as e:  # noqa: BLE001
+            message.drop()
+            enforcement = _fail_closed(f"fail-closed: {e}; message dropped")
+        result.record["enforcement"] = enforcement
+
+
+def _fail_closed(reason: str) -> dict[str, Any]:
+    return {"action": "blocked", "dry_run": False, "changed": [], "reason": reason[:300]}

@@ -1,17 +1,17 @@
-"""The addon's options as one frozen value: `parse_config(options) -> AddonConfig`.
+"""The addon's options: declared, then read and checked into one frozen `AddonConfig`.
 
-Every `phonehome_*` option is read and checked here, rule packs and identity file
-included, and every bad value becomes one line of a single `ConfigError` (an
-OptionsError), so a bad start stops mitmdump at once. Needs no proxy: any object
-with the option attributes will do.
+Every bad value becomes one line of a single `ConfigError` (an OptionsError), so a bad
+start stops mitmdump at once. `parse_config` needs no proxy: any object with the option
+attributes will do.
 """
 
 from __future__ import annotations
 
+import logging
 import math
 import os
 import tempfile
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -29,6 +29,9 @@ from .rules import RuleLoadError, RuleSet, load_rules
 __all__ = [
     "AddonConfig",
     "ConfigError",
+    "add_options",
+    "hold_unconvertible",
+    "show_config_errors_on_one_line",
     "OPTION_NAMES",
     "INT_OPTIONS",
     "BOOL_OPTIONS",
@@ -85,6 +88,96 @@ class AddonConfig:
     def unknown_enforce_rules(self) -> list[str]:
         """Rule ids the enforce file names that no loaded rule has."""
         return self.policy.unknown_rules({rule.id for rule in self.rules.rules})
+
+
+def add_options(loader: Any) -> None:
+    """Declare every `phonehome_*` option (mitmproxy's `load` hook)."""
+    limits = DecodeLimits()
+    loader.add_option("phonehome_scope", str, "",
+                      "Audit only flows matching this mitmproxy filter (default: all).")
+    loader.add_option("phonehome_rules", Sequence[str], [],
+                      "Extra rule packs (YAML files or folders), added to the bundled ones.")
+    loader.add_option("phonehome_identity", str, "",
+                      "Identity file (YAML) with your own values to look for.")
+    loader.add_option("phonehome_reveal", bool, False,
+                      "Show raw values in reports instead of redacted evidence.")
+    loader.add_option("phonehome_report_dir", str, "reports",
+                      "Folder for the reports written when mitmdump stops.")
+    loader.add_option("phonehome_store", str, "",
+                      "Findings store: a SQLite file (default: <report_dir>/audit.sqlite) "
+                      "or a postgresql:// URL shared by many proxies.")
+    loader.add_option("phonehome_sensor", str, "",
+                      "This proxy's name in a shared store (default: the host name).")
+    loader.add_option("phonehome_formats", str, "json,md,html,csv",
+                      "Report formats: json, md, html, csv, or all.")
+    loader.add_option("phonehome_quiet", bool, False,
+                      "No live one-line-per-flow view.")
+    loader.add_option("phonehome_max_body", int, limits.max_decompressed_bytes,
+                      "Largest decompressed body to decode, in bytes.")
+    loader.add_option("phonehome_max_depth", int, limits.max_depth,
+                      "Deepest nesting to decode.")
+    loader.add_option("phonehome_max_leaves", int, limits.max_leaves,
+                      "Most values to decode per flow.")
+    loader.add_option("phonehome_time_scale", str, "1",
+                      "Stretch timestamps by this factor (for time-compressed simulations).")
+    loader.add_option("phonehome_marker_socket", str, "",
+                      "Socket for `phonehome mark`; default: "
+                      "<report_dir>/.phonehome-markers.sock.")
+    loader.add_option("phonehome_enforce", str, "observe",
+                      "observe (change nothing), redact flagged values, or block telemetry.",
+                      choices=MODES)
+    loader.add_option("phonehome_enforce_dry_run", bool, False,
+                      "Report what enforce mode would redact or block, and pass everything.")
+    loader.add_option("phonehome_enforce_file", str, "",
+                      "Enforce file (YAML): actions per rule id, category or finding type.")
+    loader.add_option("phonehome_app", str, "auto",
+                      "The audited app (webex, teams, … a first-party pack id), whose vendor "
+                      "is the first party and whose claims are checked; auto: the vendor "
+                      "whose domains carry most of the telemetry.")
+    loader.add_option("phonehome_audit_process", bool, True,
+                      "In observe mode, audit in a child process so proxying is not slowed "
+                      "(enforce mode always audits inline).")
+
+
+def hold_unconvertible(options: Any) -> dict[str, Any]:
+    """Take out of `options.deferred` the int and bool values mitmproxy could not convert.
+
+    mitmdump's --set values wait there as text until their options exist, and a value it
+    cannot convert fails where the error is lost: parse_config reports these instead.
+    """
+    held: dict[str, Any] = {}
+    deferred = getattr(options, "deferred", None)
+    if not isinstance(deferred, dict):
+        return held
+    for name in INT_OPTIONS + BOOL_OPTIONS:
+        if name in deferred:
+            raw = deferred[name]
+            value = getattr(raw, "val", raw)  # the --set texts, or a config.yaml value
+            if isinstance(value, list):
+                value = value[0] if len(value) == 1 else (value or None)
+            if option_problem(name, value) is not None:
+                held[name] = value
+                del deferred[name]
+    return held
+
+
+class _OneLineConfigErrors(logging.Filter):
+    """mitmproxy logs a script's configure error with its traceback, which suits a bug
+    but buries a bad option: show a ConfigError as its own `option: reason` lines."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        if isinstance(exc, ConfigError):
+            record.msg, record.args = str(exc), ()
+            record.exc_info = record.exc_text = None
+        return True
+
+
+_ONE_LINE_CONFIG_ERRORS = _OneLineConfigErrors()
+
+
+def show_config_errors_on_one_line() -> None:
+    logging.getLogger("mitmproxy.addons.script").addFilter(_ONE_LINE_CONFIG_ERRORS)
 
 
 def _one_line(text: object) -> str:

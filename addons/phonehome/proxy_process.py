@@ -34,7 +34,7 @@ def addon_script(workdir: Path) -> Path:
     if ADDON_SCRIPT.is_file():
         return ADDON_SCRIPT
     script = workdir / "phonehome_audit.py"
-    script.write_text("from phonehome.addon import PhonehomeAudit\naddons = [PhonehomeAudit()]\n")
+    script.write_text("from phonehome.addon import make_addons\naddons = make_addons()\n")
     return script
 
 

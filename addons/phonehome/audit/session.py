@@ -15,7 +15,7 @@ from typing import Any
 from ..model import Marker, Observation
 from ..report.build import build_report
 from ..report.write import private_dir
-from .pipeline import Auditor, AuditResult, AuditSettings
+from .pipeline import Auditor, AuditSettings
 from .store import StoreTarget, default_sensor, is_postgres_url, open_store, read_store
 from .store_pg import StoreSelection
 
@@ -67,38 +67,26 @@ class AuditSession:
         self._closed = False
 
     def _scaled(self, timestamp: float) -> float:
-        """Stretch time from the first flow on (for time-compressed simulations)."""
+        """Stretch time from the session's first moment on (for time-compressed simulations)."""
         if self.time_scale == 1.0:
             return timestamp
         if self._origin is None:
             self._origin = timestamp
         return self._origin + (timestamp - self._origin) * self.time_scale
 
-    def audit(self, observation: Observation) -> dict[str, Any]:
-        """The flow record, not yet stored (the addon fills in the response first)."""
-        return self.audit_result(observation).record
-
-    def audit_result(self, observation: Observation) -> AuditResult:
-        observation.timestamp = self._scaled(observation.timestamp)
-        return self.auditor.audit_result(observation)
-
-    def commit(self, record: dict[str, Any]) -> None:
+    def submit(self, observation: Observation, record: dict[str, Any] | None = None
+               ) -> dict[str, Any]:
+        """Store one flow: the markers saved on it, then its record (`record` when it was
+        audited elsewhere, else audited here), its time scaled. Returns the record."""
+        for label, timestamp in observation.markers:
+            self.mark(label, timestamp, flow_id=observation.id)
+        if record is None:
+            record = self.auditor.audit(observation)
+        record["timestamp"] = self._scaled(record["timestamp"])
         self.store.append(record)
         self.flows += 1
         if self.on_record is not None:
             self.on_record(record)
-
-    def prepare(self, observation: Observation) -> Observation:
-        """Record the markers saved on its flow and scale its time; audit it next."""
-        for label, timestamp in observation.markers:
-            self.mark(label, timestamp, flow_id=observation.id)
-        observation.timestamp = self._scaled(observation.timestamp)
-        return observation
-
-    def add(self, observation: Observation) -> dict[str, Any]:
-        """Audit and store one observation, with the markers saved on its flow."""
-        record = self.auditor.audit(self.prepare(observation))
-        self.commit(record)
         return record
 
     def mark(self, label: str, timestamp: float | None = None, *, flow_id: str | None = None,

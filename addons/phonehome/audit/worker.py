@@ -1,9 +1,7 @@
 """The audit in a child process, so the proxy's event loop only captures.
 
-In observe mode the addon hands each finished observation to this worker
-and goes back to proxying; the worker runs the same `AuditSession` (audit,
-store, live line) on the other core. Enforce mode audits inline instead,
-because it must decide before the request leaves.
+The child runs the same `AuditSession` (audit, store, live line) on the other core,
+at a lower priority. Enforce mode cannot use it: it must decide before a request leaves.
 """
 
 from __future__ import annotations
@@ -85,9 +83,9 @@ def _worker_main(settings: AuditSettings, store_path: StoreTarget, inputs: Mappi
             if kind == _STOP:
                 return
             if kind == _MARK:
-                session.mark(item[1], item[2], flow_id=item[3])
+                session.mark(item[1], item[2])
             elif kind == _OBSERVATION:
-                record = session.add(item[1])
+                record = session.submit(item[1], item[2])
                 if console is not None:
                     console.print(format_flow_line(record))
     finally:
@@ -104,14 +102,12 @@ class AuditWorker:
         context = multiprocessing.get_context("spawn")
         self._inbox = context.Queue()
         self.store_path = store_path
-        self.sensor = sensor
         self._process = context.Process(
             target=_worker_main,
             args=(settings, store_path, dict(inputs or {}), time_scale, quiet, fresh,
                   self._inbox, sensor, spool_dir),
             name="phonehome-audit", daemon=True,
         )
-        self.submitted = 0
 
     def start(self) -> AuditWorker:
         """Start the child: it ignores the group signals from birth (the proxy stops
@@ -138,13 +134,13 @@ class AuditWorker:
     def alive(self) -> bool:
         return self._process.is_alive()
 
-    def submit(self, observation: Observation) -> None:
+    def submit(self, observation: Observation, record: dict[str, Any] | None = None) -> None:
+        """`record` when the flow was audited already, else the worker audits it."""
         observation.flow = None  # flows don't pickle; rules rebuild what filters need
-        self._inbox.put((_OBSERVATION, observation))
-        self.submitted += 1
+        self._inbox.put((_OBSERVATION, observation, record))
 
-    def mark(self, label: str, timestamp: float, flow_id: str | None = None) -> None:
-        self._inbox.put((_MARK, label, timestamp, flow_id))
+    def mark(self, label: str, timestamp: float) -> None:
+        self._inbox.put((_MARK, label, timestamp))
 
     def finish(self, timeout: float = 300.0) -> None:
         """Audit what is queued, close the store, and stop."""

@@ -6,6 +6,7 @@ import argparse
 import signal
 import sys
 import threading
+from collections import deque
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -156,15 +157,14 @@ def run_audit(args: argparse.Namespace, *, out: Any = None, err: Any = None) -> 
         console=errors, disable=args.quiet, transient=False,
     )
     def observations() -> Iterator[Observation]:
-        """Every observation of every capture, with the markers saved on its flow
-        recorded and its time scaled, advancing the progress bar."""
+        """Every observation of every capture, advancing the progress bar."""
         done_bytes = 0
         for path in args.captures:
             progress.update(task, description=path.name)
             # A CaptureError (nothing in the file can be read) ends the audit: exit 2.
             for flow, position in read_capture(path, problems.append):
                 for observation in _observations(flow, path, problems):
-                    yield session.prepare(observation)
+                    yield observation
                 progress.update(task, completed=done_bytes + position,
                                 flows=session.flows)
             done_bytes += path.stat().st_size
@@ -172,13 +172,20 @@ def run_audit(args: argparse.Namespace, *, out: Any = None, err: Any = None) -> 
 
     with progress:
         task = progress.add_task("auditing", total=total, flows=0)
-        if args.jobs > 1:
-            records = audit_in_parallel(settings, observations(), args.jobs)
-        else:
-            records = (session.auditor.audit(o) for o in observations())
         try:
-            for record in records:
-                session.commit(record)
+            if args.jobs > 1:
+                read: deque[Observation] = deque()  # sent to the workers, records to come
+
+                def reading() -> Iterator[Observation]:
+                    for observation in observations():
+                        read.append(observation)
+                        yield observation
+
+                for record in audit_in_parallel(settings, reading(), args.jobs):
+                    session.submit(read.popleft(), record)
+            else:
+                for observation in observations():
+                    session.submit(observation)
         except CaptureError as e:
             session.close()
             return _fail(errors, str(e))

@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
+from builders import ROOT
 from phonehome.bundled import builtin_rules_dir
-
-ROOT = Path(__file__).resolve().parent.parent
 
 
 def test_checkout_finds_the_repository_rules():

@@ -5,16 +5,15 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
+from builders import EXAMPLES
 from conftest import assert_valid_report
 from ground_truth import findings_at, matches
 
 pytestmark = pytest.mark.e2e
 
-EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 
 
 def test_sample_audit_finds_every_planted_leak_on_the_real_timeline(tmp_path):

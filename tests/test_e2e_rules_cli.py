@@ -11,9 +11,8 @@ from pathlib import Path
 import pytest
 from rich.console import Console
 
+from builders import ROOT
 from phonehome.commands import rules as rules_command
-
-ROOT = Path(__file__).resolve().parent.parent
 
 BROKEN = """\
 pack: broken

@@ -425,7 +425,9 @@ def test_service_values_stay_in_service_endpoints(all_run: Run) -> None:
 
 
 def test_muted_audio_levels_are_sent_when_planted(all_run: Run) -> None:
-    for audio in _muted_mqe(all_run):
+    muted = _muted_mqe(all_run)
+    assert muted
+    for audio in muted:
         assert audio["levels"]["audioMeanVolume"] > 0
         assert audio["streams"][0]["audioAlgorithmModulesInfo"]["vadRetentionOnMute"] > 0
 

@@ -10,8 +10,8 @@ from urllib.parse import urlsplit
 
 import pytest
 
+from builders import http_flow, write_flows
 from conftest import assert_valid_report
-from flow_support import http_flow, write_flows
 
 pytestmark = pytest.mark.e2e
 

@@ -1,4 +1,4 @@
-"""Issue 8's bar: the simulator's full leak set through a real mitmdump in redact mode.
+"""The simulator's full leak set through a real mitmdump in redact mode.
 The vendor stand-in must receive no planted personal value in any encoding, and the
 simulated session must still complete."""
 

@@ -24,6 +24,7 @@ from markdown_it import MarkdownIt
 from mitmproxy import io
 from mitmproxy.test import tflow, tutils
 
+from builders import FIXTURES
 from phonehome.proxy_process import ADDON_SCRIPT, MitmdumpProcess
 from phonehome.report.markdown import _code, md_escape
 from phonehome.report.safe_text import safe_text, visible
@@ -205,7 +206,7 @@ def test_markdown_report_loads_and_links_nothing(audited):
 @pytest.mark.e2e
 def test_diff_markdown_and_terminal_are_inert(audited, tmp_path):
     _, out = audited
-    baseline = Path(__file__).resolve().parent / "fixtures" / "report_webex_session1.json"
+    baseline = FIXTURES / "report_webex_session1.json"
     result = subprocess.run(
         [sys.executable, "-m", "phonehome", "diff", str(baseline), str(out / "audit.json"),
          "-o", str(tmp_path / "diff.md")],
