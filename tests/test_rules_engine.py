@@ -275,14 +275,10 @@ def test_uncompiled_paths_use_jsonpath_ng_on_the_tree(ruleset: RuleSet) -> None:
     assert "meeting_metadata" not in without.categories
 
 
-def test_an_observation_with_a_real_flow_uses_it(ruleset: RuleSet) -> None:
-    from mitmproxy.test import tflow, tutils
-
-    flow = tflow.tflow(req=tutils.treq(host="ds.ciscospark.com", path="/v1/region",
-                                       method=b"GET", content=b""))
+def test_filters_read_the_request_fields_not_the_url_text(ruleset: RuleSet) -> None:
     obs = make_obs("https://elsewhere.example.org/nothing", None, method="GET")
-    obs.host = "ds.ciscospark.com"
-    obs.flow = flow  # flowfilter sees the flow, not the observation's url
+    obs.host = obs.server_host = "ds.ciscospark.com"
+    obs.path = "/v1/region"  # filters see the request line capture kept, not `url`
     assert ruleset.classify(obs, payload_of(obs)).rule_ids == ["webex-region-lookup"]
 
 

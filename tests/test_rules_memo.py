@@ -18,9 +18,9 @@ from mitmproxy import flowfilter
 from mitmproxy.test import tflow, tutils
 
 from phonehome.capture.observe import observe_request
+from phonehome.capture.request_view import request_flow
 from phonehome.model import Observation, Payload
 from phonehome.rules import Evaluation, RuleSet, load_rules
-from phonehome.rules.engine import synthesize_flow
 from phonehome.rules.filters import INPUTS, filter_inputs, partial_verdict, request_reader
 from phonehome.rules.memo import MemoPool, lookup_all
 from phonehome.rules.party import default_resolver
@@ -307,7 +307,7 @@ def test_a_synthesized_flow_takes_its_request_line_from_method_url_and_host(
     plain.headers = host_headers
     busy = make_obs(url, {"a": 1}, method=method)
     busy.headers = extra + host_headers
-    assert read(synthesize_flow(busy)) == read(synthesize_flow(plain))
+    assert read(request_flow(busy)) == read(request_flow(plain))
 
 
 # --- the memo pool ----------------------------------------------------------------

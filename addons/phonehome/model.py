@@ -155,8 +155,11 @@ class Observation:
     """Where it came from: "live" or the capture file's name."""
     markers: list[tuple[str, float]] = field(default_factory=list)
     """(label, timestamp) of auditor markers saved in the flow's metadata."""
-    flow: Any = field(default=None, repr=False, compare=False)
-    """The mitmproxy flow this came from, for flowfilter matching only."""
+    server_host: str = ""
+    """The address the request went to, as mitmproxy has it (a raw IP in transparent
+    mode); `host` is the name the app wrote. Rule filters (`~d`) read both."""
+    authority: str = ""
+    """The request's authority (HTTP/2 `:authority`, or the proxy request's host)."""
 
     def header(self, name: str) -> str | None:
         lowered = name.lower()

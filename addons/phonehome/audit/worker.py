@@ -139,7 +139,6 @@ class AuditWorker:
         return self._process.is_alive()
 
     def submit(self, observation: Observation) -> None:
-        observation.flow = None  # flows don't pickle; rules rebuild what filters need
         self._inbox.put((_OBSERVATION, observation))
         self.submitted += 1
 

@@ -22,6 +22,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from ..capture.request_view import request_flow, request_line
 from ..model import (
     TRIGGER_SPECIFICITY,
     Classification,
@@ -32,7 +33,7 @@ from ..model import (
     Payload,
 )
 from . import patterns
-from .filters import Partial, partial_verdict, request_reader
+from .filters import Partial, partial_verdict
 from .memo import DEFAULT_LIMIT, MemoPool, lookup_all
 from .party import (
     Attribution,
@@ -339,7 +340,7 @@ class _FlowView:
     @property
     def flow(self) -> Any:
         if self._flow is None:
-            self._flow = self.obs.flow if self.obs.flow is not None else synthesize_flow(self.obs)
+            self._flow = request_flow(self.obs)
         return self._flow
 
     @property
@@ -422,30 +423,6 @@ class _FlowView:
             self.shape.plans[c.index] = plans
             self.pool.added(len(plans) + 1)
         return plans
-
-
-def synthesize_flow(obs: Observation) -> Any:
-    """A minimal HTTPFlow for flowfilter matching of a flow-less Observation.
-
-    Its request line comes from the observation's own fields (never by parsing
-    `obs.url` back, which mitmproxy writes with an IPv6 host unbracketed), so
-    its method, URL and host follow from `obs.method`, `obs.url` and the Host
-    header alone: `_Plan.filter_verdicts` keys remembered verdicts on them.
-    """
-    from mitmproxy import http
-    from mitmproxy.test import tflow
-
-    def encoded(text: str) -> bytes:
-        return text.encode("utf-8", "surrogateescape")
-
-    request = http.Request(
-        host=obs.host, port=obs.port, method=encoded(obs.method or "GET"),
-        scheme=encoded(obs.scheme), authority=b"", path=encoded(obs.path),
-        http_version=encoded(obs.http_version),
-        headers=tuple((encoded(k), encoded(v)) for k, v in obs.headers),
-        content=obs.body or b"", trailers=None, timestamp_start=obs.timestamp,
-        timestamp_end=None)
-    return tflow.tflow(req=request)
 
 
 def _leaf_entries(c: _Compiled, leaves: Sequence[Leaf], offset: int) -> list[Any]:
@@ -725,7 +702,7 @@ def _evaluate_rule(c: _Compiled, view: _FlowView) -> RuleHit | None:
 class _Plan:
     """The rules to try for one host, and how to key their remembered filter verdicts."""
 
-    __slots__ = ("rules", "tag", "read", "verdicts", "pool")
+    __slots__ = ("rules", "tag", "settled", "verdicts", "pool")
 
     def __init__(self, rules: Sequence[_Compiled], tag: str,
                  verdicts: dict[Any, tuple[bool | None, ...]], pool: MemoPool) -> None:
@@ -733,25 +710,14 @@ class _Plan:
         self.tag = tag
         self.verdicts = verdicts
         self.pool = pool
-        inputs = [c.inputs for c in self.rules if c.verdict is not None]
-        self.read = request_reader(frozenset().union(*inputs)) if inputs else None
+        self.settled = any(c.verdict is not None for c in self.rules)
+        """Whether the request line can settle some rule's filter."""
 
     def filter_verdicts(self, view: _FlowView) -> tuple[bool | None, ...] | None:
         """Per rule: True/False when the request line settles its filter, else None."""
-        if self.read is None:
+        if not self.settled:
             return None
-        obs = view.obs
-        key: tuple[Any, ...]
-        if obs.flow is None:
-            # a flow-less observation (the audit worker's): the flow synthesize_flow
-            # would build takes its request line from these alone, so build it on a miss
-            key = (self.tag, obs.method, obs.url,
-                   tuple(value for name, value in obs.headers if name.lower() == "host"))
-        else:
-            values = self.read(obs.flow)
-            if values is None:
-                return None
-            key = (self.tag, values)
+        key = (self.tag, request_line(view.obs))
         verdicts = self.verdicts.get(key)
         if verdicts is None:
             flow = view.flow

@@ -31,14 +31,14 @@ class RuleTestResult:
 def observation_for_test(test: RuleTest, index: int = 0) -> Observation:
     """The Observation the capture stage would make of this request."""
     from mitmproxy import http
-    from mitmproxy.test import tflow
 
     from ..capture.observe import observe_request
+    from ..capture.request_view import flow_of
 
     headers = [(k.encode("utf-8", "replace"), v.encode("utf-8", "replace"))
                for k, v in test.headers]
     request = http.Request.make(test.method or "GET", test.url, test.body or b"", headers)
-    observation = observe_request(tflow.tflow(req=request), source="rule-test")
+    observation = observe_request(flow_of(request), source="rule-test")
     observation.id = f"rule-test-{index}"
     return observation
 
