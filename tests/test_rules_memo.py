@@ -19,12 +19,13 @@ from mitmproxy.test import tflow, tutils
 
 from phonehome.capture.observe import observe_request
 from phonehome.capture.request_view import request_flow
+from phonehome.decode import decode
 from phonehome.model import Observation, Payload
 from phonehome.rules import Evaluation, RuleSet, load_rules
 from phonehome.rules.filters import INPUTS, filter_inputs, partial_verdict, request_reader
 from phonehome.rules.memo import MemoPool, lookup_all
 from phonehome.rules.party import default_resolver
-from phonehome.rules.testing import default_decoder, observation_for_test
+from phonehome.rules.testing import observation_for_test
 from rules_support import ca_batch, make_obs, payload_of
 
 METRICS = "https://metrics-a.wbx2.com/metrics/api/v1/clientmetrics"
@@ -149,7 +150,7 @@ HANDMADE: list[tuple[str, str, Any, dict[str, Any]]] = [
 
 
 def _embedded_cases() -> list[tuple[str, Observation, Payload]]:
-    decoder = default_decoder()
+    decoder = decode
     cases = []
     for rule in load_rules().rules:
         for index, test in enumerate(rule.tests):
@@ -203,7 +204,7 @@ REAL_FLOWS = [
 
 
 def _real_flow_cases() -> list[tuple[str, Observation, Payload]]:
-    decoder = default_decoder()
+    decoder = decode
     body = ca_batch(_ca_event("client.share.initiated", mediaType="whiteboard"),
                     _ca_event("client.call.initiated"))
     body["batch"] = [{"evt": "join.x", "user_id": "u"}]

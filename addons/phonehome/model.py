@@ -8,6 +8,7 @@ the live addon and the offline audit run the very same code.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, Literal, NamedTuple, Union
 
@@ -31,6 +32,7 @@ __all__ = [
     "Finding",
     "Marker",
     "severity_rank",
+    "most_severe",
 ]
 
 # --- fixed vocabulary (DESIGN.md) -------------------------------------------
@@ -114,6 +116,15 @@ _SEVERITY_RANK = {name: rank for rank, name in enumerate(SEVERITIES)}
 def severity_rank(severity: str) -> int:
     """0 for info … 3 for high; unknown words rank lowest."""
     return _SEVERITY_RANK.get(severity, 0)
+
+
+def most_severe(severities: Iterable[str]) -> str | None:
+    """The highest of these severities (the first of equals), or None when there is none."""
+    best: str | None = None
+    for severity in severities:
+        if best is None or severity_rank(severity) > severity_rank(best):
+            best = severity
+    return best
 
 
 PathPart = Union[str, int]

@@ -19,6 +19,7 @@ __all__ = [
     "DIGESTS",
     "MARKER_LABELS",
     "MARKS",
+    "action_rank",
     "encoding_family",
     "format_location",
     "format_size",
@@ -58,6 +59,11 @@ ACTIONS = ("observe", "redact", "block")
 """What enforce mode may do to a flow, weakest first."""
 
 _ACTION_RANK = {action: rank for rank, action in enumerate(ACTIONS)}
+
+
+def action_rank(action: str) -> int:
+    """0 for observe, 1 for redact, 2 for block."""
+    return _ACTION_RANK[action]
 
 
 def strongest_action(actions: Iterable[str | None]) -> str | None:

@@ -25,12 +25,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from ..model import Classification, Finding, Observation, Payload, severity_rank
+from ..terms import ACTIONS, action_rank
 from .policy import Action, EnforcePolicy
 
 __all__ = ["EnforcementPlan", "plan_enforcement", "is_telemetry"]
-
-_RANK = {"observe": 0, "redact": 1, "block": 2}
-
 
 @dataclass(frozen=True)
 class EnforcementPlan:
@@ -72,7 +70,7 @@ def _unread(payload: Payload | None) -> str:
 def _strongest(found: list[tuple[Action, str]]) -> tuple[Action, str] | None:
     best: tuple[Action, str] | None = None
     for item in found:
-        if best is None or _RANK[item[0].action] > _RANK[best[0].action]:
+        if best is None or action_rank(item[0].action) > action_rank(best[0].action):
             best = item
     return best
 
@@ -122,7 +120,7 @@ def plan_enforcement(
     if best is not None:
         decision, reason = best[0], _describe(*best)
     # 3. the rule's own action
-    elif classification.action in _RANK:
+    elif classification.action in ACTIONS:
         decision = Action(classification.action)
         ids = ", ".join(classification.rule_ids) or "a rule"
         reason = f"rule action ({ids}): {classification.action}"

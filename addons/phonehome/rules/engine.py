@@ -32,6 +32,7 @@ from ..model import (
     PathPart,
     Payload,
 )
+from ..terms import strongest_action
 from . import patterns
 from .filters import Partial, partial_verdict
 from .memo import DEFAULT_LIMIT, MemoPool, lookup_all
@@ -51,7 +52,6 @@ from .vocabulary import Vocabulary
 __all__ = ["RuleSet", "RuleHit", "Evaluation", "TRIGGER_SPECIFICITY", "most_specific"]
 
 _RANK = {name: rank for rank, name in enumerate(TRIGGER_SPECIFICITY)}
-_ACTION_RANK = {"observe": 0, "redact": 1, "block": 2}
 _FLOW_SOURCES = ("query", "header", "cookie")
 
 
@@ -864,8 +864,7 @@ class RuleSet:
             result.purpose = hits[0].rule.purpose
         elif fallback_hits:
             result.purpose = fallback_hits[0].rule.purpose
-        actions = [h.rule.action for h in all_hits if h.rule.action]
-        result.action = max(actions, key=_ACTION_RANK.__getitem__) if actions else None
+        result.action = strongest_action(h.rule.action for h in all_hits)
         where = self.attribute(host)
         result.party, result.organization = where.party, where.organization
         result.vendor_pack = where.vendor_pack

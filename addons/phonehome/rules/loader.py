@@ -129,10 +129,10 @@ def _cross_checks(packs: Sequence[Pack]) -> list[RuleError]:
     rule_ids: dict[str, str] = {}
     for pack in packs:
         for rule in pack.rules:
-            first_source = rule_ids.setdefault(rule.id, rule.source)
-            if first_source != rule.source:
-                path, _, line = rule.source.rpartition(":")
+            first_where = rule_ids.setdefault(rule.id, rule.where)
+            if first_where != rule.where:
+                path, _, line = rule.where.rpartition(":")
                 errors.append(RuleError(path, int(line), 1,
                                         f"duplicate rule id {rule.id!r} "
-                                        f"(first defined at {first_source})"))
+                                        f"(first defined at {first_where})"))
     return errors

@@ -87,7 +87,7 @@ class Rule:
     id: str
     title: str
     pack: str
-    source: str
+    where: str
     """`path:line` of the rule, for messages."""
     purpose: str = "unknown"
     severity: str = "info"
@@ -290,7 +290,7 @@ class PackBuilder(Checker):
         if rule_id is None:
             return None
         return Rule(
-            id=rule_id, title=title, pack=pack_id, source=f"{self.display}:{pos.line}",
+            id=rule_id, title=title, pack=pack_id, where=f"{self.display}:{pos.line}",
             purpose=purpose, severity=severity,
             description=self.string(m, "description") or "",
             references=tuple(v for v, _ in self.strings(m, "references")),

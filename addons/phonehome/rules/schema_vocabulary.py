@@ -56,7 +56,7 @@ def read_vocabulary(chk: Checker, v: Any, pos: Pos) -> Vocabulary | None:
     if isinstance(raw, LList) and not raw:
         chk.err(chk.vpos(v, "tests"), "the vocabulary has no tests")
     return Vocabulary(entries=entries_from(spec), neutral=neutral, precedence=precedence,
-                      marks=marks, tests=tuple(tests), source=f"{chk.display}:{pos.line}")
+                      marks=marks, tests=tuple(tests), where=f"{chk.display}:{pos.line}")
 
 
 def _marks(chk: Checker, v: LDict,

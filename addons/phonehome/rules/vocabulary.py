@@ -96,7 +96,8 @@ class Vocabulary:
     marks: Mapping[str, frozenset[str]] = field(default_factory=dict)
     """Marker label → the phrases (entry texts) that prove it when they give the trigger."""
     tests: tuple[VocabularyTest, ...] = ()
-    source: str = ""
+    where: str = ""
+    """`path:line` of the section (of each section, for a combined vocabulary)."""
     _by_word: dict[str, list[Entry]] = field(default_factory=dict, init=False, repr=False)
     _known: frozenset[str] = field(default=frozenset(), init=False, repr=False)
     _memo: dict[str, NameVerdict] = field(default_factory=dict, init=False, repr=False)
@@ -124,7 +125,7 @@ class Vocabulary:
             precedence=tuple(precedence),
             marks=marks,
             tests=tuple(t for part in parts for t in part.tests),
-            source=", ".join(part.source for part in parts if part.source),
+            where=", ".join(part.where for part in parts if part.where),
         )
 
     def __bool__(self) -> bool:
