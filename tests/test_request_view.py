@@ -35,12 +35,14 @@ rules:
 """
 
 
-def _transparent(address: str) -> object:
+def _transparent(address: str, when: float = 1_700_000_000.0) -> object:
     """A flow as transparent mode records it: the raw address, the name in Host."""
-    return http_flow(host=address, port=443, scheme=b"https", path=b"/metrics/v1",
+    flow = http_flow(host=address, port=443, scheme=b"https", path=b"/metrics/v1",
                      method=b"POST", content=b'{"a": 1}',
                      headers=((b"host", b"metrics.example.com"),
                               (b"content-type", b"application/json")))
+    flow.request.timestamp_start = when  # reports list flows by time
+    return flow
 
 
 @pytest.fixture()
@@ -96,7 +98,7 @@ def _audit(capture: Path, pack: Path, out: Path, jobs: str) -> list[list[str]]:
 
 def test_transparent_captures_classify_the_same_with_jobs(tmp_path: Path, pack: Path) -> None:
     capture = write_flows(tmp_path / "transparent.mitm",
-                          [_transparent("10.20.30.40"), _transparent("192.0.2.7")])
+                          [_transparent("10.20.30.40"), _transparent("192.0.2.7", 1_700_000_001.0)])
     inline = _audit(capture, pack, tmp_path / "one", "1")
     parallel = _audit(capture, pack, tmp_path / "two", "2")
     assert inline == [["raw-address", "named-host"], ["named-host"]]

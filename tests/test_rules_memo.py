@@ -22,7 +22,7 @@ from phonehome.capture.request_view import request_flow
 from phonehome.decode import decode
 from phonehome.model import Observation, Payload
 from phonehome.rules import Evaluation, RuleSet, load_rules
-from phonehome.rules.filters import INPUTS, filter_inputs, partial_verdict, request_reader
+from phonehome.rules.filters import filter_inputs, partial_verdict
 from phonehome.rules.memo import MemoPool, lookup_all
 from phonehome.rules.party import default_resolver
 from phonehome.rules.testing import observation_for_test
@@ -302,7 +302,10 @@ def test_one_shape_with_changing_values_keeps_value_tests_per_flow(warm: RuleSet
 def test_a_synthesized_flow_takes_its_request_line_from_method_url_and_host(
         method: str, url: str, host: str | None, extra: list[tuple[str, str]]) -> None:
     """What filter verdicts of flow-less observations are remembered by."""
-    read = request_reader(frozenset(INPUTS))
+    def read(flow: Any) -> tuple[Any, ...]:  # what request-line filters read
+        request = flow.request
+        return request.data.method, request.pretty_url, request.host, request.pretty_host
+
     host_headers = [("Host", host)] if host else []
     plain = make_obs(url, method=method)
     plain.headers = host_headers

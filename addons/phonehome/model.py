@@ -1,9 +1,8 @@
-"""Plain value types shared by every pipeline stage.
+"""Plain value types shared by every pipeline stage (capture → decode → classify →
+detect → store → analysis → report).
 
-capture → decode → classify → detect → timeline → store → report
-
-Nothing here imports mitmproxy. Each stage takes and returns these types, so
-the live addon and the offline audit run the very same code.
+Nothing here imports mitmproxy, so the live addon and the offline audit run the
+very same code on the very same values.
 """
 
 from __future__ import annotations

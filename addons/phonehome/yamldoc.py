@@ -1,10 +1,10 @@
 """Our YAML documents (rule packs, claims, enforce and identity files), read one way.
 
-`load_document` keeps the line and column of every key and value (`LDict`, `LList`)
-and refuses duplicate keys, aliases and deep nesting; a `Checker` validates keys and
-choices with did-you-mean hints. Every problem is a `path:line:col: message`, and
-`DocumentError` carries all of them, not just the first.
+Positions of every key and value (`LDict`, `LList`); duplicate keys, aliases and deep
+nesting refused; keys and choices checked with did-you-mean hints (`Checker`); every
+problem a `path:line:col: message`, all of them carried by one `DocumentError`.
 """
+
 
 from __future__ import annotations
 

@@ -1,10 +1,9 @@
 """The request as rule filters see it: a small HTTPFlow rebuilt from an Observation.
 
-Filters are mitmproxy filter expressions, which read a flow. Rebuilding it from the
-Observation alone, never keeping capture's flow, gives the live proxy, the audit
-worker and `audit --jobs` the same request, and `request_line` is what a filter's
-verdict on the request line can be remembered by.
+Rebuilding it from the Observation alone gives the live proxy, the audit worker and
+`audit --jobs` the same request, and `request_line` keys a filter's remembered verdict.
 """
+
 
 from __future__ import annotations
 

@@ -1,13 +1,9 @@
-"""One walk over a decoded tree builds every leaf.
+"""One walk over a decoded tree builds every leaf, with its location (terms.py).
 
-Locations follow terms.py: `$.metrics[0].name`, `$['content-type']`, `query:uid`,
-`header:X-Device`, `cookie:sid`, `url`; JSON decoded from inside such a value
-continues in the same style (`query:data.user.email`).
-
-A string that holds JSON, or base64 of JSON, keeps its own leaf and the
-decoded values follow below it (`$.data` and `$.data.user.email`) with
-`via` naming the layers, e.g. ("base64", "json").
+A string that holds JSON, or base64 of JSON, keeps its own leaf and the decoded
+values follow below it (`$.data` and `$.data.user.email`), `via` naming the layers.
 """
+
 
 from __future__ import annotations
 

@@ -1,40 +1,8 @@
 """The auditor's own values: the identity file, its expansion, the one-pass search.
 
-Identity file (YAML), every key optional, each a string or a list of strings:
-
-    email: jane.roe@example.org
-    name: Jane Roe
-    phone: "+1 415 555 2671"
-    username: jroe
-    device_name: Jane's MacBook Pro
-    hostname: janes-mbp.local
-    ip: 203.0.113.42
-    mac: a4:83:e7:12:34:56
-    meeting_ids: ["2634 987 1234"]
-    meeting_titles: [Q3 budget review]
-    custom: [anything else]
-
-Each value is expanded once, at load, into every form it could travel in
-(`expand`): case variants, reversed, URL-encoded, hex, base64 (standard and
-URL-safe, padded or not), md5/sha1/sha224/sha256/sha512 of the raw value and
-of its trimmed lower-cased form written as hex (either case), base64 or
-base64url, plus two-layer chains (`url>base64`, `base64>url`,
-`sha256(lower)>base64`, `sha256>hex>base64`). Encoding names read left to
-right: `sha256(lower)>base64` is base64 of the sha256 digest of the
-lower-cased value.
-
-Base64 inside a longer blob: a value that starts at byte offset 0, 1 or 2
-(mod 3) of the blob encodes to three different strings. For each alignment
-we encode the value behind 0/1/2 zero bytes, drop the leading characters that
-mix in the prefix (0, 2 or 3) and the trailing character that would mix in
-whatever follows, and search for the stable middle (at least 8 characters).
-Such matches say `base64` with "inside a base64 blob" in the reason.
-
-All forms go into one Aho-Corasick automaton (pyahocorasick) built once, by
-their first TRIE_CHARS characters (checked whole on a hit), so the trie grows
-linearly with the values and stays shallow; the engine runs it once over the
-text of every leaf of a payload. A file holds at most MAX_VALUES values of at
-most MAX_VALUE_CHARS characters each.
+Each declared value is expanded once into every form it could travel in, and all
+forms go into one Aho-Corasick automaton that runs once over every leaf's text.
+The file format (README, "Your identity file"): a mapping of field → value(s).
 """
 
 from __future__ import annotations
@@ -138,6 +106,22 @@ def _b64_aligned(data: bytes, offset: int, urlsafe: bool) -> str:
     total = offset + len(data)
     stable_end = 4 * (total // 3) + (total % 3)
     return encoded[(0, 2, 3)[offset] : stable_end]
+
+
+# How a value is expanded (`expand`): case variants, reversed, URL-encoded, hex,
+# base64 (standard and URL-safe, padded or not), md5/sha1/sha224/sha256/sha512 of the
+# raw value and of its trimmed lower-cased form as hex (either case), base64 or
+# base64url, plus two-layer chains (`url>base64`, `base64>url`, `sha256(lower)>base64`,
+# `sha256>hex>base64`). Names read left to right (terms.py).
+#
+# Base64 inside a longer blob: a value at byte offset 0, 1 or 2 (mod 3) of the blob
+# encodes three ways. For each alignment the value is encoded behind 0/1/2 zero bytes,
+# the characters that mix in the prefix (0, 2 or 3) and the last one that mixes in
+# what follows are dropped, and the stable middle (at least 8 characters) is searched:
+# such matches say `base64` with "inside a base64 blob" in the reason.
+#
+# The automaton holds the first TRIE_CHARS characters of each form (checked whole on
+# a hit), so it grows linearly with the values and stays shallow.
 
 
 def _variants(field: str, value: str) -> list[tuple[str, str]]:

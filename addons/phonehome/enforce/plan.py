@@ -1,23 +1,21 @@
 """Deciding what enforce mode does with one flow: pass, redact or block.
 
-The flow's action comes from the first level that has something to say:
-
-1. the enforce file's `rules:` entries for the rules that explain the flow;
-2. its `categories:` entries (the flow's categories and its findings'),
-   and `findings:` entries that say `block`;
-3. the rule's own `action`;
-4. the mode, only for flows whose purpose it acts on (`purposes`, by
-   default telemetry: what a rule classifies as telemetry): `block` blocks
-   them, `redact` redacts their flagged values. Every other flow passes.
-
-Within a level the strongest action wins (block > redact > observe). Then
-`findings:` entries adjust which values a redaction replaces: `redact`
-adds its findings (also on flows that would pass), `observe` keeps them.
-A flow to be redacted whose body could not be read in full (opaque or
-truncated) is blocked instead: what cannot be seen cannot be checked.
-
-A plan names locations, never values: it is safe to log and to store.
+The first level with something to say decides (see below); within a level the
+strongest action wins. A plan names locations, never values: safe to log and store.
 """
+
+# Levels, in order:
+# 1. the enforce file's `rules:` entries for the rules that explain the flow;
+# 2. its `categories:` entries (the flow's categories and its findings'),
+#    and `findings:` entries that say `block`;
+# 3. the rule's own `action`;
+# 4. the mode, only for flows whose purpose it acts on (`purposes`, by default
+#    telemetry): `block` blocks them, `redact` redacts their flagged values.
+# Then `findings:` entries adjust which values a redaction replaces: `redact` adds
+# its findings (also on flows that would pass), `observe` keeps them. A flow to be
+# redacted whose body could not be read in full is blocked: what cannot be seen
+# cannot be checked.
+
 
 from __future__ import annotations
 

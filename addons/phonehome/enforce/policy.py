@@ -1,20 +1,19 @@
 """Enforce policy: the mode, the dry-run switch and the enforce file's overrides.
 
-The enforce file (YAML; rules/enforce/example.yaml documents it) overrides
-actions per rule id, per data category and per finding type, each optionally
-limited to parties and purposes:
-
-    block_status: 204
-    rules:
-      webex-clientmetrics: redact
-    categories:
-      error_logs: {action: block, party: third}
-    findings:
-      identity_match: redact
-
-It is parsed and validated once (`load_enforce_file`); every problem is
-reported with `path:line:col`, all of them at once.
+The enforce file (rules/enforce/example.yaml documents it) overrides actions per
+rule id, data category and finding type, each optionally limited to parties and
+purposes; it is read once, every problem reported as `path:line:col`.
 """
+
+# An enforce file:
+#     block_status: 204
+#     rules:
+#       webex-clientmetrics: redact
+#     categories:
+#       error_logs: {action: block, party: third}
+#     findings:
+#       identity_match: redact
+
 
 from __future__ import annotations
 

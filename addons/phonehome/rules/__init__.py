@@ -1,10 +1,9 @@
-"""The classify stage: YAML rule packs and the engine that applies them.
+"""The classify stage: YAML rule packs (format: rules/README.md) and their engine.
 
     ruleset = load_rules([Path("my-pack.yaml")])      # RuleLoadError lists every error
     classification = ruleset.classify(observation, payload)
-
-The pack format is documented in rules/README.md.
 """
+
 
 from __future__ import annotations
 

@@ -1,11 +1,10 @@
-"""The fast path of rule evaluation: the same answers as evaluate.py, from memos.
+"""The fast path of rule evaluation: evaluate.py's answers, from bounded memos (memo.py).
 
-Telemetry repeats itself, so what depends on one thing only is remembered in
-bounded memo tables (memo.py): per exact leaf path, its `each` prefixes and the
-targets it reaches; per body shape (the tuple of body leaf paths), the events
-and what their leaves reach; per event shape and name, the outcome when no value
-is tested; cases per event name. Per flow only the values are read.
+Telemetry repeats itself: per leaf path its `each` prefixes and the targets it reaches,
+per body shape the events, per event shape and name the outcome when no value is
+tested, per event name its cases are remembered. Per flow only the values are read.
 """
+
 
 from __future__ import annotations
 

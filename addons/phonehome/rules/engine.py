@@ -1,10 +1,10 @@
 """The rule engine: which rules explain a flow, and what they say about it.
 
-Per flow: pick candidate rules (by `match.domains`, a dict lookup, then `match.filter`
-with mitmproxy's flowfilter on the request capture kept), evaluate each (evaluate.py
-says what that means; accelerate.py does it from memos), then sum up the hits. Filter
-verdicts on the request line alone are remembered per request line (filters.py).
+Candidates by `match.domains` (a dict lookup), then `match.filter` on the request
+capture kept (verdicts on the request line remembered); each candidate evaluated
+(evaluate.py says what that means, accelerate.py does it fast); hits summed up.
 """
+
 
 from __future__ import annotations
 
@@ -129,18 +129,6 @@ class RuleSet:
         self._shapes: dict[Any, Any] = self._pool.table()
         self._fallback_plan = _Plan(self._fallback, "\0fallback", self._verdicts,
                                     self._pool)
-
-    def rule(self, rule_id: str) -> Rule:
-        for rule in self.rules:
-            if rule.id == rule_id:
-                return rule
-        raise KeyError(rule_id)
-
-    def pack_of(self, rule_id: str) -> Pack:
-        for pack in self.packs:
-            if any(r.id == rule_id for r in pack.rules):
-                return pack
-        raise KeyError(rule_id)
 
     def _candidates(self, host: str) -> list[FastRule]:
         found: dict[int, FastRule] = {r.c.index: r for r in self._anywhere}

@@ -1,10 +1,10 @@
 """What a rule makes of a flow, written plainly: the reference the fast path must equal.
 
-Per rule: split the body into events (`each`), name each event (`event`), take the
-first `classify` case that holds, and collect the categories of the fields present.
-A path finds a leaf when it matches the leaf's path or a prefix of it; only an exact
-match gives the leaf's value. accelerate.py computes the same with memos and tries.
+Split the body into events (`each`), name each (`event`), take the first `classify`
+case that holds, collect the categories of the fields present. A path finds a leaf
+when it matches the leaf's path or a prefix of it; only an exact match gives a value.
 """
+
 
 from __future__ import annotations
 

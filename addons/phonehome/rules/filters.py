@@ -1,17 +1,17 @@
-"""What a parsed mitmproxy filter reads, so its verdict can be remembered.
+"""What a parsed mitmproxy filter reads, so its verdict can be remembered; and the
+compiling of a rule's filter (request parts only, regexes run by RE2).
 
-Most rule filters only look at the request line: `~m POST & ~u "/clientmetrics"`,
-`~d "^identity"`. Their verdict is a function of the method, the URL and the
-host, so the engine can run the real filter once per distinct request line and
-remember the answer. A filter with other parts (`~b`, `~hq`, `~t`, `~s`, …)
-gets a partial verdict from its request-line parts in three-valued logic
-(`~u "/x" & ~hq "y"` is false whenever `~u "/x"` is), and runs in full only
-when that leaves it open.
-
-The inputs follow mitmproxy's own filter classes (11.x and 12.x):
-`~m` searches `request.data.method`, `~u` searches `request.pretty_url`,
-`~d` searches `request.host` then `request.pretty_host`.
+A filter that reads only the request line gets one verdict per request line; others
+get a partial verdict in three-valued logic and run in full when it leaves them open.
 """
+
+# Most rule filters only look at the request line: `~m POST & ~u "/clientmetrics"`,
+# `~d "^identity"`. A filter with other parts (`~b`, `~hq`, `~t`, `~s`, ...) is
+# settled by its request-line parts where Kleene logic allows (`~u "/x" & ~hq "y"`
+# is false whenever `~u "/x"` is). The inputs follow mitmproxy's own filter classes
+# (11.x and 12.x): `~m` searches `request.data.method`, `~u` `request.pretty_url`,
+# `~d` `request.host` then `request.pretty_host`.
+
 
 from __future__ import annotations
 
@@ -20,22 +20,11 @@ import warnings
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from mitmproxy import flowfilter, http
+from mitmproxy import flowfilter
 
 from . import patterns
 
-__all__ = ["INPUTS", "Partial", "compile_filter", "filter_inputs", "partial_verdict",
-           "request_reader"]
-
-INPUTS = ("method", "url", "host", "pretty_host")
-"""Request attributes a remembered verdict may depend on, in key order."""
-
-_READERS: dict[str, Callable[[Any], Any]] = {
-    "method": lambda request: request.data.method,
-    "url": lambda request: request.pretty_url,
-    "host": lambda request: request.host,
-    "pretty_host": lambda request: request.pretty_host,
-}
+__all__ = ["Partial", "compile_filter", "filter_inputs", "partial_verdict"]
 
 _LEAVES: dict[type, tuple[str, ...]] = {
     flowfilter.FMethod: ("method",),
@@ -110,19 +99,6 @@ def partial_verdict(node: Any) -> tuple[frozenset[str], Partial | None]:
 
         return used, negated
     return frozenset(), None
-
-
-def request_reader(inputs: frozenset[str]) -> Callable[[Any], tuple[Any, ...] | None]:
-    """flow → the values of `inputs` (in INPUTS order), or None for a non-HTTP flow."""
-    readers = tuple(_READERS[name] for name in INPUTS if name in inputs)
-
-    def read(flow: Any) -> tuple[Any, ...] | None:
-        if not isinstance(flow, http.HTTPFlow):
-            return None
-        request = flow.request
-        return tuple(reader(request) for reader in readers)
-
-    return read
 
 
 # --- compiling a rule's filter ------------------------------------------------------

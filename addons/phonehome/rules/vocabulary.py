@@ -1,11 +1,10 @@
 """Event names → timing triggers, by the words the names are made of.
 
-A pack's `vocabulary:` section (rules/generic.yaml) lists vendor-neutral words
-and phrases that point to a trigger. It speaks only for events no rule gave a
-trigger; the timeline stage then weighs its verdict against the session's
-timing, and a phrase may prove a marker (`marks:`, a mute). Compiled once at
-load; verdicts are remembered per name (bounded).
+A pack's `vocabulary:` (rules/generic.yaml) speaks only for events no rule gave a
+trigger; the timeline weighs its verdict against the session's timing. Compiled
+once at load; verdicts are remembered per name (bounded).
 """
+
 
 from __future__ import annotations
 
