@@ -3,7 +3,9 @@
 
 from __future__ import annotations
 
+import functools
 import json
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -119,12 +121,6 @@ FLOWS = st.tuples(
 )
 
 
-def _packs(tmp: Path) -> list[Path]:
-    (tmp / "gen.yaml").write_text(PACK)
-    (tmp / "gen-fallback.yaml").write_text(FALLBACK)
-    return [tmp / "gen.yaml", tmp / "gen-fallback.yaml"]
-
-
 def _observation(method: str, url: str, headers: list[tuple[str, str]], query: str,
                  cookie: str, body: Any, number: int) -> Observation:
     from urllib.parse import parse_qsl, urlsplit
@@ -157,34 +153,33 @@ def _check_equal(fast: RuleSet, plain: RuleSet, flows: list[tuple]) -> None:
         assert _summary(fast.evaluate(obs, payload)) == _summary(plain.evaluate(obs, payload))
 
 
-class _Sets:
-    """Rule sets built once: the fast one keeps its memos across examples."""
-
-    built: dict[str, tuple[RuleSet, RuleSet]] = {}
-
-    @classmethod
-    def get(cls, name: str, tmp: Path) -> tuple[RuleSet, RuleSet]:
-        if name not in cls.built:
-            if name == "generated":
-                fast = load_rules(_packs(tmp), include_builtin=False)
-            else:
-                fast = load_rules(())
-            plain = RuleSet(fast.packs, default_resolver(), reference=True)
-            cls.built[name] = (fast, plain)
-        return cls.built[name]
+@functools.cache
+def _rule_sets(name: str) -> tuple[RuleSet, RuleSet]:
+    """(fast, reference) over the generated packs or the bundled ones, built once: the
+    fast set keeps its memos from example to example, as a live proxy does."""
+    if name == "generated":
+        with tempfile.TemporaryDirectory() as tmp:
+            paths = [Path(tmp) / "gen.yaml", Path(tmp) / "gen-fallback.yaml"]
+            paths[0].write_text(PACK)
+            paths[1].write_text(FALLBACK)
+            fast = load_rules(paths, include_builtin=False)
+    else:
+        fast = load_rules(())
+    return fast, RuleSet(fast.packs, default_resolver(), reference=True)
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow,
-                                                                   HealthCheck.function_scoped_fixture])
+PROPERTY = settings(deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+
+@settings(PROPERTY, max_examples=300)
 @given(flows=st.lists(FLOWS, min_size=1, max_size=6))
-def test_the_fast_path_answers_as_the_reference(tmp_path_factory: Any, flows: list) -> None:
-    fast, plain = _Sets.get("generated", tmp_path_factory.mktemp("packs"))
-    _check_equal(fast, plain, flows)
+def test_the_fast_path_answers_as_the_reference(flows: list) -> None:
+    _check_equal(*_rule_sets("generated"), flows)
 
 
-def test_chosen_flows_reach_every_rule_and_agree(tmp_path: Path) -> None:
+def test_chosen_flows_reach_every_rule_and_agree() -> None:
     """The property is not vacuous: flows of its kind hit every rule of the pack."""
-    fast, plain = _Sets.get("generated", tmp_path)
+    fast, plain = _rule_sets("generated")
     events = [{"name": "client.join", "data": {"kind": "share"}, "email": "j@example.org"},
               {"type": "app.crash", "kind": 1}, {"name": 2, "items": [{"value": "b1"}]},
               {"type": "ab", "data": {"kind": 2}}]
@@ -228,9 +223,7 @@ WEBEX_FLOWS = st.tuples(
 )
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow,
-                                                                   HealthCheck.function_scoped_fixture])
+@settings(PROPERTY, max_examples=150)
 @given(flows=st.lists(WEBEX_FLOWS, min_size=1, max_size=3))
-def test_the_bundled_packs_answer_as_the_reference(tmp_path_factory: Any, flows: list) -> None:
-    fast, plain = _Sets.get("bundled", tmp_path_factory.mktemp("unused"))
-    _check_equal(fast, plain, flows)
+def test_the_bundled_packs_answer_as_the_reference(flows: list) -> None:
+    _check_equal(*_rule_sets("bundled"), flows)
