@@ -45,7 +45,8 @@ def test_observe_request_keeps_the_raw_compressed_body_and_response():
     assert observation.body[:2] == b"\x1f\x8b"
     assert observation.status == 200
     assert observation.response_size == len(flow.response.raw_content)
-    assert observation.flow is flow
+    assert (observation.server_host, observation.authority) == (flow.request.host,
+                                                               flow.request.authority)
     assert observation.timestamp == flow.request.timestamp_start
 
 

@@ -95,7 +95,7 @@ def test_bad_claims_files_name_the_line(tmp_path: Path, body: str, line: int, wo
     path = _write(tmp_path, GOOD_HEAD + body)
     with pytest.raises(ClaimsError) as info:
         load_claims(path)
-    assert any(e.startswith(f"{path}:{line}: ") and words in e for e in info.value.errors), (
+    assert any(e.startswith(f"{path}:{line}:") and words in e for e in info.value.errors), (
         info.value.errors
     )
     assert str(info.value).startswith(f"{path}:")

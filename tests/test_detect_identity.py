@@ -192,7 +192,7 @@ def test_load_identity_errors_name_file_and_line(tmp_path, text, line, message):
     path.write_text(text)
     with pytest.raises(IdentityError) as info:
         load_identity(path)
-    assert str(info.value).startswith(f"{path}:{line}: ")
+    assert str(info.value).startswith(f"{path}:{line}:")
     assert message in str(info.value)
 
 

@@ -11,7 +11,7 @@ from mitmproxy import flowfilter, http
 from builders import FLOWS, full_flows, write_flows
 from phonehome import cli
 from phonehome.capture.observe import observe_request
-from phonehome.rules.engine import synthesize_flow
+from phonehome.capture.request_view import request_flow
 
 REQUEST_FILTERS = [
     "~all", "~m POST", "~m PUT", "~u /m", "~u '^https://example[.]com/'", "~u 8443",
@@ -31,7 +31,7 @@ def plain_http_flows(tmp_path_factory: pytest.TempPathFactory) -> list[http.HTTP
 
 def test_the_synthesized_request_line_is_the_flows_own(plain_http_flows):
     for flow in plain_http_flows:
-        synthesized = synthesize_flow(observe_request(flow)).request
+        synthesized = request_flow(observe_request(flow)).request
         assert synthesized.pretty_url == flow.request.pretty_url
         assert synthesized.pretty_host == flow.request.pretty_host
         assert synthesized.method == flow.request.method
@@ -46,7 +46,7 @@ def test_request_filters_agree_with_the_whole_flow(plain_http_flows):
     assert len(without_response) >= 12
     for expression in REQUEST_FILTERS:
         matches = flowfilter.parse(expression)
-        assert [bool(matches(synthesize_flow(observe_request(f)))) for f in without_response] \
+        assert [bool(matches(request_flow(observe_request(f)))) for f in without_response] \
             == [bool(matches(f)) for f in without_response], expression
 
 

@@ -16,7 +16,7 @@ def ruleset() -> RuleSet:
 
 @pytest.mark.parametrize("rule_id", [rule.id for rule in _RULESET.rules])
 def test_rule_embedded_tests(ruleset: RuleSet, rule_id: str) -> None:
-    result = run_rule_test(ruleset, ruleset.rule(rule_id))
+    result = run_rule_test(ruleset, next(r for r in ruleset.rules if r.id == rule_id))
     assert result.passed, "\n".join(result.messages)
     assert result.count >= 1
 

@@ -19,13 +19,14 @@ from mitmproxy.test import tflow, tutils
 
 from builders import ca_batch, make_obs, payload_of
 from phonehome.capture.observe import observe_request
+from phonehome.capture.request_view import request_flow
+from phonehome.decode import decode
 from phonehome.model import Observation, Payload
 from phonehome.rules import Evaluation, RuleSet, load_rules
-from phonehome.rules.engine import synthesize_flow
-from phonehome.rules.filters import INPUTS, filter_inputs, partial_verdict, request_reader
+from phonehome.rules.filters import filter_inputs, partial_verdict
 from phonehome.rules.memo import MemoPool, lookup_all
 from phonehome.rules.party import default_resolver
-from phonehome.rules.testing import default_decoder, observation_for_test
+from phonehome.rules.testing import observation_for_test
 
 METRICS = "https://metrics-a.wbx2.com/metrics/api/v1/clientmetrics"
 PRELOGIN = "https://metrics-a.wbx2.com/metrics/api/v1/clientmetrics-prelogin"
@@ -149,7 +150,7 @@ HANDMADE: list[tuple[str, str, Any, dict[str, Any]]] = [
 
 
 def _embedded_cases() -> list[tuple[str, Observation, Payload]]:
-    decoder = default_decoder()
+    decoder = decode
     cases = []
     for rule in load_rules().rules:
         for index, test in enumerate(rule.tests):
@@ -203,7 +204,7 @@ REAL_FLOWS = [
 
 
 def _real_flow_cases() -> list[tuple[str, Observation, Payload]]:
-    decoder = default_decoder()
+    decoder = decode
     body = ca_batch(_ca_event("client.share.initiated", mediaType="whiteboard"),
                     _ca_event("client.call.initiated"))
     body["batch"] = [{"evt": "join.x", "user_id": "u"}]
@@ -301,13 +302,16 @@ def test_one_shape_with_changing_values_keeps_value_tests_per_flow(warm: RuleSet
 def test_a_synthesized_flow_takes_its_request_line_from_method_url_and_host(
         method: str, url: str, host: str | None, extra: list[tuple[str, str]]) -> None:
     """What filter verdicts of flow-less observations are remembered by."""
-    read = request_reader(frozenset(INPUTS))
+    def read(flow: Any) -> tuple[Any, ...]:  # what request-line filters read
+        request = flow.request
+        return request.data.method, request.pretty_url, request.host, request.pretty_host
+
     host_headers = [("Host", host)] if host else []
     plain = make_obs(url, method=method)
     plain.headers = host_headers
     busy = make_obs(url, {"a": 1}, method=method)
     busy.headers = extra + host_headers
-    assert read(synthesize_flow(busy)) == read(synthesize_flow(plain))
+    assert read(request_flow(busy)) == read(request_flow(plain))
 
 
 # --- the memo pool ----------------------------------------------------------------

@@ -20,6 +20,7 @@ COMMANDS = {
     "report": "rebuild reports from a findings store (even one left by a killed run)",
     "diff": "what changed between two audits (audit.json files)",
     "rules": "check, test and list rule packs",
+    "claims": "test vendor claims files",
     "mark": "mark a moment in a running live audit",
     "store": "manage a shared (postgresql://) store",
     "simulate": "run the meeting-app simulator through a proxy",

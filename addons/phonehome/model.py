@@ -1,13 +1,13 @@
-"""Plain value types shared by every pipeline stage.
+"""Plain value types shared by every pipeline stage (capture → decode → classify →
+detect → store → analysis → report).
 
-capture → decode → classify → detect → timeline → store → report
-
-Nothing here imports mitmproxy. Each stage takes and returns these types, so
-the live addon and the offline audit run the very same code.
+Nothing here imports mitmproxy, so the live addon and the offline audit run the
+very same code on the very same values.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, Literal, NamedTuple, Union
 
@@ -31,6 +31,7 @@ __all__ = [
     "Finding",
     "Marker",
     "severity_rank",
+    "most_severe",
 ]
 
 # --- fixed vocabulary (DESIGN.md) -------------------------------------------
@@ -116,6 +117,15 @@ def severity_rank(severity: str) -> int:
     return _SEVERITY_RANK.get(severity, 0)
 
 
+def most_severe(severities: Iterable[str]) -> str | None:
+    """The highest of these severities (the first of equals), or None when there is none."""
+    best: str | None = None
+    for severity in severities:
+        if best is None or severity_rank(severity) > severity_rank(best):
+            best = severity
+    return best
+
+
 PathPart = Union[str, int]
 Scalar = Union[str, int, float, bool, None]
 
@@ -155,8 +165,11 @@ class Observation:
     """Where it came from: "live" or the capture file's name."""
     markers: list[tuple[str, float]] = field(default_factory=list)
     """(label, timestamp) of auditor markers saved in the flow's metadata."""
-    flow: Any = field(default=None, repr=False, compare=False)
-    """The mitmproxy flow this came from, for flowfilter matching only."""
+    server_host: str = ""
+    """The address the request went to, as mitmproxy has it (a raw IP in transparent
+    mode); `host` is the name the app wrote. Rule filters (`~d`) read both."""
+    authority: str = ""
+    """The request's authority (HTTP/2 `:authority`, or the proxy request's host)."""
 
     def header(self, name: str) -> str | None:
         lowered = name.lower()

@@ -1,26 +1,31 @@
-"""Vendor claims as data, and the checks that test them against a report.
+"""Vendor claims checked against a report: one verdict per claim, with its evidence.
 
-A claims file (rules/claims/<vendor>.yaml, format in rules/claims/README.md)
-quotes what a vendor says and names one check from the closed set below.
-`load_claims` validates the whole file at load time and reports every error
-as `path:line: message`; `evaluate_claims` is a pure function of the report
-dict and gives one `claims[]` entry per claim: verdict, one-line reason and
-the flow ids that are the evidence.
+`evaluate_claims` is a pure function of the report dict; claims_file.py loads and
+validates the claims files, and `run_claim_tests` runs their inline `tests:`.
 """
 
 from __future__ import annotations
 
 import re
 from collections import Counter
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
-import yaml
-
-from ..model import CATEGORIES, FINDING_TYPES, PARTIES, PURPOSES, SEVERITIES, severity_rank
+from ..model import severity_rank
+from ..terms import encoding_family as _encoding_family
+from .claims_file import (
+    CHECKS,
+    CLAIMS_SCHEMA,
+    VERDICTS,
+    Claim,
+    ClaimsError,
+    ClaimSet,
+    ClaimSource,
+    ClaimTest,
+    load_claims,
+)
 
 __all__ = [
     "CHECKS",
@@ -30,389 +35,16 @@ __all__ = [
     "Claim",
     "ClaimSet",
     "ClaimSource",
+    "ClaimTest",
     "ClaimsError",
     "evaluate_claim",
     "evaluate_claims",
     "load_claims",
+    "run_claim_tests",
 ]
 
-CLAIMS_SCHEMA = "phonehome.claims/1"
-VERDICTS = ("holds", "contradicted", "untested")
 EVIDENCE_LIMIT = 25
 """At most this many flow ids per verdict; `evidence_count` has the full number."""
-
-_ID_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{0,79}$")
-
-
-class ClaimsError(ValueError):
-    """A claims file that cannot be used. `errors` holds every `path:line: msg`."""
-
-    def __init__(self, errors: Sequence[str]) -> None:
-        self.errors = tuple(errors)
-        first = self.errors[0] if self.errors else "invalid claims file"
-        more = len(self.errors) - 1
-        super().__init__(first + (f" (and {more} more error{'s' * (more > 1)})" if more else ""))
-
-
-# --- parameters of each check (closed set) --------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class _Param:
-    kind: str  # "purposes" | "categories" | "parties" | "finding_types" | "severity" | ...
-    default: Any
-
-
-def _list_of(vocabulary: Sequence[str]) -> Callable[[Any], str | None]:
-    def check(value: Any) -> str | None:
-        if not isinstance(value, list) or not value:
-            return f"must be a non-empty list of: {', '.join(vocabulary)}"
-        bad = [v for v in value if v not in vocabulary]
-        if bad:
-            return f"unknown value {bad[0]!r}; choose from {', '.join(vocabulary)}"
-        return None
-
-    return check
-
-
-def _labels(value: Any) -> str | None:
-    if not isinstance(value, list) or not value or not all(
-        isinstance(v, str) and v.strip() for v in value
-    ):
-        return "must be a non-empty list of marker labels"
-    return None
-
-
-def _severity(value: Any) -> str | None:
-    return None if value in SEVERITIES else f"must be one of {', '.join(SEVERITIES)}"
-
-
-def _boolean(value: Any) -> str | None:
-    return None if isinstance(value, bool) else "must be true or false"
-
-
-def _positive_int(value: Any) -> str | None:
-    ok = isinstance(value, int) and not isinstance(value, bool) and value >= 1
-    return None if ok else "must be an integer ≥ 1"
-
-
-def _strings(value: Any) -> str | None:
-    if not isinstance(value, list) or not value or not all(isinstance(v, str) for v in value):
-        return "must be a non-empty list of strings"
-    return None
-
-
-_VALIDATORS: dict[str, Callable[[Any], str | None]] = {
-    "purposes": _list_of(PURPOSES),
-    "categories": _list_of(CATEGORIES),
-    "parties": _list_of(PARTIES),
-    "finding_types": _list_of(FINDING_TYPES),
-    "severity": _severity,
-    "bool": _boolean,
-    "count": _positive_int,
-    "labels": _labels,
-    "strings": _strings,
-}
-
-_TELEMETRY = ("telemetry",)
-
-CHECKS: Mapping[str, Mapping[str, _Param]] = MappingProxyType(
-    {
-        "no_personal_data": {
-            "purposes": _Param("purposes", _TELEMETRY),
-            "categories": _Param("categories", ("personal_data",)),
-            "finding_types": _Param("finding_types", None),
-            "exclude_types": _Param("finding_types", None),
-            "min_severity": _Param("severity", "info"),
-        },
-        "no_meeting_content": {
-            "purposes": _Param("purposes", _TELEMETRY),
-            "categories": _Param("categories", ("meeting_content",)),
-            "finding_types": _Param("finding_types", None),
-            "exclude_types": _Param("finding_types", None),
-            "min_severity": _Param("severity", "info"),
-        },
-        "anonymized": {
-            "purposes": _Param("purposes", _TELEMETRY),
-            "encodings": _Param("strings", None),
-            "persistent_ids": _Param("bool", True),
-            "min_flows": _Param("count", 2),
-            "require_identity": _Param("bool", True),
-        },
-        "no_third_party_sharing": {
-            "purposes": _Param("purposes", _TELEMETRY),
-            "parties": _Param("parties", ("third",)),
-        },
-        "opt_out_honored": {
-            "purposes": _Param("purposes", _TELEMETRY),
-            "marker_labels": _Param("labels", ("opt_out",)),
-        },
-    }
-)
-"""check name → parameter name → (kind, default). A claims file may set only these."""
-
-
-# --- value objects ---------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class ClaimSource:
-    title: str
-    url: str | None = None
-    section: str | None = None
-    note: str | None = None
-
-    def as_dict(self) -> dict[str, str]:
-        out = {"title": self.title}
-        for name in ("url", "section", "note"):
-            value = getattr(self, name)
-            if value:
-                out[name] = value
-        return out
-
-
-@dataclass(frozen=True, slots=True)
-class Claim:
-    id: str
-    statement: str
-    check: str
-    params: Mapping[str, Any]
-    """Every parameter of the check, defaults filled in (read-only)."""
-    source: ClaimSource
-    quote: str | None = None
-    line: int = 0
-
-
-@dataclass(frozen=True, slots=True)
-class ClaimSet:
-    path: Path
-    vendor: str
-    claims: tuple[Claim, ...]
-
-    def __len__(self) -> int:
-        return len(self.claims)
-
-    def __iter__(self) -> Iterator[Claim]:
-        return iter(self.claims)
-
-
-# --- loading -----------------------------------------------------------------------------
-
-
-class _Loader(yaml.SafeLoader):
-    """SafeLoader that records duplicate keys instead of silently keeping the last."""
-
-    def __init__(self, stream: str, where: str) -> None:
-        super().__init__(stream)
-        self.where = where
-        self.problems: list[str] = []
-
-    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
-        seen: set[Any] = set()
-        for key_node, _ in node.value:
-            key = key_node.value if isinstance(key_node, yaml.ScalarNode) else None
-            if key in seen:
-                line = key_node.start_mark.line + 1
-                self.problems.append(f"{self.where}:{line}: duplicate key {key!r}")
-            seen.add(key)
-        return super().construct_mapping(node, deep=deep)
-
-
-def _key_lines(node: yaml.Node | None) -> dict[str, int]:
-    if not isinstance(node, yaml.MappingNode):
-        return {}
-    return {
-        str(k.value): k.start_mark.line + 1 for k, _ in node.value if isinstance(k, yaml.ScalarNode)
-    }
-
-
-def _child(node: yaml.Node | None, key: str) -> yaml.Node | None:
-    if isinstance(node, yaml.MappingNode):
-        for k, v in node.value:
-            if isinstance(k, yaml.ScalarNode) and k.value == key:
-                return v
-    return None
-
-
-_TOP_KEYS = {"schema", "vendor", "description", "claims"}
-_CLAIM_KEYS = {"id", "statement", "check", "params", "quote", "source"}
-_SOURCE_KEYS = {"title", "url", "section", "note"}
-
-
-def _text(value: Any) -> bool:
-    return isinstance(value, str) and bool(value.strip())
-
-
-def _encoding_family(encoding: str | None) -> str:
-    """The first layer of an encoding: "sha256(lower)>base64" → "sha256"."""
-    first = (encoding or "plain").split(">", 1)[0]
-    return first.split("(", 1)[0] or "plain"
-
-
-def load_claims(path: Path) -> ClaimSet:
-    """Read and validate a claims file. Raises ClaimsError listing every problem."""
-    path = Path(path)
-    where = str(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as e:
-        raise ClaimsError([f"{where}:0: cannot read: {e}"]) from e
-    loader = _Loader(text, where)
-    try:
-        root = loader.get_single_node()
-        data = loader.construct_document(root) if root is not None else None
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        line = mark.line + 1 if mark is not None else 0
-        problem = getattr(e, "problem", None) or str(e)
-        raise ClaimsError([f"{where}:{line}: invalid YAML: {problem}"]) from e
-    finally:
-        loader.dispose()
-
-    errors = list(loader.problems)
-    if not isinstance(data, dict):
-        raise ClaimsError(errors + [f"{where}:1: a claims file is a mapping with `claims:`"])
-    top_lines = _key_lines(root)
-    for key in sorted(set(data) - _TOP_KEYS, key=str):
-        errors.append(f"{where}:{top_lines.get(str(key), 1)}: unknown key {key!r}")
-    if data.get("schema") != CLAIMS_SCHEMA:
-        errors.append(
-            f"{where}:{top_lines.get('schema', 1)}: `schema` must be {CLAIMS_SCHEMA!r}"
-        )
-    vendor = data.get("vendor")
-    if not _text(vendor):
-        errors.append(f"{where}:{top_lines.get('vendor', 1)}: `vendor` must be a non-empty string")
-    raw_claims = data.get("claims")
-    claims_node = _child(root, "claims")
-    if not isinstance(raw_claims, list) or not raw_claims:
-        errors.append(f"{where}:{top_lines.get('claims', 1)}: `claims` must be a non-empty list")
-        raw_claims = []
-    item_nodes = list(claims_node.value) if isinstance(claims_node, yaml.SequenceNode) else []
-
-    claims: list[Claim] = []
-    first_line: dict[str, int] = {}
-    for index, raw in enumerate(raw_claims):
-        node = item_nodes[index] if index < len(item_nodes) else None
-        line = node.start_mark.line + 1 if node is not None else 0
-        claim = _parse_claim(raw, node, line, where, errors)
-        if claim is None:
-            continue
-        if claim.id in first_line:
-            errors.append(
-                f"{where}:{line}: duplicate claim id {claim.id!r} "
-                f"(first at line {first_line[claim.id]})"
-            )
-        else:
-            first_line[claim.id] = line
-        claims.append(claim)
-    if errors:
-        raise ClaimsError(errors)
-    return ClaimSet(path=path, vendor=str(vendor).strip(), claims=tuple(claims))
-
-
-def _parse_claim(
-    raw: Any, node: yaml.Node | None, line: int, where: str, errors: list[str]
-) -> Claim | None:
-    if not isinstance(raw, dict):
-        errors.append(f"{where}:{line}: each claim is a mapping")
-        return None
-    lines = _key_lines(node)
-
-    def at(key: str) -> str:
-        return f"{where}:{lines.get(key, line)}"
-
-    before = len(errors)
-    for key in sorted(set(raw) - _CLAIM_KEYS, key=str):
-        errors.append(f"{at(str(key))}: unknown key {key!r} in claim")
-    claim_id = raw.get("id")
-    if not isinstance(claim_id, str) or not _ID_RE.match(claim_id):
-        errors.append(f"{at('id')}: claim `id` must be a slug like 'webex-no-personal-data'")
-    for key in ("statement",):
-        if not _text(raw.get(key)):
-            errors.append(f"{at(key)}: claim `{key}` must be a non-empty string")
-    quote = raw.get("quote")
-    if quote is not None and not _text(quote):
-        errors.append(f"{at('quote')}: `quote` must be a non-empty string when given")
-    source = _parse_source(
-        raw.get("source"), _child(node, "source"), lines.get("source", line), where, errors
-    )
-    check = raw.get("check")
-    params: dict[str, Any] = {}
-    if check not in CHECKS:
-        errors.append(f"{at('check')}: unknown check {check!r}; choose from {', '.join(CHECKS)}")
-    else:
-        params = _parse_params(check, raw.get("params"), _child(node, "params"), at, where, errors)
-    if len(errors) > before or source is None:
-        return None
-    return Claim(
-        id=claim_id,
-        statement=" ".join(raw["statement"].split()),
-        check=check,
-        params=MappingProxyType(params),
-        source=source,
-        quote=" ".join(quote.split()) if quote else None,
-        line=line,
-    )
-
-
-def _parse_source(
-    raw: Any, node: yaml.Node | None, line: int, where: str, errors: list[str]
-) -> ClaimSource | None:
-    if not isinstance(raw, dict):
-        errors.append(f"{where}:{line}: claim `source` must be a mapping with at least `title`")
-        return None
-    lines = _key_lines(node)
-    ok = True
-    for key in sorted(set(raw) - _SOURCE_KEYS, key=str):
-        errors.append(f"{where}:{lines.get(str(key), line)}: unknown key {key!r} in source")
-        ok = False
-    for key in sorted(_SOURCE_KEYS):
-        value = raw.get(key)
-        if (key == "title" or value is not None) and not _text(value):
-            errors.append(
-                f"{where}:{lines.get(key, line)}: source `{key}` must be a non-empty string"
-            )
-            ok = False
-    if not ok:
-        return None
-    return ClaimSource(
-        title=" ".join(raw["title"].split()),
-        url=raw.get("url"),
-        section=raw.get("section"),
-        note=" ".join(raw["note"].split()) if raw.get("note") else None,
-    )
-
-
-def _parse_params(
-    check: str,
-    raw: Any,
-    node: yaml.Node | None,
-    at: Callable[[str], str],
-    where: str,
-    errors: list[str],
-) -> dict[str, Any]:
-    spec = CHECKS[check]
-    if raw is None:
-        raw = {}
-    if not isinstance(raw, dict):
-        errors.append(f"{at('params')}: `params` must be a mapping")
-        return {}
-    lines = _key_lines(node)
-    params: dict[str, Any] = {}
-    for key, value in raw.items():
-        here = f"{where}:{lines.get(str(key), 0)}" if str(key) in lines else at("params")
-        if key not in spec:
-            allowed = ", ".join(spec) or "(none)"
-            errors.append(f"{here}: check {check} has no parameter {key!r}; it takes {allowed}")
-            continue
-        problem = _VALIDATORS[spec[key].kind](value)
-        if problem:
-            errors.append(f"{here}: {check}.{key}: {problem}")
-            continue
-        params[key] = tuple(value) if isinstance(value, list) else value
-    for key, param in spec.items():
-        params.setdefault(key, param.default)
-    return params
 
 
 # --- evaluation --------------------------------------------------------------------------
@@ -663,3 +295,21 @@ def evaluate_claim(report: Mapping[str, Any], claim: Claim, vendor: str = "") ->
 def evaluate_claims(report: Mapping[str, Any], claims: ClaimSet) -> list[dict[str, Any]]:
     """Every claim of the set, in file order."""
     return [evaluate_claim(report, claim, claims.vendor) for claim in claims.claims]
+
+
+def run_claim_tests(claims: ClaimSet) -> list[tuple[Claim, list[str]]]:
+    """Each claim with the failures of its inline tests (one line each; none: passed)."""
+    results = []
+    for claim in claims.claims:
+        failures = []
+        for test in claim.tests:
+            entry = evaluate_claim(test.report, claim, claims.vendor)
+            label = f"{claim.id} [{test.name}, line {test.line}]"
+            if entry["verdict"] != test.verdict:
+                failures.append(f"{label}: {entry['verdict']} ({entry['reason']}), "
+                                f"expected {test.verdict}")
+            elif test.evidence is not None and entry["evidence"] != list(test.evidence):
+                failures.append(f"{label}: evidence {entry['evidence']}, "
+                                f"expected {list(test.evidence)}")
+        results.append((claim, failures))
+    return results

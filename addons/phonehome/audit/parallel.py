@@ -55,7 +55,6 @@ def audit_in_parallel(
 def _batches(observations: Iterable[Observation], size: int) -> Iterator[list[Observation]]:
     chunk: list[Observation] = []
     for observation in observations:
-        observation.flow = None  # flows don't pickle; rules rebuild what filters need
         chunk.append(observation)
         if len(chunk) >= size:
             yield chunk

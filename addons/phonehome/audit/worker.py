@@ -136,7 +136,6 @@ class AuditWorker:
 
     def submit(self, observation: Observation, record: dict[str, Any] | None = None) -> None:
         """`record` when the flow was audited already, else the worker audits it."""
-        observation.flow = None  # flows don't pickle; rules rebuild what filters need
         self._inbox.put((_OBSERVATION, observation, record))
 
     def mark(self, label: str, timestamp: float) -> None:

@@ -108,7 +108,8 @@ def observe_request(flow: http.HTTPFlow, *, source: str = "live") -> Observation
         kind="http",
         source=source,
         markers=_markers(flow),
-        flow=flow,
+        server_host=request.host,
+        authority=request.authority,
     )
 
 

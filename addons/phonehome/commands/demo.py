@@ -18,6 +18,7 @@ from typing import Any
 from rich.console import Console
 
 from ..exitcodes import ExitCode
+from ..terms import ACTIONS
 
 __all__ = ["register", "run_demo"]
 
@@ -35,7 +36,7 @@ def register(subparsers: Any) -> None:
                         help="leaks to plant: all, none, or a comma list (see `simulate -h`)")
     parser.add_argument("--format", default="all", metavar="LIST",
                         help="report formats (default: all)")
-    parser.add_argument("--enforce", choices=("observe", "redact", "block"), default="observe",
+    parser.add_argument("--enforce", choices=ACTIONS, default="observe",
                         help="enforce mode for the proxy (default: observe)")
     parser.add_argument("--keep-workdir", action="store_true",
                         help="keep the temporary folder with the capture and server record")

@@ -1,19 +1,9 @@
-"""One walk over a decoded tree builds every leaf.
+"""One walk over a decoded tree builds every leaf, with its location (terms.py).
 
-Locations
----------
-Body leaves use JSONPath: the root is `$`; a key that is an ASCII identifier
-or all digits uses dot form (`$.metrics`, `$.1` — protobuf field numbers are
-all-digit keys, so a protobuf location reads `$.1.3[0]`); any other key uses
-bracket form with `\\` and `'` escaped (`$['content-type']`); list items are
-`[i]`. Leaves of the other sources are `query:uid`, `header:X-Device`,
-`cookie:sid` and `url`; JSON decoded from inside such a value continues in
-the same style (`query:data.user.email`).
-
-A string that holds JSON, or base64 of JSON, keeps its own leaf and the
-decoded values follow below it (`$.data` and `$.data.user.email`) with
-`via` naming the layers, e.g. ("base64", "json").
+A string that holds JSON, or base64 of JSON, keeps its own leaf and the decoded
+values follow below it (`$.data` and `$.data.user.email`), `via` naming the layers.
 """
+
 
 from __future__ import annotations
 
@@ -24,6 +14,7 @@ from functools import partial
 from typing import Any
 
 from ..model import Leaf
+from ..terms import key_suffix
 from .jsonio import loads_or_none
 from .limits import Context, LeafLimit
 
@@ -44,13 +35,6 @@ _new_leaf = partial(tuple.__new__, Leaf)
 def build_leaves(rows: list[tuple]) -> list[Leaf]:
     """Leaf objects from (location, path, value, source, via) rows, at C speed."""
     return list(map(_new_leaf, rows))
-
-
-def key_suffix(key: str) -> str:
-    """The location suffix for a key: ".name" or "['other key']"."""
-    if key.isascii() and (key.isidentifier() or key.isdigit()):
-        return "." + key
-    return "['" + key.replace("\\", "\\\\").replace("'", "\\'") + "']"
 
 
 def nested_json(s: str) -> tuple[Any, tuple[str, ...]] | None:

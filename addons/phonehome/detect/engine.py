@@ -32,7 +32,7 @@ Hits then become Findings with redacted evidence; list-shaped hits
 from __future__ import annotations
 
 from bisect import bisect_right
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from itertools import accumulate, compress, count, islice, repeat
 from operator import attrgetter, is_not
 from typing import Any, NamedTuple
@@ -41,6 +41,7 @@ from urllib.parse import unquote
 import re2
 
 from ..model import Finding, Leaf, PathPart, Payload, Scalar, severity_rank
+from ..terms import format_location
 from .base import MAX_HITS_PER_LEAF, Context, Detector, Hit, neighbours_of, safe_text
 from .content import (
     AudioLevelDetector,
@@ -203,22 +204,8 @@ class _Raw(NamedTuple):
     hit: Hit
 
 
-def _key_suffix(key: PathPart) -> str:
-    """The location suffix decode uses: `.name`, `['other key']` or `[3]`."""
-    if isinstance(key, int):
-        return f"[{key}]"
-    if key.isascii() and (key.isidentifier() or key.isdigit()):
-        return "." + key
-    return "['" + key.replace("\\", "\\\\").replace("'", "\\'") + "']"
-
-
-def location_of(source: str, path: Sequence[PathPart]) -> str:
-    """The report location of a container path (`$.a.b[0]`, `query:data.x`)."""
-    if source == "body":
-        return "$" + "".join(_key_suffix(p) for p in path)
-    if source == "url" or not path:
-        return source
-    return f"{source}:{path[0]}" + "".join(_key_suffix(p) for p in path[1:])
+location_of = format_location
+"""The report location of a container path (`$.a.b[0]`, `query:data.x`)."""
 
 
 class DetectionEngine:

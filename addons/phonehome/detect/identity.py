@@ -1,40 +1,8 @@
 """The auditor's own values: the identity file, its expansion, the one-pass search.
 
-Identity file (YAML), every key optional, each a string or a list of strings:
-
-    email: jane.roe@example.org
-    name: Jane Roe
-    phone: "+1 415 555 2671"
-    username: jroe
-    device_name: Jane's MacBook Pro
-    hostname: janes-mbp.local
-    ip: 203.0.113.42
-    mac: a4:83:e7:12:34:56
-    meeting_ids: ["2634 987 1234"]
-    meeting_titles: [Q3 budget review]
-    custom: [anything else]
-
-Each value is expanded once, at load, into every form it could travel in
-(`expand`): case variants, reversed, URL-encoded, hex, base64 (standard and
-URL-safe, padded or not), md5/sha1/sha224/sha256/sha512 of the raw value and
-of its trimmed lower-cased form written as hex (either case), base64 or
-base64url, plus two-layer chains (`url>base64`, `base64>url`,
-`sha256(lower)>base64`, `sha256>hex>base64`). Encoding names read left to
-right: `sha256(lower)>base64` is base64 of the sha256 digest of the
-lower-cased value.
-
-Base64 inside a longer blob: a value that starts at byte offset 0, 1 or 2
-(mod 3) of the blob encodes to three different strings. For each alignment
-we encode the value behind 0/1/2 zero bytes, drop the leading characters that
-mix in the prefix (0, 2 or 3) and the trailing character that would mix in
-whatever follows, and search for the stable middle (at least 8 characters).
-Such matches say `base64` with "inside a base64 blob" in the reason.
-
-All forms go into one Aho-Corasick automaton (pyahocorasick) built once, by
-their first TRIE_CHARS characters (checked whole on a hit), so the trie grows
-linearly with the values and stays shallow; the engine runs it once over the
-text of every leaf of a payload. A file holds at most MAX_VALUES values of at
-most MAX_VALUE_CHARS characters each.
+Each declared value is expanded once into every form it could travel in, and all
+forms go into one Aho-Corasick automaton that runs once over every leaf's text.
+The file format (README, "Your identity file"): a mapping of field → value(s).
 """
 
 from __future__ import annotations
@@ -49,7 +17,18 @@ from urllib.parse import quote, quote_plus
 
 import ahocorasick
 import phonenumbers
-import yaml
+
+from ..terms import BOUNDED_ENCODINGS, DIGESTS
+from ..yamldoc import (
+    Checker,
+    DocumentError,
+    LDict,
+    LList,
+    Pos,
+    did_you_mean,
+    load_document,
+    typename,
+)
 
 __all__ = [
     "IDENTITY_FIELDS",
@@ -91,18 +70,8 @@ TRIE_CHARS = 24
 TRIE_CHARS_HASHED = 12
 """The same for digests: their characters are random, so 12 are rarely shared."""
 
-_DIGESTS = ("md5", "sha1", "sha224", "sha256", "sha512")
-# Encodings that only a deliberate transformation produces; "plain"-like ones
-# get a word-boundary check so "jroe" does not match inside "jroebuck".
-_BOUNDED = frozenset({"plain", "case-folded", "reversed", "url"})
-
-
-class IdentityError(ValueError):
-    """A bad identity file; str() is "path:line: message". `errors` holds them all."""
-
-    def __init__(self, message: str, errors: list[str] | None = None) -> None:
-        super().__init__(message)
-        self.errors = errors or [message]
+IdentityError = DocumentError
+"""A bad identity file or mapping; `.errors` holds every `path:line:col: message`."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,7 +89,7 @@ class IdentityForm:
 
     @property
     def bounded(self) -> bool:
-        return self.encoding in _BOUNDED
+        return self.encoding in BOUNDED_ENCODINGS
 
 
 # --- expansion ----------------------------------------------------------------
@@ -137,6 +106,22 @@ def _b64_aligned(data: bytes, offset: int, urlsafe: bool) -> str:
     total = offset + len(data)
     stable_end = 4 * (total // 3) + (total % 3)
     return encoded[(0, 2, 3)[offset] : stable_end]
+
+
+# How a value is expanded (`expand`): case variants, reversed, URL-encoded, hex,
+# base64 (standard and URL-safe, padded or not), md5/sha1/sha224/sha256/sha512 of the
+# raw value and of its trimmed lower-cased form as hex (either case), base64 or
+# base64url, plus two-layer chains (`url>base64`, `base64>url`, `sha256(lower)>base64`,
+# `sha256>hex>base64`). Names read left to right (terms.py).
+#
+# Base64 inside a longer blob: a value at byte offset 0, 1 or 2 (mod 3) of the blob
+# encodes three ways. For each alignment the value is encoded behind 0/1/2 zero bytes,
+# the characters that mix in the prefix (0, 2 or 3) and the last one that mixes in
+# what follows are dropped, and the stable middle (at least 8 characters) is searched:
+# such matches say `base64` with "inside a base64 blob" in the reason.
+#
+# The automaton holds the first TRIE_CHARS characters of each form (checked whole on
+# a hit), so it grows linearly with the values and stays shallow.
 
 
 def _variants(field: str, value: str) -> list[tuple[str, str]]:
@@ -225,7 +210,7 @@ def expand(field: str, value: str) -> list[tuple[str, str, bool, bool]]:
             sources[text] = ""  # formats (E.164, canonical MAC) hash as themselves
     for text, label in sources.items():
         raw = text.encode("utf-8")
-        for algo in _DIGESTS:
+        for algo in DIGESTS:
             digest = hashlib.new(algo, raw).digest()
             name = algo + label
             add(digest.hex(), name, True)
@@ -267,7 +252,7 @@ class Identity:
     def from_mapping(cls, data: Mapping[str, Any]) -> Identity:
         """Build from a mapping; raises IdentityError listing every bad entry."""
         if not isinstance(data, Mapping):
-            raise IdentityError("identity: expected a mapping of field: value(s)")
+            raise IdentityError(["identity: expected a mapping of field: value(s)"])
         errors: list[str] = []
         entries: list[tuple[str, str]] = []
         for key, raw in data.items():
@@ -278,10 +263,7 @@ class Identity:
             for item in raw if isinstance(raw, list) else [raw]:
                 entries.append((key, str(item)))
         if errors:
-            raise IdentityError(errors[0], errors)
-        problem = _bound_problem(entries)
-        if problem:
-            raise IdentityError(f"identity: {problem}")
+            raise IdentityError(errors)
         return cls.from_entries(entries)
 
     @classmethod
@@ -289,7 +271,7 @@ class Identity:
         """Expand every value; raises IdentityError past MAX_VALUES or MAX_VALUE_CHARS."""
         problem = _bound_problem(entries)
         if problem:
-            raise IdentityError(f"identity: {problem}")
+            raise IdentityError([f"identity: {problem}"])
         values: list[tuple[str, str]] = []
         declared: set[tuple[str, str]] = set()
         notes: list[str] = []
@@ -343,83 +325,59 @@ def _check_entry(key: Any, raw: Any) -> str | None:
     return None
 
 
-class _LineLoader(yaml.SafeLoader):
-    """SafeLoader that keeps scalars as written (no int/bool guessing for values)."""
-
-
 def load_identity(path: Path) -> Identity:
-    """Read an identity YAML file; IdentityError "path:line: message" on any problem."""
+    """Read an identity YAML file; IdentityError with every `path:line:col: message`.
+
+    Values are read as written (`12:34:56` is a MAC fragment, not a number).
+    """
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as e:
-        raise IdentityError(f"{path}:1: cannot read identity file: {e}") from e
-    try:
-        root = yaml.compose(text, Loader=_LineLoader)
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        line = mark.line + 1 if mark is not None else 1
-        problem = getattr(e, "problem", None) or str(e)
-        raise IdentityError(f"{path}:{line}: invalid YAML: {problem}") from e
-    if root is None:
-        raise IdentityError(f"{path}:1: identity file is empty (expected field: value lines)")
-    if not isinstance(root, yaml.MappingNode):
-        raise IdentityError(f"{path}:{root.start_mark.line + 1}: expected a mapping of fields")
-    errors: list[str] = []
+    checker = Checker(str(path))
+    root, problems = load_document(path, checker.display, what="identity file",
+                                   text_scalars=True)
+    checker.errors.extend(problems)  # duplicate keys, aliases: the rest is still checked
+    if root is None and not problems:
+        checker.err(Pos(1, 1), "identity file is empty (expected field: value lines)")
+    elif root is not None and not isinstance(root, LDict):
+        checker.err(getattr(root, "pos", Pos(1, 1)), "expected a mapping of fields")
+    checker.raise_errors()
     entries: list[tuple[str, str]] = []
-    seen: dict[str, int] = {}
-    for key_node, value_node in root.value:
-        line = key_node.start_mark.line + 1
-        key = key_node.value if isinstance(key_node, yaml.ScalarNode) else None
-        if not isinstance(key, str) or key not in IDENTITY_FIELDS:
-            errors.append(
-                f"{path}:{line}: unknown key {key!r} (expected one of: "
-                f"{', '.join(IDENTITY_FIELDS)})"
-            )
+    for key, value in root.items():
+        if key not in IDENTITY_FIELDS:
+            checker.err(root.key_pos[key], f"unknown key {key!r} (expected one of: "
+                                           f"{', '.join(IDENTITY_FIELDS)})"
+                                           f"{did_you_mean(key, IDENTITY_FIELDS)}")
             continue
-        if key in seen:
-            errors.append(f"{path}:{line}: duplicate key {key!r} (first on line {seen[key]})")
-            continue
-        seen[key] = line
-        items = value_node.value if isinstance(value_node, yaml.SequenceNode) else [value_node]
-        if isinstance(value_node, yaml.SequenceNode) and not items:
-            errors.append(f"{path}:{line}: {key}: empty list")
-        for item in items:
-            problem = _scalar_problem(key, item)
-            if problem is None and len(item.value) > MAX_VALUE_CHARS:
-                problem = (f"{key}: value of {len(item.value)} characters, more than "
-                           f"{MAX_VALUE_CHARS} (an identity value is a name, an address, a title)")
+        if isinstance(value, LList):
+            items, places = list(value), value.item_pos  # a list item: its own place
+            if not items:
+                checker.err(root.key_pos[key], f"{key}: empty list")
+        else:
+            items, places = [value], [root.key_pos[key]]  # one value: the key's place
+        for item, place in zip(items, places, strict=True):
+            problem = _value_problem(key, item)
             if problem:
-                # a list item: its own line; a single value: the key's line
-                where = item.start_mark.line + 1
-                if not isinstance(value_node, yaml.SequenceNode):
-                    where = line
-                errors.append(f"{path}:{where}: {problem}")
+                checker.err(place, problem)
             else:
-                entries.append((key, item.value))
-    if errors:
-        raise IdentityError(errors[0], errors)
+                entries.append((key, item))
+    checker.raise_errors()
     if len(entries) > MAX_VALUES:
-        raise IdentityError(f"{path}:1: {_bound_problem(entries)}")
+        checker.err(Pos(1, 1), str(_bound_problem(entries)))
+        checker.raise_errors()
     return Identity.from_entries(entries)
 
 
-_BAD_TAGS = {
-    "tag:yaml.org,2002:bool": "a boolean",
-    "tag:yaml.org,2002:null": "null",
-}
-
-
-def _scalar_problem(key: str, node: yaml.Node) -> str | None:
-    if not isinstance(node, yaml.ScalarNode):
-        kind = "a mapping" if isinstance(node, yaml.MappingNode) else "a nested list"
+def _value_problem(key: str, value: object) -> str | None:
+    """Why a value read as text cannot be searched for, if it cannot."""
+    if isinstance(value, (LDict, LList)):
+        kind = "a mapping" if isinstance(value, LDict) else "a nested list"
         return f"{key}: expected a string or a list of strings, got {kind}"
-    if node.style is None:  # plain scalars: resolve to spot true/null/~
-        tag = _LineLoader.resolve(_LineLoader, yaml.ScalarNode, node.value, (True, False))
-        if tag in _BAD_TAGS:
-            return f"{key}: expected a string, got {_BAD_TAGS[tag]} ({node.value or '~'!s})"
-    if not node.value.strip():
+    if not isinstance(value, str):  # true/false/null: only those are not kept as text
+        return f"{key}: expected a string, got {typename(value)}"
+    if not value.strip():
         return f"{key}: empty value"
+    if len(value) > MAX_VALUE_CHARS:
+        return (f"{key}: value of {len(value)} characters, more than "
+                f"{MAX_VALUE_CHARS} (an identity value is a name, an address, a title)")
     return None
 
 

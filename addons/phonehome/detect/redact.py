@@ -29,6 +29,7 @@ from typing import Any
 from urllib.parse import quote, unquote, unquote_plus
 
 from ..model import Finding, PathPart, severity_rank
+from ..terms import parse_location
 from .base import compile_re2, safe_text
 
 __all__ = [
@@ -216,35 +217,10 @@ def redact(finding_type: str, value: str) -> str:
 
 # --- trees ------------------------------------------------------------------
 
-_LOCATION_PART = compile_re2(
-    r"\.([A-Za-z_][A-Za-z0-9_]*|[0-9]+)|\[([0-9]+)\]|\['((?:[^'\\]|\\.)*)'\]"
-)
-
 
 @functools.lru_cache(maxsize=8192)
 def _parsed_location(location: str) -> tuple[PathPart, ...] | None:
     return parse_location(location)
-
-
-def parse_location(location: str) -> tuple[PathPart, ...] | None:
-    """`$.a[0]['b c'].d` → ("a", 0, "b c", "d"); None for non-body locations."""
-    if not location.startswith("$"):
-        return None
-    parts: list[PathPart] = []
-    pos = 1
-    while pos < len(location):
-        m = _LOCATION_PART.match(location, pos)
-        if m is None:
-            return None
-        name, index, quoted = m.group(1), m.group(2), m.group(3)
-        if index is not None:
-            parts.append(int(index))
-        elif quoted is not None:
-            parts.append(quoted.replace("\\'", "'").replace("\\\\", "\\"))
-        else:
-            parts.append(name)
-        pos = m.end()
-    return tuple(parts)
 
 
 def _replace(tree: Any, path: tuple[PathPart, ...], evidence: str, copied: set[int]) -> Any:

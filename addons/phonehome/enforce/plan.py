@@ -1,23 +1,21 @@
 """Deciding what enforce mode does with one flow: pass, redact or block.
 
-The flow's action comes from the first level that has something to say:
-
-1. the enforce file's `rules:` entries for the rules that explain the flow;
-2. its `categories:` entries (the flow's categories and its findings'),
-   and `findings:` entries that say `block`;
-3. the rule's own `action`;
-4. the mode, only for flows whose purpose it acts on (`purposes`, by
-   default telemetry: what a rule classifies as telemetry): `block` blocks
-   them, `redact` redacts their flagged values. Every other flow passes.
-
-Within a level the strongest action wins (block > redact > observe). Then
-`findings:` entries adjust which values a redaction replaces: `redact`
-adds its findings (also on flows that would pass), `observe` keeps them.
-A flow to be redacted whose body could not be read in full (opaque or
-truncated) is blocked instead: what cannot be seen cannot be checked.
-
-A plan names locations, never values: it is safe to log and to store.
+The first level with something to say decides (see below); within a level the
+strongest action wins. A plan names locations, never values: safe to log and store.
 """
+
+# Levels, in order:
+# 1. the enforce file's `rules:` entries for the rules that explain the flow;
+# 2. its `categories:` entries (the flow's categories and its findings'),
+#    and `findings:` entries that say `block`;
+# 3. the rule's own `action`;
+# 4. the mode, only for flows whose purpose it acts on (`purposes`, by default
+#    telemetry): `block` blocks them, `redact` redacts their flagged values.
+# Then `findings:` entries adjust which values a redaction replaces: `redact` adds
+# its findings (also on flows that would pass), `observe` keeps them. A flow to be
+# redacted whose body could not be read in full is blocked: what cannot be seen
+# cannot be checked.
+
 
 from __future__ import annotations
 
@@ -25,12 +23,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from ..model import Classification, Finding, Observation, Payload, severity_rank
+from ..terms import ACTIONS, action_rank
 from .policy import Action, EnforcePolicy
 
 __all__ = ["EnforcementPlan", "plan_enforcement", "is_telemetry"]
-
-_RANK = {"observe": 0, "redact": 1, "block": 2}
-
 
 @dataclass(frozen=True)
 class EnforcementPlan:
@@ -72,7 +68,7 @@ def _unread(payload: Payload | None) -> str:
 def _strongest(found: list[tuple[Action, str]]) -> tuple[Action, str] | None:
     best: tuple[Action, str] | None = None
     for item in found:
-        if best is None or _RANK[item[0].action] > _RANK[best[0].action]:
+        if best is None or action_rank(item[0].action) > action_rank(best[0].action):
             best = item
     return best
 
@@ -122,7 +118,7 @@ def plan_enforcement(
     if best is not None:
         decision, reason = best[0], _describe(*best)
     # 3. the rule's own action
-    elif classification.action in _RANK:
+    elif classification.action in ACTIONS:
         decision = Action(classification.action)
         ids = ", ".join(classification.rule_ids) or "a rule"
         reason = f"rule action ({ids}): {classification.action}"

@@ -1,20 +1,19 @@
 """Enforce policy: the mode, the dry-run switch and the enforce file's overrides.
 
-The enforce file (YAML; rules/enforce/example.yaml documents it) overrides
-actions per rule id, per data category and per finding type, each optionally
-limited to parties and purposes:
-
-    block_status: 204
-    rules:
-      webex-clientmetrics: redact
-    categories:
-      error_logs: {action: block, party: third}
-    findings:
-      identity_match: redact
-
-It is parsed and validated once (`load_enforce_file`); every problem is
-reported with `path:line:col`, all of them at once.
+The enforce file (rules/enforce/example.yaml documents it) overrides actions per
+rule id, data category and finding type, each optionally limited to parties and
+purposes; it is read once, every problem reported as `path:line:col`.
 """
+
+# An enforce file:
+#     block_status: 204
+#     rules:
+#       webex-clientmetrics: redact
+#     categories:
+#       error_logs: {action: block, party: third}
+#     findings:
+#       identity_match: redact
+
 
 from __future__ import annotations
 
@@ -25,7 +24,18 @@ from types import MappingProxyType
 from typing import Any, NamedTuple
 
 from ..model import CATEGORIES, FINDING_TYPES, PARTIES, PURPOSES, SEVERITIES
-from ..rules.source import LDict, LList, Pos, RuleError, load_yaml
+from ..terms import ACTIONS
+from ..yamldoc import (
+    TOP,
+    Checker,
+    DocumentError,
+    LDict,
+    LList,
+    Pos,
+    did_you_mean,
+    load_document,
+    typename,
+)
 
 __all__ = [
     "MODES",
@@ -39,8 +49,8 @@ __all__ = [
     "load_enforce_file",
 ]
 
-MODES = ("observe", "redact", "block")
-ACTIONS = ("observe", "redact", "block")
+MODES = ACTIONS
+"""The mode is the action taken on what it covers."""
 PROTECTED_PURPOSES = ("service", "auth")
 """Never blocked unless a rule, a `rules:` entry, or an entry whose `purpose`
 names them says so: the meeting itself must keep working."""
@@ -52,12 +62,8 @@ _ENTRY_KEYS = ("action", "status", "party", "purpose")
 _TOP_KEYS = ("block_status", "min_severity", "purposes", "rules", "categories", "findings")
 
 
-class EnforceError(ValueError):
-    """A bad enforce option or file; the message lists every `path:line:col: problem`."""
-
-    def __init__(self, errors: list[str]) -> None:
-        self.errors = list(errors)
-        super().__init__("\n".join(self.errors))
+EnforceError = DocumentError
+"""A bad enforce option or file; `.errors` lists every `path:line:col: problem`."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -167,17 +173,7 @@ def _valid_status(status: object) -> bool:
 # --- the file -------------------------------------------------------------------
 
 
-class _Reader:
-    def __init__(self, display: str) -> None:
-        self.display = display
-        self.errors: list[RuleError] = []
-
-    def err(self, pos: Pos, message: str) -> None:
-        self.errors.append(RuleError(self.display, pos.line, pos.col, message))
-
-    def where(self, pos: Pos) -> str:
-        return f"{self.display}:{pos.line}"
-
+class _Reader(Checker):
     def names(self, value: Any, pos: Pos, key: str, choices: tuple[str, ...],
               item_pos: list[Pos] | None = None) -> tuple[str, ...]:
         """A word or a list of words from `choices`."""
@@ -186,12 +182,11 @@ class _Reader:
         elif isinstance(value, LList):
             items, poses = list(value), item_pos or value.item_pos
         else:
-            self.err(pos, f"{key!r} must be a word or a list of words, not {_typename(value)}")
+            self.err(pos, f"{key!r} must be a word or a list of words, not {typename(value)}")
             return ()
         out = []
         for item, item_at in zip(items, poses, strict=True):
-            if not isinstance(item, str) or item not in choices:
-                self.err(item_at, f"{key!r}: {item!r} is not one of {', '.join(choices)}")
+            if not self.choice(item, item_at, repr(key), choices):
                 continue
             if item not in out:
                 out.append(item)
@@ -200,43 +195,32 @@ class _Reader:
     def entry(self, value: Any, pos: Pos, what: str) -> Action | None:
         """`block` or {action: block, status: 403, party: third, purpose: telemetry}."""
         if isinstance(value, str):
-            if value not in ACTIONS:
-                self.err(pos, f"{what}: action {value!r} is not one of {', '.join(ACTIONS)}")
+            if not self.choice(value, pos, f"{what}: action", ACTIONS, sep=" "):
                 return None
             return Action(value, where=self.where(pos))
         if not isinstance(value, LDict):
-            self.err(pos, f"{what} must be an action word or a mapping, not {_typename(value)}")
+            self.err(pos, f"{what} must be an action word or a mapping, not {typename(value)}")
             return None
-        ok = True
-        for key in value:
-            if key not in _ENTRY_KEYS:
-                self.err(value.key_pos[key], f"unknown key {key!r} in {what} "
-                         f"(allowed: {', '.join(_ENTRY_KEYS)})")
-                ok = False
+        before = len(self.errors)
+        self.keys(value, value.pos, _ENTRY_KEYS, ("action",), what)
         if "action" not in value:
-            self.err(value.pos, f"{what} is missing required key 'action'")
             return None
         action = value["action"]
-        if action not in ACTIONS:
-            self.err(value.value_pos["action"],
-                     f"{what}: action {action!r} is not one of {', '.join(ACTIONS)}")
-            ok = False
+        self.choice(action, value.value_pos["action"], f"{what}: action", ACTIONS, sep=" ")
         status = value.get("status")
         if "status" in value:
             if not _valid_status(status):
                 self.err(value.value_pos["status"],
                          f"{what}: status {status!r} must be an HTTP status 200-599")
-                ok = False
             elif action != "block":
                 self.err(value.value_pos["status"], f"{what}: 'status' only goes with block")
-                ok = False
         parties = purposes = ()
         if "party" in value:
             parties = self.names(value["party"], value.value_pos["party"], "party", PARTIES)
         if "purpose" in value:
             purposes = self.names(value["purpose"], value.value_pos["purpose"], "purpose",
                                   PURPOSES)
-        if not ok:
+        if len(self.errors) > before:
             return None
         return Action(action, status, parties, purposes, self.where(value.pos))
 
@@ -247,7 +231,7 @@ class _Reader:
         section = data[key]
         if not isinstance(section, LDict):
             self.err(data.value_pos[key],
-                     f"{key!r} must be a mapping of names to actions, not {_typename(section)}")
+                     f"{key!r} must be a mapping of names to actions, not {typename(section)}")
             return {}
         out: dict[str, Action] = {}
         for name, value in section.items():
@@ -256,7 +240,7 @@ class _Reader:
                 self.err(name_at, f"{key!r}: names must be non-empty strings, not {name!r}")
                 continue
             if choices is not None and name not in choices:
-                extra = hint.get(name, "")
+                extra = hint.get(name) or did_you_mean(name, choices)
                 self.err(name_at, f"{key!r}: {name!r} is not one of {', '.join(choices)}{extra}")
                 continue
             action = self.entry(value, section.value_pos[name], f"{key}.{name}")
@@ -265,37 +249,23 @@ class _Reader:
         return out
 
 
-def _typename(value: Any) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, LDict):
-        return "a mapping"
-    if isinstance(value, LList):
-        return "a list"
-    return type(value).__name__
-
-
 def load_enforce_file(path: Path | str, display: str | None = None) -> EnforceFile:
     """Parse and validate an enforce file. Raises EnforceError listing every problem."""
     path = Path(path)
-    display = display or str(path)
-    data, problems = load_yaml(path, display)
-    reader = _Reader(display)
+    reader = _Reader(display or str(path))
+    data, problems = load_document(path, reader.display)
     reader.errors.extend(problems)
-    top = Pos(1, 1)
     if data is None and not problems:
         data = LDict()
-        data.pos, data.key_pos, data.value_pos = top, {}, {}
+        data.pos, data.key_pos, data.value_pos = TOP, {}, {}
     if data is not None and not isinstance(data, LDict):
-        reader.err(getattr(data, "pos", top), f"the enforce file must be a mapping, not "
-                   f"{_typename(data)}")
+        reader.err(getattr(data, "pos", TOP),
+                   f"the enforce file must be a mapping, not {typename(data)}")
         data = None
     if data is None:
-        raise EnforceError([str(e) for e in reader.errors])
-    for key in data:
-        if key not in _TOP_KEYS:
-            reader.err(data.key_pos[key],
-                       f"unknown key {key!r} (allowed: {', '.join(_TOP_KEYS)})")
+        reader.raise_errors()
+    assert data is not None
+    reader.keys(data, data.pos, _TOP_KEYS, (), "the enforce file")
     block_status = _DEFAULT_STATUS
     if "block_status" in data:
         if _valid_status(data["block_status"]):
@@ -310,7 +280,8 @@ def load_enforce_file(path: Path | str, display: str | None = None) -> EnforceFi
             min_severity = value
         else:
             reader.err(data.value_pos["min_severity"],
-                       f"min_severity {value!r} is not one of {', '.join(SEVERITIES)}")
+                       f"min_severity {value!r} is not one of {', '.join(SEVERITIES)}"
+                       f"{did_you_mean(value, SEVERITIES)}")
     purposes = MODE_PURPOSES
     if "purposes" in data:
         value = data["purposes"]
@@ -321,8 +292,6 @@ def load_enforce_file(path: Path | str, display: str | None = None) -> EnforceFi
     by_rule = reader.section(data, "rules", None, {})
     by_category = reader.section(data, "categories", CATEGORIES, type_hint)
     by_finding = reader.section(data, "findings", FINDING_TYPES, category_hint)
-    if reader.errors:
-        raise EnforceError([str(e) for e in sorted(reader.errors,
-                                                   key=lambda e: (e.line, e.col))])
+    reader.raise_errors()
     return EnforceFile(_frozen(by_rule), _frozen(by_category), _frozen(by_finding),
                        block_status, purposes, min_severity)

@@ -22,7 +22,7 @@ from ..analysis.fleet import fleet_section
 from ..analysis.timeline import apply_timeline
 from ..bundled import builtin_rules_dir
 from ..detect import persistent_ids
-from ..model import Marker, severity_rank
+from ..model import Marker, most_severe
 
 __all__ = ["build_report", "summarize", "app_claims_paths", "SCHEMA_ID"]
 
@@ -98,16 +98,11 @@ def summarize(flows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
 
 def highest_severity(report: Mapping[str, Any]) -> str | None:
     """The most severe finding in a report, or None when there is none."""
-    best: str | None = None
-    for flow in report.get("flows", ()):
-        for finding in flow.get("findings") or ():
-            if best is None or severity_rank(finding["severity"]) > severity_rank(best):
-                best = finding["severity"]
-    for entry in report.get("persistent_ids", ()):
-        severity = entry.get("severity", "medium")
-        if best is None or severity_rank(severity) > severity_rank(best):
-            best = severity
-    return best
+    return most_severe([
+        *(finding["severity"] for flow in report.get("flows", ())
+          for finding in flow.get("findings") or ()),
+        *(entry.get("severity", "medium") for entry in report.get("persistent_ids", ())),
+    ])
 
 
 def _reason(error: Exception) -> str:

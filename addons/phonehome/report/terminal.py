@@ -15,7 +15,8 @@ from rich.table import Table
 from rich.text import Text
 
 from ..analysis.timeline import format_timeline
-from ..model import severity_rank
+from ..model import most_severe, severity_rank
+from ..terms import format_size
 from .safe_text import safe_text
 
 __all__ = ["format_flow_line", "format_summary", "SEVERITY_STYLE", "VERDICT_STYLE"]
@@ -24,18 +25,10 @@ SEVERITY_STYLE = {"info": "dim", "low": "cyan", "medium": "yellow", "high": "bol
 VERDICT_STYLE = {"holds": "green", "contradicted": "bold red", "untested": "yellow"}
 
 
-def _size(n: int) -> str:
-    for unit in ("B", "KiB", "MiB"):
-        if n < 1024:
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024  # type: ignore[assignment]
-    return f"{n:.1f} GiB"
-
-
 def format_flow_line(record: Mapping[str, Any]) -> Text:
     """One line per audited flow, for the live view."""
     findings = record.get("findings") or ()
-    worst = max((f["severity"] for f in findings), key=severity_rank, default=None)
+    worst = most_severe(f["severity"] for f in findings)
     line = Text()
     method = safe_text(record["method"], style="bold")
     line.append_text(method)
@@ -46,7 +39,7 @@ def format_flow_line(record: Mapping[str, Any]) -> Text:
     line.append(" ")
     line.append_text(safe_text(f"{record['purpose']}/{record['trigger']}", style="magenta"))
     line.append(" ")
-    line.append(f"{_size(record['bytes_out'])}", style="dim")
+    line.append(f"{format_size(record['bytes_out'])}", style="dim")
     if findings:
         types = Counter(f["type"] for f in findings)
         style = SEVERITY_STYLE.get(worst or "info", "")
@@ -65,7 +58,7 @@ def _count_table(title: str, counts: Mapping[str, Any], label: str, limit: int =
     table.add_column("flows", justify="right")
     table.add_column("bytes out", justify="right")
     for key, (flows, size) in list(counts.items())[:limit]:
-        table.add_row(safe_text(key), Text(str(flows)), Text(_size(size)))
+        table.add_row(safe_text(key), Text(str(flows)), Text(format_size(size)))
     return table
 
 
@@ -111,7 +104,7 @@ def _party_table(report: Mapping[str, Any]) -> Table:
     for (party, org), group in sorted(groups.items()):
         table.add_row(safe_text(party), safe_text(org),
                       safe_text(", ".join(sorted(group["hosts"])), limit=60),
-                      Text(str(group["flows"])), Text(_size(group["bytes"])),
+                      Text(str(group["flows"])), Text(format_size(group["bytes"])),
                       Text(str(group["telemetry"])))
     return table
 
@@ -154,7 +147,7 @@ def format_summary(report: Mapping[str, Any]) -> RenderableType:
     summary = report["summary"]
     parts: list[RenderableType] = [
         Text(
-            f"phonehome: {summary['flows']} flows, {_size(summary['bytes_out'])} sent, "
+            f"phonehome: {summary['flows']} flows, {format_size(summary['bytes_out'])} sent, "
             f"{sum(summary['by_finding_type'].values())} findings, "
             f"{summary.get('audit_errors', 0)} audit errors",
             style="bold",

@@ -14,7 +14,8 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from ..analysis.timeline.cadence import endpoint_template
-from ..model import severity_rank
+from ..model import most_severe, severity_rank
+from ..terms import format_size
 
 __all__ = [
     "endpoint_key",
@@ -62,15 +63,6 @@ def _normal_endpoint(text: str) -> str:
     return host.lower() + path_template(slash + path)
 
 
-def format_size(n: int | float) -> str:
-    value = float(n or 0)
-    for unit in ("B", "KiB", "MiB"):
-        if value < 1024:
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
-    return f"{value:.1f} GiB"
-
-
 def format_time(ts: float | int | None, with_date: bool = False) -> str:
     """Epoch seconds → `HH:MM:SS.s` UTC (optionally with the date)."""
     if ts is None:
@@ -81,12 +73,7 @@ def format_time(ts: float | int | None, with_date: bool = False) -> str:
 
 
 def max_severity(findings: Iterable[Mapping[str, Any]]) -> str | None:
-    best: str | None = None
-    for finding in findings:
-        severity = finding.get("severity", "info")
-        if best is None or severity_rank(severity) > severity_rank(best):
-            best = severity
-    return best
+    return most_severe(finding.get("severity", "info") for finding in findings)
 
 
 def finding_rows(report: Mapping[str, Any]) -> list[dict[str, Any]]:

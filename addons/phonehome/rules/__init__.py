@@ -1,17 +1,16 @@
-"""The classify stage: YAML rule packs and the engine that applies them.
+"""The classify stage: YAML rule packs (format: rules/README.md) and their engine.
 
     ruleset = load_rules([Path("my-pack.yaml")])      # RuleLoadError lists every error
     classification = ruleset.classify(observation, payload)
-
-The pack format is documented in rules/README.md.
 """
+
 
 from __future__ import annotations
 
+from ..terms import ACTIONS, MARKS
 from .engine import TRIGGER_SPECIFICITY, Evaluation, RuleHit, RuleSet, most_specific
-from .loader import RuleLoadError, load_rules
-from .schema import ACTIONS, MARKS, Case, FieldSpec, Pack, Rule, RuleTest
-from .source import RuleError
+from .loader import RuleError, RuleLoadError, load_rules
+from .schema import Case, FieldSpec, Pack, Rule, RuleTest
 from .testing import RuleTestResult, run_rule_test, run_rule_tests
 
 __all__ = [

@@ -9,23 +9,17 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from ..bundled import builtin_rules_dir
+from ..yamldoc import DocumentError, Problem, load_document
 from .engine import RuleSet
 from .party import default_resolver
 from .schema import Pack, PackBuilder
-from .source import RuleError, load_yaml
 
-__all__ = ["load_rules", "RuleLoadError", "pack_files"]
+__all__ = ["load_rules", "RuleError", "RuleLoadError", "pack_files"]
 
-
-class RuleLoadError(ValueError):
-    """Rule packs failed to load. `.errors` holds every problem found."""
-
-    def __init__(self, errors: Sequence[RuleError]) -> None:
-        self.errors: list[RuleError] = list(errors)
-        first = str(self.errors[0]) if self.errors else "rule packs failed to load"
-        more = len(self.errors) - 1
-        suffix = f" (and {more} more error{'s' if more != 1 else ''})" if more > 0 else ""
-        super().__init__(first + suffix)
+RuleError = Problem
+"""One problem in a rule pack: `path:line:col: message`."""
+RuleLoadError = DocumentError
+"""Rule packs failed to load; `.errors` holds every problem (the one document error)."""
 
 
 def _display(path: Path) -> str:
@@ -106,7 +100,7 @@ def _load_rules(paths: Sequence[Path | str], include_builtin: bool,
     caches: dict[str, dict[str, object]] = {}
     packs: list[Pack] = []
     for file, display in files:
-        data, yaml_errors = load_yaml(file, display)
+        data, yaml_errors = load_document(file, display)
         errors.extend(yaml_errors)
         if data is None:
             if not yaml_errors:
@@ -135,10 +129,10 @@ def _cross_checks(packs: Sequence[Pack]) -> list[RuleError]:
     rule_ids: dict[str, str] = {}
     for pack in packs:
         for rule in pack.rules:
-            first_source = rule_ids.setdefault(rule.id, rule.source)
-            if first_source != rule.source:
-                path, _, line = rule.source.rpartition(":")
+            first_where = rule_ids.setdefault(rule.id, rule.where)
+            if first_where != rule.where:
+                path, _, line = rule.where.rpartition(":")
                 errors.append(RuleError(path, int(line), 1,
                                         f"duplicate rule id {rule.id!r} "
-                                        f"(first defined at {first_source})"))
+                                        f"(first defined at {first_where})"))
     return errors

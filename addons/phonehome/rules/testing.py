@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-import hashlib
-import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
-from ..model import Leaf, Observation, Payload
+from ..decode import decode as decode_payload
+from ..model import Observation, Payload
 from .engine import RuleHit, RuleSet
 from .schema import Rule, RuleTest
 
 __all__ = ["RuleTestResult", "run_rule_tests", "run_rule_test", "run_vocabulary_tests",
-           "observation_for_test", "default_decoder"]
+           "observation_for_test"]
 
 Decoder = Callable[[Observation], Payload]
 
@@ -31,68 +30,16 @@ class RuleTestResult:
 def observation_for_test(test: RuleTest, index: int = 0) -> Observation:
     """The Observation the capture stage would make of this request."""
     from mitmproxy import http
-    from mitmproxy.test import tflow
 
     from ..capture.observe import observe_request
+    from ..capture.request_view import flow_of
 
     headers = [(k.encode("utf-8", "replace"), v.encode("utf-8", "replace"))
                for k, v in test.headers]
     request = http.Request.make(test.method or "GET", test.url, test.body or b"", headers)
-    observation = observe_request(tflow.tflow(req=request), source="rule-test")
+    observation = observe_request(flow_of(request), source="rule-test")
     observation.id = f"rule-test-{index}"
     return observation
-
-
-def default_decoder() -> Decoder:
-    """The decode stage when it is installed; otherwise a JSON-only walker."""
-    try:
-        from ..decode import decode
-    except ImportError:
-        return json_payload
-    return decode  # type: ignore[no-any-return]
-
-
-def _walk(node: Any, path: tuple[Any, ...]) -> Iterator[tuple[tuple[Any, ...], Any]]:
-    stack = [(path, node)]
-    while stack:
-        here, value = stack.pop()
-        if isinstance(value, dict):
-            stack.extend((here + (k,), v) for k, v in reversed(list(value.items())))
-        elif isinstance(value, list):
-            stack.extend((here + (i,), v) for i, v in reversed(list(enumerate(value))))
-        else:
-            yield here, value
-
-
-def _location(path: tuple[Any, ...]) -> str:
-    out = "$"
-    for part in path:
-        out += f"[{part}]" if isinstance(part, int) else f".{part}"
-    return out
-
-
-def json_payload(obs: Observation) -> Payload:
-    """A Payload for JSON bodies plus query, header and cookie leaves.
-
-    Only used when the decode stage (`phonehome.decode`) is not available, so
-    that rule tests can run on their own; the real decoder handles far more.
-    """
-    leaves: list[Leaf] = []
-    tree: Any = None
-    kind = "empty" if not obs.body else "binary"
-    if obs.body:
-        try:
-            tree = json.loads(obs.body)
-            kind = "json"
-        except ValueError:
-            kind = "text"
-    if kind == "json":
-        leaves.extend(Leaf(_location(p), p, v, "body") for p, v in _walk(tree, ()))
-    for source, pairs in (("query", obs.query), ("header", obs.headers),
-                          ("cookie", obs.cookies)):
-        leaves.extend(Leaf(f"{source}:{k}", (k,), v, source) for k, v in pairs)
-    return Payload(kind=kind, tree=tree, leaves=leaves, size=len(obs.body),
-                   decoded_size=len(obs.body), sha256=hashlib.sha256(obs.body).hexdigest())
 
 
 def _check(test: RuleTest, rule: Rule, hit: RuleHit | None, cls: Any) -> list[str]:
@@ -126,7 +73,7 @@ def _check(test: RuleTest, rule: Rule, hit: RuleHit | None, cls: Any) -> list[st
 
 def run_rule_test(ruleset: RuleSet, rule: Rule, decoder: Decoder | None = None
                   ) -> RuleTestResult:
-    decode = decoder or default_decoder()
+    decode = decoder or decode_payload
     messages: list[str] = []
     if not rule.tests:
         messages.append(f"{rule.id}: the rule has no tests")
@@ -145,7 +92,7 @@ def run_rule_test(ruleset: RuleSet, rule: Rule, decoder: Decoder | None = None
 
 def run_rule_tests(ruleset: RuleSet, decoder: Decoder | None = None) -> list[RuleTestResult]:
     """Run every rule's embedded tests; one result per rule, in load order."""
-    decode = decoder or default_decoder()
+    decode = decoder or decode_payload
     results = [run_rule_test(ruleset, rule, decode) for rule in ruleset.rules]
     return results + run_vocabulary_tests(ruleset)
 

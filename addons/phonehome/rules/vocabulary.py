@@ -1,11 +1,10 @@
 """Event names → timing triggers, by the words the names are made of.
 
-A pack's `vocabulary:` section (rules/generic.yaml) lists vendor-neutral words
-and phrases that point to a trigger. It speaks only for events no rule gave a
-trigger; the timeline stage then weighs its verdict against the session's
-timing, and a phrase may prove a marker (`marks:`, a mute). Compiled once at
-load; verdicts are remembered per name (bounded).
+A pack's `vocabulary:` (rules/generic.yaml) speaks only for events no rule gave a
+trigger; the timeline weighs its verdict against the session's timing. Compiled
+once at load; verdicts are remembered per name (bounded).
 """
+
 
 from __future__ import annotations
 
@@ -96,7 +95,8 @@ class Vocabulary:
     marks: Mapping[str, frozenset[str]] = field(default_factory=dict)
     """Marker label → the phrases (entry texts) that prove it when they give the trigger."""
     tests: tuple[VocabularyTest, ...] = ()
-    source: str = ""
+    where: str = ""
+    """`path:line` of the section (of each section, for a combined vocabulary)."""
     _by_word: dict[str, list[Entry]] = field(default_factory=dict, init=False, repr=False)
     _known: frozenset[str] = field(default=frozenset(), init=False, repr=False)
     _memo: dict[str, NameVerdict] = field(default_factory=dict, init=False, repr=False)
@@ -124,7 +124,7 @@ class Vocabulary:
             precedence=tuple(precedence),
             marks=marks,
             tests=tuple(t for part in parts for t in part.tests),
-            source=", ".join(part.source for part in parts if part.source),
+            where=", ".join(part.where for part in parts if part.where),
         )
 
     def __bool__(self) -> bool:

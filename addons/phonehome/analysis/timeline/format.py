@@ -10,6 +10,7 @@ from rich.table import Table
 from rich.text import Text
 
 from ...report.safe_text import safe_text
+from ...terms import format_size
 from .core import Timeline, timeline_from_report
 
 __all__ = ["format_timeline", "sparkline", "format_duration"]
@@ -41,15 +42,6 @@ def format_duration(seconds: float) -> str:
 def _offset(at: float, start: float) -> str:
     minutes, secs = divmod(int(round(at - start)), 60)
     return f"+{minutes:d}:{secs:02d}"
-
-
-def _human_bytes(count: int) -> str:
-    size = float(count)
-    for unit in ("B", "KiB", "MiB"):
-        if size < 1024 or unit == "MiB":
-            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
-        size /= 1024
-    return f"{count} B"
 
 
 def _trigger_table(timeline: Timeline, start: float) -> Table:
@@ -85,7 +77,7 @@ def _phase_table(timeline: Timeline, start: float) -> Table:
             _offset(phase["start"], start),
             format_duration(phase.get("duration_s", phase["end"] - phase["start"])),
             str(phase.get("flows", "")),
-            _human_bytes(int(phase.get("bytes", 0))),
+            format_size(int(phase.get("bytes", 0))),
             safe_text(", ".join(phase.get("categories", ())) or "-"),
         )
     return table

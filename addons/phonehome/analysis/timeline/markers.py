@@ -13,6 +13,7 @@ from types import MappingProxyType
 from typing import Any
 
 from ...model import TRIGGERS, Marker
+from ...terms import MARKER_LABELS
 
 __all__ = [
     "MARKER_LABELS",
@@ -24,20 +25,6 @@ __all__ = [
     "marker_to_dict",
     "marker_from_dict",
 ]
-
-MARKER_LABELS: tuple[str, ...] = (
-    "setup",
-    "sign_in",
-    "idle",
-    "meeting_join",
-    "meeting_leave",
-    "screen_share_start",
-    "screen_share_stop",
-    "muted",
-    "unmuted",
-    "opt_out",
-)
-"""Labels that open or close a phase. Any other valid label is stored and shown."""
 
 LABEL_TRIGGERS: Mapping[str, str] = MappingProxyType(
     {
