@@ -10,15 +10,13 @@ import sys
 from pathlib import Path
 
 import pytest
-from flow_support import http_flow, write_flows
 from mitmproxy import flowfilter
 
+from builders import ROOT, http_flow, write_flows
 from phonehome.capture.observe import observations_from_flow, observe_request
 from phonehome.capture.request_view import request_flow, request_line
 from phonehome.decode import decode
 from phonehome.rules import load_rules
-
-ROOT = Path(__file__).resolve().parent.parent
 
 PACK = """\
 pack: transparent
@@ -78,7 +76,7 @@ def test_the_rebuilt_request_answers_as_the_captured_flow() -> None:
 
 
 def test_a_websocket_message_is_seen_as_a_websocket(tmp_path: Path) -> None:
-    from flow_support import FLOWS
+    from builders import FLOWS
 
     messages = list(observations_from_flow(FLOWS["websocket"](), source="t"))
     assert [o.kind for o in messages] == ["http", "websocket", "websocket"]

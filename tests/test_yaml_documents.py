@@ -10,13 +10,13 @@ from pathlib import Path
 
 import pytest
 
+from builders import ROOT
 from phonehome.analysis.claims import load_claims, run_claim_tests
 from phonehome.detect import load_identity
 from phonehome.enforce import load_enforce_file
 from phonehome.rules import load_rules
 from phonehome.yamldoc import DocumentError, Problem
 
-ROOT = Path(__file__).resolve().parent.parent
 CLAIMS = sorted((ROOT / "rules" / "claims").glob("*.yaml"))
 
 CLAIMS_HEAD = """\
