@@ -6,6 +6,7 @@ traffic gives identical reports.
 
 from __future__ import annotations
 
+import json
 import math
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -15,7 +16,7 @@ from typing import Any
 from ..model import Marker, Observation
 from ..report.build import build_report
 from ..report.write import private_dir
-from .pipeline import Auditor, AuditResult, AuditSettings
+from .pipeline import Auditor, AuditResult, AuditSettings, EncodedRecord
 from .store import StoreTarget, default_sensor, is_postgres_url, open_store, read_store
 from .store_pg import StoreSelection
 
@@ -87,6 +88,14 @@ class AuditSession:
         self.flows += 1
         if self.on_record is not None:
             self.on_record(record)
+
+    def commit_encoded(self, records: Sequence[EncodedRecord]) -> None:
+        """Store records the pipeline wrote as JSON text already (`Auditor.audit_encoded`)."""
+        self.store.append_encoded(records)
+        self.flows += len(records)
+        if self.on_record is not None:
+            for record in records:
+                self.on_record(json.loads(record.text))
 
     def prepare(self, observation: Observation) -> Observation:
         """Record the markers saved on its flow and scale its time; audit it next."""

@@ -15,7 +15,8 @@ from mitmproxy import http
 from ..model import Observation
 from ..urls import query_pairs, split_url
 
-__all__ = ["observe_request", "observe_websocket_message", "observations_from_flow"]
+__all__ = ["observe_request", "observe_websocket_message", "observations_from_flow",
+           "observe_saved_flow"]
 
 
 def _timestamp(flow: http.HTTPFlow) -> float:
@@ -142,3 +143,13 @@ def observations_from_flow(flow: Any, *, source: str) -> Iterator[Observation]:
             observation = observe_websocket_message(flow, index, source=source)
             if observation is not None:
                 yield observation
+
+
+def observe_saved_flow(flow: Any, source: str) -> tuple[list[Observation], str | None]:
+    """A saved flow's observations, or why it cannot be read: one unreadable flow is
+    a problem to report, not the end of the audit."""
+    try:
+        return list(observations_from_flow(flow, source=source)), None
+    except Exception as e:  # noqa: BLE001 - one unreadable flow must not stop the audit
+        flow_id = getattr(flow, "id", "?")
+        return [], f"flow {flow_id} skipped: {type(e).__name__}: {e}"[:300]
