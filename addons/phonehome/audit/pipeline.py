@@ -21,6 +21,7 @@ from ..decode import DecodeLimits, decode
 from ..detect import (
     DetectionEngine,
     Identity,
+    flagged_values,
     load_identity,
     redact_text,
     redact_tree,
@@ -212,13 +213,14 @@ def flow_record(
     """The report's `flows[]` item for one observation (JSON-safe). Unless `reveal`,
     flagged values are replaced by their evidence in the URL, host and content type
     as in the decoded body, so neither the store nor any report holds them."""
-    shown = (lambda text: text) if reveal or not findings else (
-        lambda text: redact_text(text, findings) if text else text)
+    flagged = [] if reveal or not findings else flagged_values(findings)
+    shown = (lambda text: text) if not flagged else (
+        lambda text: redact_text(text, findings, flagged) if text else text)
     record: dict[str, Any] = {
         "id": observation.id,
         "timestamp": observation.timestamp,
         "method": observation.method,
-        "url": observation.url if reveal else redact_url(observation.url, findings),
+        "url": observation.url if reveal else redact_url(observation.url, findings, flagged),
         "host": shown(observation.host),
         "purpose": classification.purpose,
         "party": classification.party,

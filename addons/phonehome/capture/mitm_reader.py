@@ -134,10 +134,54 @@ def read_frame(fo: BinaryIO) -> bytes:
     return record
 
 
+_CONNECTIONS = frozenset(("client_conn", "server_conn"))
+_MAX_CONNECTIONS = 256
+# Parsed connection states by their bytes: flows on one connection repeat them.
+# Shared between flows, so only ever read (see `_flow`); never an old format's.
+_connections: dict[bytes, dict[Any, Any]] = {}
+
+
+def _state(buffer: bytes, stop: int) -> dict[Any, Any]:
+    """A flow's state (the dict in `buffer[:stop]`), its connections' states taken
+    from `_connections` when the same bytes were parsed before."""
+    items: dict[Any, Any] = {}
+    start = 0
+    while start < stop:
+        key, start = _pop(buffer, start, stop)
+        if key in _CONNECTIONS:
+            following = _plain_end(buffer, start, stop)
+            if following:
+                raw = buffer[start:following]
+                value = _connections.get(raw)
+                if value is None:
+                    value, start = _pop(buffer, start, stop)
+                    if type(value) is dict:
+                        if len(_connections) >= _MAX_CONNECTIONS:
+                            _connections.clear()
+                        _connections[raw] = value
+                else:
+                    start = following
+                items[key] = value
+                continue
+        items[key], start = _pop(buffer, start, stop)
+    if items.get("version") != version.FLOW_FORMAT_VERSION:
+        return _dict(buffer, 0, stop)  # migrations change connection states in place
+    return items
+
+
+def _plain_end(buffer: bytes, position: int, end: int) -> int:
+    """Where the value at `position` ends, for a plain decimal length prefix; else 0."""
+    colon = buffer.find(b":", position, min(end, position + _MAX_PREFIX_DIGITS + 1))
+    if colon <= position or not buffer[position:colon].isdigit():
+        return 0
+    following = colon + 1 + int(buffer[position:colon]) + 1
+    return following if following <= end else 0
+
+
 def _load_state(fo: BinaryIO) -> dict[Any, Any]:
     """The next flow state in `fo`. Raises on anything but a dict."""
     record = read_frame(fo)
-    return _dict(record, 0, len(record) - 1)
+    return _state(record, len(record) - 1)
 
 
 def _accepted(annotation: Any) -> frozenset[type] | None:
@@ -235,12 +279,19 @@ def read_flow(fo: BinaryIO) -> Flow:
 
 
 def _flow(state: dict[Any, Any], reread: Any) -> Flow:
-    state = compat.migrate_flow(state)  # once: old versions' migrations keep state across flows
+    # A current flow's connection states may be shared with other flows (`_state`);
+    # an older one's were parsed for it alone, and are migrated once: old versions'
+    # migrations keep state across flows.
+    current = isinstance(state, dict) and state.get("version") == version.FLOW_FORMAT_VERSION
+    state = compat.migrate_flow(state)
     try:
         flow = _light_http_flow(state)
     except Exception:  # noqa: BLE001 - a flow mitmproxy can't rebuild either: it says why
         state = compat.migrate_flow(reread())  # from_state consumed part of the state
         flow = None
+    else:
+        if flow is None and current:
+            state = reread()  # from_state may change the state it is given
     return flow if flow is not None else Flow.from_state(state)
 
 
@@ -252,7 +303,7 @@ def flow_from_frame(frame: bytes) -> Flow:
         return tnetstring.load(io.BytesIO(b"%d:%s" % (len(frame) - 1, frame)))
 
     try:
-        state = _dict(frame, 0, len(frame) - 1)
+        state = _state(frame, len(frame) - 1)
     except Exception:  # noqa: BLE001
         state = reread()
     if not isinstance(state, dict) or state.get("version") != version.FLOW_FORMAT_VERSION:
