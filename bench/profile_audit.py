@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import functools
+import resource
 import sys
 import tempfile
 import time
@@ -23,6 +24,22 @@ sys.path.insert(0, str(ROOT / "addons"))
 
 SPENT: dict[str, float] = defaultdict(float)
 CALLS: dict[str, int] = defaultdict(int)
+RSS: dict[str, float] = {}
+"""Peak RSS (MiB) of this process and of its largest reaped child (a worker), when
+the report phase starts: the audit phase's memory."""
+
+
+def _mark_audit_phase_end(function: Any) -> Any:
+    @functools.wraps(function)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        RSS["main"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        RSS["worker"] = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+        RSS["audit phase seconds"] = time.perf_counter() - START[0]
+        return function(*args, **kwargs)
+    return wrapper
+
+
+START = [0.0]
 
 
 def _timed(stage: str, function: Any, *, consume: bool = False) -> Any:
@@ -62,6 +79,7 @@ def instrument() -> None:
     _wrap(pipeline, "encode_record", "flow record")
     _wrap(store.FindingsStore, "append", "store append")
     _wrap(store.FindingsStore, "append_encoded", "store append")
+    session.report_from_store = _mark_audit_phase_end(session.report_from_store)
     _wrap(session, "report_from_store", "report build")
     _wrap(write, "write_report", "report write")
 
@@ -81,7 +99,7 @@ def main() -> int:
                 "--jobs", str(args.jobs), *args.extra]
         if args.identity:
             argv += ["--identity", str(args.identity)]
-        start = time.perf_counter()
+        start = START[0] = time.perf_counter()
         code = cli(argv)
         total = time.perf_counter() - start
     if code:
@@ -95,6 +113,10 @@ def main() -> int:
     print(f"| other (loop, set-up{', wait for workers' if args.jobs > 1 else ''}) | "
           f"{rest:.2f} | {rest / total:.0%} | |")
     print(f"| **total** | {total:.2f} | 100% | |")
+    if RSS:
+        print(f"\nAudit phase (until the report starts): {RSS['audit phase seconds']:.2f} s; "
+              f"peak RSS {RSS['main']:.0f} MiB in the main process, "
+              f"{RSS['worker']:.0f} MiB in the largest worker")
     return 0
 
 

@@ -216,6 +216,36 @@ def write_capture(path: Path, flows: int) -> Path:
     return path
 
 
+SAMPLE = ROOT / "examples" / "webex-session.mitm"
+SAMPLE_IDENTITY = ROOT / "examples" / "identity.yaml"
+
+
+def repeat_capture(path: Path, flows: int, source: Path = SAMPLE) -> Path:
+    """The simulator's session (`source`) repeated until `flows` flows, each repeat with
+    fresh flow ids and its times moved on by the session's length: a long capture
+    with the simulator's real mix of hosts, connections, bodies and leaks."""
+    from mitmproxy.io import FlowReader, tnetstring
+
+    with source.open("rb") as fo:
+        states = [flow.get_state() for flow in FlowReader(fo).stream()]
+    times = [s["request"]["timestamp_start"] for s in states if s.get("request")]
+    span = max(times) - min(times) + 60.0
+    with path.open("wb") as fo:
+        for n in range(flows):
+            repeat, state = divmod(n, len(states))
+            shift = repeat * span
+            state = {**states[state], "id": str(uuid.UUID(int=random.Random(n).getrandbits(128)))}
+            state["timestamp_created"] += shift
+            for part in ("request", "response"):
+                if state.get(part):
+                    message = state[part] = dict(state[part])
+                    for key in ("timestamp_start", "timestamp_end"):
+                        if message.get(key) is not None:
+                            message[key] += shift
+            tnetstring.dump(state, fo)
+    return path
+
+
 def timed(args: list[str]) -> tuple[float, int]:
     """(wall seconds, peak RSS in KiB of the child) for one command."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
