@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import functools
+import json
 import resource
 import sys
 import tempfile
@@ -113,6 +114,7 @@ def main() -> int:
     print(f"| other (loop, set-up{', wait for workers' if args.jobs > 1 else ''}) | "
           f"{rest:.2f} | {rest / total:.0%} | |")
     print(f"| **total** | {total:.2f} | 100% | |")
+    print("RESULT " + json.dumps({"total": total, **RSS}))
     if RSS:
         print(f"\nAudit phase (until the report starts): {RSS['audit phase seconds']:.2f} s; "
               f"peak RSS {RSS['main']:.0f} MiB in the main process, "
