@@ -11,9 +11,12 @@ import sys
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from mitmproxy.io import tnetstring
 
-from flow_support import FLOWS, write_flows
+from flow_support import FLOWS, http_flow, write_flows
+from phonehome.capture.observe import observe_request
 from phonehome.commands.audit import PARALLEL_MIN_BYTES, default_jobs
 
 pytestmark = pytest.mark.e2e
@@ -116,3 +119,21 @@ def test_workers_start_by_default_only_for_large_captures(tmp_path):
     assert default_jobs([small]) == 1
     assert default_jobs([large]) == min(cores or 1, 64)
     assert default_jobs([small, large]) == default_jobs([large])
+
+
+_names = st.sampled_from([b"Content-Type", b"content-type", b"CONTENT-TYPE", b"Content-Encoding",
+                          b"content-encoding", b"Host", b"Cookie", b"X-A", "Zoë".encode(),
+                          b"\xff\xfe", b"content-type "])
+_values = st.one_of(st.sampled_from([b"application/json", b"gzip", b"", b"a, b", b"\xff"]),
+                    st.binary(max_size=8))
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(_names, _values), max_size=6))
+def test_observed_headers_are_what_mitmproxy_reads(fields):
+    flow = http_flow(method=b"POST", headers=tuple(fields))
+    observation = observe_request(flow)
+    headers = flow.request.headers
+    assert observation.headers == list(headers.items(multi=True))
+    assert observation.content_type == headers.get("content-type", "")
+    assert observation.content_encoding == headers.get("content-encoding", "")

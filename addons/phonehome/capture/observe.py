@@ -79,6 +79,16 @@ def _cookies(request: http.Request) -> list[tuple[str, str]]:
         return []
 
 
+def _text(raw: bytes) -> str:
+    return raw.decode("utf-8", "surrogateescape")  # as mitmproxy's Headers give it
+
+
+def _header(fields: Any, name: bytes) -> str:
+    """`Headers.get(name, "")` over the raw fields: repeats folded with ", "."""
+    values = [_text(v) for k, v in fields if k.lower() == name]
+    return ", ".join(values)
+
+
 def observe_request(flow: http.HTTPFlow, *, source: str = "live") -> Observation:
     """The request half of an HTTP flow, as it went on the wire.
 
@@ -88,6 +98,7 @@ def observe_request(flow: http.HTTPFlow, *, source: str = "live") -> Observation
     request = flow.request
     body = request.raw_content or b""
     status, response_size = _response_fields(flow)
+    fields = request.headers.fields  # (bytes, bytes) pairs, decoded once here
     return Observation(
         id=flow.id,
         timestamp=_timestamp(flow),
@@ -98,12 +109,12 @@ def observe_request(flow: http.HTTPFlow, *, source: str = "live") -> Observation
         port=request.port,
         path=request.path,
         http_version=request.http_version,
-        headers=[(k, v) for k, v in request.headers.items(multi=True)],
+        headers=[(_text(k), _text(v)) for k, v in fields],
         cookies=_cookies(request),
         query=query_pairs(split_url(request.path).query),
         body=body,
-        content_type=request.headers.get("content-type", ""),
-        content_encoding=request.headers.get("content-encoding", ""),
+        content_type=_header(fields, b"content-type"),
+        content_encoding=_header(fields, b"content-encoding"),
         status=status,
         response_size=response_size,
         kind="http",
