@@ -89,7 +89,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("capture", type=Path)
     parser.add_argument("--identity", type=Path)
-    parser.add_argument("--jobs", type=int, default=1)
+    parser.add_argument("--jobs", type=int, help="default: as `phonehome audit` chooses")
     parser.add_argument("extra", nargs="*")
     args = parser.parse_args()
     instrument()
@@ -97,7 +97,7 @@ def main() -> int:
 
     with tempfile.TemporaryDirectory(prefix="phonehome-profile-") as tmp:
         argv = ["audit", str(args.capture), "-o", tmp, "--format", "json", "-q",
-                "--jobs", str(args.jobs), *args.extra]
+                *(["--jobs", str(args.jobs)] if args.jobs else []), *args.extra]
         if args.identity:
             argv += ["--identity", str(args.identity)]
         start = START[0] = time.perf_counter()
@@ -111,7 +111,7 @@ def main() -> int:
         accounted += seconds
         print(f"| {stage} | {seconds:.2f} | {seconds / total:.0%} | {CALLS[stage]} |")
     rest = total - accounted
-    print(f"| other (loop, set-up{', wait for workers' if args.jobs > 1 else ''}) | "
+    print(f"| other (loop, set-up, wait for workers) | "
           f"{rest:.2f} | {rest / total:.0%} | |")
     print(f"| **total** | {total:.2f} | 100% | |")
     print("RESULT " + json.dumps({"total": total, **RSS}))
