@@ -299,20 +299,21 @@ def offline_benchmark(workdir: Path, flows: int, rounds: int) -> list[dict]:
         audit = [str(capture), "--identity", str(identity)]
         times: dict[str, list[float]] = {"mitmdump -nr": [], "phonehome audit": [],
                                          "phonehome audit --jobs 1": []}
-        phase: list[float] = []
+        phases: dict[str, list[float]] = {"phonehome audit": [], "phonehome audit --jobs 1": []}
         for _ in range(rounds):
             times["mitmdump -nr"].append(
                 timed([mitmdump, "-nr", str(capture), "--flow-detail", "0"])[0])
-            run = profiled(audit)
-            times["phonehome audit"].append(run["total"])
-            phase.append(run["audit phase seconds"])
-            times["phonehome audit --jobs 1"].append(profiled([*audit, "--jobs", "1"])["total"])
+            for name, extra in (("phonehome audit", []), ("phonehome audit --jobs 1",
+                                                          ["--jobs", "1"])):
+                run = profiled([*audit, *extra])
+                times[name].append(run["total"])
+                phases[name].append(run["audit phase seconds"])
         base = statistics.median(times["mitmdump -nr"])
         rows = [{"variant": name, "seconds": statistics.median(v),
                  "speedup": base / statistics.median(v)} for name, v in times.items()]
-        rows.append({"variant": "phonehome audit: audit phase (until the report starts)",
-                     "seconds": statistics.median(phase),
-                     "speedup": base / statistics.median(phase)})
+        rows += [{"variant": f"{name}: audit phase (until the report starts)",
+                  "seconds": statistics.median(v), "speedup": base / statistics.median(v)}
+                 for name, v in phases.items()]
         results.append({"kind": kind, "flows": flows, "rows": rows})
         capture.unlink()
     return results
