@@ -8,6 +8,7 @@ the audit. Results come back in capture order: the report equals a serial one's.
 
 from __future__ import annotations
 
+import gc
 import multiprocessing
 from collections import deque
 from collections.abc import Iterable, Iterator
@@ -95,6 +96,7 @@ _auditor: Auditor | None = None
 def _start_worker(settings: AuditSettings) -> None:
     global _auditor  # one Auditor per worker process, built once
     _auditor = Auditor(settings)
+    gc.freeze()  # the compiled rules and detectors live on: collections pass them over
 
 
 def _audit_chunk(chunk: list[Job]) -> list[Done]:
