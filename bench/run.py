@@ -6,8 +6,10 @@ and reported as medians and ratios (these machines are noisy):
 - live: plain mitmdump vs mitmdump + a no-op script vs mitmdump + phonehome
   (Webex pack, identity file, every detector, observe mode), 2 KB JSON telemetry
   over keep-alive, 1 and 8 concurrent clients: throughput and added latency;
-- offline: `phonehome audit` vs `mitmdump -nr` (no addon) on a 10,000-flow capture;
-- memory: peak RSS of `phonehome audit` at 10k and 100k flows.
+- offline: `phonehome audit` vs `mitmdump -nr` (no addon) on 20,000-flow captures,
+  synthetic and simulated (the simulator's session repeated), with the audit phase
+  (until the report starts) apart;
+- memory: peak RSS of `phonehome audit` at 20k and 100k flows.
 
 Results print as Markdown; paste them into bench/RESULTS.md.
 """
@@ -216,6 +218,36 @@ def write_capture(path: Path, flows: int) -> Path:
     return path
 
 
+SAMPLE = ROOT / "examples" / "webex-session.mitm"
+SAMPLE_IDENTITY = ROOT / "examples" / "identity.yaml"
+
+
+def repeat_capture(path: Path, flows: int, source: Path = SAMPLE) -> Path:
+    """The simulator's session (`source`) repeated until `flows` flows, each repeat with
+    fresh flow ids and its times moved on by the session's length: a long capture
+    with the simulator's real mix of hosts, connections, bodies and leaks."""
+    from mitmproxy.io import FlowReader, tnetstring
+
+    with source.open("rb") as fo:
+        states = [flow.get_state() for flow in FlowReader(fo).stream()]
+    times = [s["request"]["timestamp_start"] for s in states if s.get("request")]
+    span = max(times) - min(times) + 60.0
+    with path.open("wb") as fo:
+        for n in range(flows):
+            repeat, state = divmod(n, len(states))
+            shift = repeat * span
+            state = {**states[state], "id": str(uuid.UUID(int=random.Random(n).getrandbits(128)))}
+            state["timestamp_created"] += shift
+            for part in ("request", "response"):
+                if state.get(part):
+                    message = state[part] = dict(state[part])
+                    for key in ("timestamp_start", "timestamp_end"):
+                        if message.get(key) is not None:
+                            message[key] += shift
+            tnetstring.dump(state, fo)
+    return path
+
+
 def timed(args: list[str]) -> tuple[float, int]:
     """(wall seconds, peak RSS in KiB of the child) for one command."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
@@ -227,46 +259,76 @@ def timed(args: list[str]) -> tuple[float, int]:
     return elapsed, max(after, before)
 
 
-def peak_rss_kib(args: list[str]) -> int:
-    """Peak RSS of one command, measured by GNU time when present, else by rusage."""
+PROFILE = ROOT / "bench" / "profile_audit.py"
+
+
+def profiled(args: list[str]) -> dict:
+    """One `phonehome audit` run through bench/profile_audit.py: its total seconds,
+    the audit phase's seconds (until the report starts) and peak RSS (MiB) of the
+    main process and of the largest worker by then, and the whole run's peak RSS."""
     wrapper = Path("/usr/bin/time")
+    command = [sys.executable, str(PROFILE), *args]
     if wrapper.is_file():
-        out = subprocess.run([str(wrapper), "-f", "%M", *args], capture_output=True,
-                             text=True, check=True, env=ENV)
-        return int(out.stderr.strip().splitlines()[-1])
-    return timed(args)[1]
+        command = [str(wrapper), "-f", "%M", *command]
+    out = subprocess.run(command, capture_output=True, text=True, check=True, env=ENV)
+    result = next(json.loads(line[len("RESULT "):]) for line in out.stdout.splitlines()
+                  if line.startswith("RESULT "))
+    if wrapper.is_file():
+        result["peak"] = int(out.stderr.strip().splitlines()[-1]) / 1024
+    return result
 
 
-def offline_benchmark(workdir: Path, flows: int, rounds: int) -> dict:
-    capture = write_capture(workdir / f"capture-{flows}.mitm", flows)
+def captures(workdir: Path, flows: int) -> dict[str, tuple[Path, Path]]:
+    """(capture, identity file) of each kind: the synthetic Webex batches
+    (`write_capture`) and the simulator's session repeated (`repeat_capture`)."""
     identity = workdir / "identity.yaml"
     identity.write_text(IDENTITY)
-    mitmdump = str(Path(sys.executable).parent / "mitmdump")
-    audit = [sys.executable, "-m", "phonehome", "audit", str(capture), "-o",
-             str(workdir / "offline"), "--format", "json", "--identity", str(identity), "-q"]
-    replay = [mitmdump, "-nr", str(capture), "--flow-detail", "0"]
-    variants = {"mitmdump -nr": replay, "phonehome audit": audit,
-                "phonehome audit --jobs 2": [*audit, "--jobs", "2"]}
-    times: dict[str, list[float]] = {name: [] for name in variants}
-    for _ in range(rounds):
-        for name, args in variants.items():
-            times[name].append(timed(args)[0])
-    base = statistics.median(times["mitmdump -nr"])
     return {
-        "flows": flows,
-        "rows": [{"variant": name, "seconds": statistics.median(v),
-                  "flows_per_s": flows / statistics.median(v),
-                  "speedup": base / statistics.median(v)} for name, v in times.items()],
+        "synthetic": (write_capture(workdir / f"synthetic-{flows}.mitm", flows), identity),
+        "simulated": (repeat_capture(workdir / f"simulated-{flows}.mitm", flows),
+                      SAMPLE_IDENTITY),
     }
 
 
+def offline_benchmark(workdir: Path, flows: int, rounds: int) -> list[dict]:
+    """`mitmdump -nr` against `phonehome audit` (default settings: one worker per core
+    for a large capture) and `--jobs 1`, interleaved, on each kind of capture."""
+    mitmdump = str(Path(sys.executable).parent / "mitmdump")
+    results = []
+    for kind, (capture, identity) in captures(workdir, flows).items():
+        audit = [str(capture), "--identity", str(identity)]
+        times: dict[str, list[float]] = {"mitmdump -nr": [], "phonehome audit": [],
+                                         "phonehome audit --jobs 1": []}
+        phases: dict[str, list[float]] = {"phonehome audit": [], "phonehome audit --jobs 1": []}
+        for _ in range(rounds):
+            times["mitmdump -nr"].append(
+                timed([mitmdump, "-nr", str(capture), "--flow-detail", "0"])[0])
+            for name, extra in (("phonehome audit", []), ("phonehome audit --jobs 1",
+                                                          ["--jobs", "1"])):
+                run = profiled([*audit, *extra])
+                times[name].append(run["total"])
+                phases[name].append(run["audit phase seconds"])
+        base = statistics.median(times["mitmdump -nr"])
+        rows = [{"variant": name, "seconds": statistics.median(v),
+                 "speedup": base / statistics.median(v)} for name, v in times.items()]
+        rows += [{"variant": f"{name}: audit phase (until the report starts)",
+                  "seconds": statistics.median(v), "speedup": base / statistics.median(v)}
+                 for name, v in phases.items()]
+        results.append({"kind": kind, "flows": flows, "rows": rows})
+        capture.unlink()
+    return results
+
+
 def memory_benchmark(workdir: Path, sizes: list[int]) -> list[dict]:
+    """Peak RSS of `phonehome audit` (default settings, identity file) on the simulated
+    capture: the audit phase's main process and largest worker, and the whole run."""
     rows = []
     for flows in sizes:
-        capture = write_capture(workdir / f"memory-{flows}.mitm", flows)
-        args = [sys.executable, "-m", "phonehome", "audit", str(capture), "-o",
-                str(workdir / f"memory-{flows}"), "--format", "json", "-q"]
-        rows.append({"flows": flows, "peak_rss_mib": peak_rss_kib(args) / 1024})
+        capture = repeat_capture(workdir / f"memory-{flows}.mitm", flows)
+        run = profiled([str(capture), "--identity", str(SAMPLE_IDENTITY)])
+        rows.append({"flows": flows, "main": run["main"], "worker": run["worker"],
+                     "peak": run.get("peak", float("nan")), "seconds": run["total"],
+                     "phase": run["audit phase seconds"]})
         capture.unlink()
     return rows
 
@@ -311,22 +373,24 @@ def main() -> int:
                       f"{row['ratio']:.2f} | {row['latency_ms']:.2f} | {row['added_ms']:+.2f} |")
             print()
         if "offline" not in args.skip:
-            flows = 2_000 if args.quick else 10_000
-            result = offline_benchmark(workdir, flows, rounds)
-            print(f"## Offline: {result['flows']} flows (median of {rounds} interleaved runs)\n")
-            print("| variant | seconds | flows/s | × mitmdump -nr |")
-            print("| --- | ---: | ---: | ---: |")
-            for row in result["rows"]:
-                print(f"| {row['variant']} | {row['seconds']:.2f} | {row['flows_per_s']:.0f} | "
-                      f"{row['speedup']:.2f} |")
-            print()
+            flows = 2_000 if args.quick else 20_000
+            for result in offline_benchmark(workdir, flows, rounds):
+                print(f"## Offline: {result['flows']} flows, {result['kind']} capture "
+                      f"(median of {rounds} interleaved runs)\n")
+                print("| variant | seconds | × mitmdump -nr |")
+                print("| --- | ---: | ---: |")
+                for row in result["rows"]:
+                    print(f"| {row['variant']} | {row['seconds']:.2f} | {row['speedup']:.2f} |")
+                print()
         if "memory" not in args.skip:
-            sizes = [2_000, 10_000] if args.quick else [10_000, 100_000]
-            print("## Memory: peak RSS of `phonehome audit`\n")
-            print("| flows | peak RSS MiB |")
-            print("| ---: | ---: |")
+            sizes = [2_000, 10_000] if args.quick else [20_000, 100_000]
+            print("## Memory: peak RSS of `phonehome audit` (simulated capture)\n")
+            print("| flows | audit phase: main MiB | audit phase: largest worker MiB | "
+                  "whole run MiB | audit phase s | total s |")
+            print("| ---: | ---: | ---: | ---: | ---: | ---: |")
             for row in memory_benchmark(workdir, sizes):
-                print(f"| {row['flows']} | {row['peak_rss_mib']:.0f} |")
+                print(f"| {row['flows']} | {row['main']:.0f} | {row['worker']:.0f} | "
+                      f"{row['peak']:.0f} | {row['phase']:.1f} | {row['seconds']:.1f} |")
             print()
     return 0
 

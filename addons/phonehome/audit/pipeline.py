@@ -13,12 +13,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
+
+import orjson
 
 from ..decode import DecodeLimits, decode
 from ..detect import (
     DetectionEngine,
     Identity,
+    flagged_values,
     load_identity,
     redact_text,
     redact_tree,
@@ -26,8 +29,10 @@ from ..detect import (
 )
 from ..model import Classification, EventHit, Finding, Observation, Payload
 from ..rules import RuleSet, load_rules
+from .store import dumps_record, record_default
 
-__all__ = ["AuditSettings", "Auditor", "AuditResult", "flow_record", "json_text"]
+__all__ = ["AuditSettings", "Auditor", "AuditResult", "EncodedRecord", "encode_record",
+           "flow_record", "json_text"]
 
 # The redacted decoded body is kept for the HTML per-flow detail, up to this size.
 MAX_DECODED_IN_RECORD = 64 * 1024
@@ -78,8 +83,14 @@ class Auditor:
         """The flow record for one observation. Never raises."""
         return self.audit_result(observation).record
 
-    def audit_result(self, observation: Observation) -> AuditResult:
-        """The flow record and the stages' results. Never raises."""
+    def audit_encoded(self, observation: Observation) -> EncodedRecord:
+        """The flow record as the store keeps it (JSON text), without building
+        the JSON-safe copy first. Never raises."""
+        return encode_record(self.audit_result(observation, text_safe=False).record)
+
+    def audit_result(self, observation: Observation, *, text_safe: bool = True) -> AuditResult:
+        """The flow record and the stages' results. Never raises. Without `text_safe`
+        the record may hold text that is not UTF-8 (see `json_text`)."""
         errors: list[dict[str, str]] = []
 
         def stage(name: str, run: Any, fallback: Any) -> Any:
@@ -113,6 +124,7 @@ class Auditor:
             reveal=self.settings.reveal,
             keep_decoded=self.settings.keep_decoded,
             audit_error=error,
+            text_safe=text_safe,
         )
         return AuditResult(record, observation, payload, classification, findings)
 
@@ -196,17 +208,19 @@ def flow_record(
     reveal: bool = False,
     keep_decoded: bool = True,
     audit_error: dict[str, str] | None = None,
+    text_safe: bool = True,
 ) -> dict[str, Any]:
     """The report's `flows[]` item for one observation (JSON-safe). Unless `reveal`,
     flagged values are replaced by their evidence in the URL, host and content type
     as in the decoded body, so neither the store nor any report holds them."""
-    shown = (lambda text: text) if reveal or not findings else (
-        lambda text: redact_text(text, findings) if text else text)
+    flagged = [] if reveal or not findings else flagged_values(findings)
+    shown = (lambda text: text) if not flagged else (
+        lambda text: redact_text(text, findings, flagged) if text else text)
     record: dict[str, Any] = {
         "id": observation.id,
         "timestamp": observation.timestamp,
         "method": observation.method,
-        "url": observation.url if reveal else redact_url(observation.url, findings),
+        "url": observation.url if reveal else redact_url(observation.url, findings, flagged),
         "host": shown(observation.host),
         "purpose": classification.purpose,
         "party": classification.party,
@@ -247,4 +261,23 @@ def flow_record(
                 record["decoded"] = _decoded_for_record(payload, findings, reveal)
             except Exception:  # noqa: BLE001 - detail view only; never lose the record
                 record["decoded"] = None
-    return json_text(record)
+    return json_text(record) if text_safe else record
+
+
+class EncodedRecord(NamedTuple):
+    """A flow record as the store keeps it: its id, its time and its JSON text."""
+
+    id: str
+    timestamp: float
+    text: str
+
+
+def encode_record(record: dict[str, Any]) -> EncodedRecord:
+    """`dumps_record(json_text(record))`, in one C call when the record's text is all
+    UTF-8 (orjson refuses anything else, and json_text changes nothing then)."""
+    try:
+        text = orjson.dumps(record, default=record_default,
+                            option=orjson.OPT_NON_STR_KEYS).decode()
+    except TypeError:  # a lone surrogate, or an integer wider than 64 bits
+        text = dumps_record(json_text(record))
+    return EncodedRecord(str(record["id"]), float(record["timestamp"]), text)

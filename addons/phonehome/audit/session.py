@@ -6,6 +6,7 @@ traffic gives identical reports.
 
 from __future__ import annotations
 
+import json
 import math
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -15,7 +16,7 @@ from typing import Any
 from ..model import Marker, Observation
 from ..report.build import build_report
 from ..report.write import private_dir
-from .pipeline import Auditor, AuditSettings
+from .pipeline import Auditor, AuditSettings, EncodedRecord
 from .store import StoreTarget, default_sensor, is_postgres_url, open_store, read_store
 from .store_pg import StoreSelection
 
@@ -88,6 +89,22 @@ class AuditSession:
         if self.on_record is not None:
             self.on_record(record)
         return record
+
+    def prepare(self, observation: Observation) -> Observation:
+        """For audits elsewhere that store encoded records: record the markers saved on
+        its flow and scale its time before it is audited (encoded text is not rescaled)."""
+        for label, timestamp in observation.markers:
+            self.mark(label, timestamp, flow_id=observation.id)
+        observation.timestamp = self._scaled(observation.timestamp)
+        return observation
+
+    def commit_encoded(self, records: Sequence[EncodedRecord]) -> None:
+        """Store records the pipeline wrote as JSON text already (`Auditor.audit_encoded`)."""
+        self.store.append_encoded(records)
+        self.flows += len(records)
+        if self.on_record is not None:
+            for record in records:
+                self.on_record(json.loads(record.text))
 
     def mark(self, label: str, timestamp: float | None = None, *, flow_id: str | None = None,
              source: str = "auditor") -> Marker:

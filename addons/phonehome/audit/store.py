@@ -15,7 +15,7 @@ import os
 import socket
 import sqlite3
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Union
 
@@ -31,7 +31,7 @@ StoreTarget = Union[Path, str]
 
 __all__ = ["FindingsStore", "StoreError", "StoreTarget", "read_store", "open_store",
            "StoreContents", "dumps_record", "is_postgres_url", "store_key", "store_label",
-           "default_sensor", "fingerprint_key"]
+           "default_sensor", "fingerprint_key", "record_default"]
 
 SCHEMA_VERSION = "1"
 KEY_FILE = ".phonehome-key"
@@ -92,7 +92,8 @@ def open_store(target: StoreTarget, *, fresh: bool = True, sensor: str | None = 
     return store
 
 
-def _json_default(value: Any) -> Any:
+def record_default(value: Any) -> Any:
+    """How a record's odd values are written: bytes as hex, sets and tuples as lists."""
     if isinstance(value, bytes):
         return value.hex()
     if isinstance(value, (set, frozenset, tuple)):
@@ -102,10 +103,10 @@ def _json_default(value: Any) -> Any:
 
 def dumps_record(record: Mapping[str, Any]) -> str:
     try:
-        return orjson.dumps(record, default=_json_default,
+        return orjson.dumps(record, default=record_default,
                             option=orjson.OPT_NON_STR_KEYS).decode()
     except TypeError:  # e.g. an integer wider than 64 bits in a decoded body
-        return json.dumps(record, default=_json_default, separators=(",", ":"))
+        return json.dumps(record, default=record_default, separators=(",", ":"))
 
 
 def store_key(target: StoreTarget) -> bytes:
@@ -229,6 +230,15 @@ class FindingsStore:
         )
         self._pending += 1
         self.flows_written += 1
+        self.flush_if_due()
+
+    def append_encoded(self, records: Sequence[tuple[str, float, str]]) -> None:
+        """Records already written as JSON text: (id, timestamp, text) each."""
+        self._begin()
+        self._db.executemany("INSERT INTO flows (id, timestamp, record) VALUES (?, ?, ?)",
+                             records)
+        self._pending += len(records)
+        self.flows_written += len(records)
         self.flush_if_due()
 
     def add_marker(self, marker: Marker) -> None:

@@ -308,6 +308,13 @@ class PostgresStore:
                                       dumps_record(record)]))
         self.flows_written += 1
 
+    def append_encoded(self, records: Sequence[tuple[str, float, str]]) -> None:
+        """Records already written as JSON text (`dumps_record`), each given its sensor."""
+        sensor = ',"sensor":' + json.dumps(self.sensor) + "}"
+        for record_id, timestamp, text in records:
+            self._put("flow", json.dumps([record_id, timestamp, text[:-1] + sensor]))
+            self.flows_written += 1
+
     def add_marker(self, marker: Marker) -> None:
         self._put("marker", json.dumps([marker.timestamp, marker.label, marker.source,
                                         marker.flow_id]))

@@ -18,9 +18,10 @@ from urllib.parse import urlencode
 
 from mitmproxy.io.har import request_to_flow
 
-from .mitm_reader import read_flow
+from .mitm_reader import read_flow, read_frame
 
-__all__ = ["CaptureError", "CaptureProblem", "check_capture", "complete_har_entry", "read_capture"]
+__all__ = ["CaptureError", "CaptureProblem", "Frame", "check_capture", "complete_har_entry",
+           "read_capture", "read_capture_frames"]
 
 
 class CaptureError(Exception):
@@ -61,10 +62,24 @@ def check_capture(path: Path) -> str:
     raise CaptureError(f"{path}: not a mitmproxy flow file or HAR file")
 
 
-def _read_mitm(path: Path, fo: BinaryIO, problem: Callable[[str], None]) -> Iterator[Any]:
+@dataclass(frozen=True)
+class Frame:
+    """One flow of a .mitm file, not yet parsed (`mitm_reader.flow_from_frame` reads it):
+    how many flows of its file came before it, and where it starts."""
+
+    data: bytes
+    index: int
+    start: int
+
+    def broken(self, reason: str) -> str:
+        """The problem when this flow cannot be read: the file breaks here."""
+        return _broken(self.index, self.start, reason)
+
+
+def _read_mitm(path: Path, fo: BinaryIO, problem: Callable[[str], None],
+               count: int = 0) -> Iterator[Any]:
     # mitmproxy's FlowReader ends silently on a truncated last flow; this loop
     # tells a clean end of file from a break.
-    count = 0
     while True:
         start = fo.tell()
         if not fo.read(1):
@@ -73,10 +88,14 @@ def _read_mitm(path: Path, fo: BinaryIO, problem: Callable[[str], None]) -> Iter
         try:
             flow = read_flow(fo)
         except Exception as e:  # noqa: BLE001 - any parse error is a break in the file
-            problem(f"broken after {count} flow(s), near byte {start}: {e}"[:300])
+            problem(_broken(count, start, str(e)))
             return
         count += 1
         yield flow, fo.tell()
+
+
+def _broken(count: int, start: int, reason: str) -> str:
+    return f"broken after {count} flow(s), near byte {start}: {reason}"[:300]
 
 
 def _read_har(path: Path, fo: BinaryIO, problem: Callable[[str], None]) -> Iterator[Any]:
@@ -231,8 +250,33 @@ def _salvage_har_entries(raw: bytes) -> list[dict[str, Any]]:
     return entries
 
 
-def read_capture(
+def _mitm_frames(path: Path, fo: BinaryIO, problem: Callable[[str], None]) -> Iterator[Any]:
+    """Each flow's bytes, unparsed; from the first that cannot be framed on, flows
+    read here one by one (`_read_mitm` says where the file breaks, if it does)."""
+    count = 0
+    while True:
+        start = fo.tell()
+        try:
+            data = read_frame(fo)
+        except ValueError:
+            fo.seek(start)
+            yield from _read_mitm(path, fo, problem, count)
+            return
+        yield Frame(data, count, start), fo.tell()
+        count += 1
+
+
+def read_capture_frames(
     path: Path, on_problem: Callable[[CaptureProblem], None] | None = None
+) -> Iterator[tuple[Any, int]]:
+    """`read_capture`, but a .mitm file's flows come as `Frame`s, for other processes
+    to parse: yields (Frame or flow, bytes of the file read so far)."""
+    yield from read_capture(path, on_problem, _frames=True)
+
+
+def read_capture(
+    path: Path, on_problem: Callable[[CaptureProblem], None] | None = None,
+    *, _frames: bool = False,
 ) -> Iterator[tuple[Any, int]]:
     """Yield (mitmproxy flow, bytes of the file read so far), streaming.
 
@@ -248,7 +292,7 @@ def read_capture(
 
     try:
         with path.open("rb") as fo:
-            reader = _read_har if kind == "har" else _read_mitm
+            reader = _read_har if kind == "har" else _mitm_frames if _frames else _read_mitm
             yield from reader(path, fo, problem)
     except OSError as e:
         raise CaptureError(f"{path}: cannot read ({e.strerror or e})") from e

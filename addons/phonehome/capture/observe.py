@@ -15,7 +15,8 @@ from mitmproxy import http
 from ..model import Observation
 from ..urls import query_pairs, split_url
 
-__all__ = ["observe_request", "observe_websocket_message", "observations_from_flow"]
+__all__ = ["observe_request", "observe_websocket_message", "observations_from_flow",
+           "observe_saved_flow"]
 
 
 def _timestamp(flow: http.HTTPFlow) -> float:
@@ -78,6 +79,16 @@ def _cookies(request: http.Request) -> list[tuple[str, str]]:
         return []
 
 
+def _text(raw: bytes) -> str:
+    return raw.decode("utf-8", "surrogateescape")  # as mitmproxy's Headers give it
+
+
+def _header(fields: Any, name: bytes) -> str:
+    """`Headers.get(name, "")` over the raw fields: repeats folded with ", "."""
+    values = [_text(v) for k, v in fields if k.lower() == name]
+    return ", ".join(values)
+
+
 def observe_request(flow: http.HTTPFlow, *, source: str = "live") -> Observation:
     """The request half of an HTTP flow, as it went on the wire.
 
@@ -87,6 +98,7 @@ def observe_request(flow: http.HTTPFlow, *, source: str = "live") -> Observation
     request = flow.request
     body = request.raw_content or b""
     status, response_size = _response_fields(flow)
+    fields = request.headers.fields  # (bytes, bytes) pairs, decoded once here
     return Observation(
         id=flow.id,
         timestamp=_timestamp(flow),
@@ -97,12 +109,12 @@ def observe_request(flow: http.HTTPFlow, *, source: str = "live") -> Observation
         port=request.port,
         path=request.path,
         http_version=request.http_version,
-        headers=[(k, v) for k, v in request.headers.items(multi=True)],
+        headers=[(_text(k), _text(v)) for k, v in fields],
         cookies=_cookies(request),
         query=query_pairs(split_url(request.path).query),
         body=body,
-        content_type=request.headers.get("content-type", ""),
-        content_encoding=request.headers.get("content-encoding", ""),
+        content_type=_header(fields, b"content-type"),
+        content_encoding=_header(fields, b"content-encoding"),
         status=status,
         response_size=response_size,
         kind="http",
@@ -143,3 +155,13 @@ def observations_from_flow(flow: Any, *, source: str) -> Iterator[Observation]:
             observation = observe_websocket_message(flow, index, source=source)
             if observation is not None:
                 yield observation
+
+
+def observe_saved_flow(flow: Any, source: str) -> tuple[list[Observation], str | None]:
+    """A saved flow's observations, or why it cannot be read: one unreadable flow is
+    a problem to report, not the end of the audit."""
+    try:
+        return list(observations_from_flow(flow, source=source)), None
+    except Exception as e:  # noqa: BLE001 - one unreadable flow must not stop the audit
+        flow_id = getattr(flow, "id", "?")
+        return [], f"flow {flow_id} skipped: {type(e).__name__}: {e}"[:300]

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import io
+import os
 import signal
 import sys
 import threading
-from collections import deque
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -14,7 +15,7 @@ from typing import Any
 from rich.console import Console
 
 from ..exitcodes import ExitCode
-from ..model import SEVERITIES, Observation, severity_rank
+from ..model import SEVERITIES, severity_rank
 from .selection import store_target
 
 __all__ = ["register", "run_audit"]
@@ -51,8 +52,9 @@ def register(subparsers: Any) -> None:
                         "postgresql:// URL shared by many sensors")
     parser.add_argument("--sensor", metavar="NAME",
                         help="this import's sensor name in a shared store (default: host name)")
-    parser.add_argument("-j", "--jobs", type=int, default=1, metavar="N",
-                        help="audit on N worker processes (for large captures)")
+    parser.add_argument("-j", "--jobs", type=int, default=None, metavar="N",
+                        help="audit on N worker processes; 1: in this process (default: "
+                             "one per core for captures over 8 MB, else 1)")
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar or summary")
     parser.set_defaults(func=run_audit)
 
@@ -62,18 +64,18 @@ def _fail(console: Console, message: str) -> int:
     return ExitCode.USAGE
 
 
-def _observations(flow: Any, path: Path, problems: list[Any]) -> list[Observation]:
-    """The flow's observations; a flow that cannot be read is a problem, not the end."""
-    from ..capture.files import CaptureProblem
-    from ..capture.observe import observations_from_flow
+# Below this much capture, starting workers costs more than they save.
+PARALLEL_MIN_BYTES = 8 << 20
 
+
+def default_jobs(captures: list[Path]) -> int:
+    """One worker per core this process may use, for captures big enough to pay for them."""
     try:
-        return list(observations_from_flow(flow, source=path.name))
-    except Exception as e:  # noqa: BLE001 - one unreadable flow must not stop the audit
-        flow_id = getattr(flow, "id", "?")
-        problems.append(CaptureProblem(path, f"flow {flow_id} skipped: "
-                                             f"{type(e).__name__}: {e}"[:300]))
-        return []
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        cores = os.cpu_count() or 1
+    total = sum(path.stat().st_size for path in captures)
+    return max(1, min(cores, 64)) if total >= PARALLEL_MIN_BYTES else 1
 
 
 def _exit_on_signal(signum: int, frame: Any) -> None:
@@ -93,11 +95,20 @@ def run_audit(args: argparse.Namespace, *, out: Any = None, err: Any = None) -> 
     # Imported here so `phonehome --help` and the other commands start fast.
     from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from ..audit.parallel import audit_in_parallel
+    from ..audit.parallel import Done, InlinePool, Job, WorkerPool
     from ..audit.pipeline import Auditor, AuditSettings
     from ..audit.session import AuditSession
     from ..audit.store import StoreError, store_key, store_label
-    from ..capture.files import CaptureError, CaptureProblem, check_capture, read_capture
+    from ..capture.files import (
+        CaptureError,
+        CaptureProblem,
+        Frame,
+        check_capture,
+        read_capture,
+        read_capture_frames,
+    )
+    from ..capture.mitm_reader import read_flow
+    from ..capture.observe import observe_saved_flow
     from ..report.build import highest_severity
     from ..report.terminal import format_summary
     from ..report.write import parse_formats, write_report
@@ -111,13 +122,14 @@ def run_audit(args: argparse.Namespace, *, out: Any = None, err: Any = None) -> 
         return _fail(errors, str(e))
     if not args.time_scale > 0:
         return _fail(errors, "--time-scale must be greater than 0")
-    if not 1 <= args.jobs <= 64:
+    if args.jobs is not None and not 1 <= args.jobs <= 64:
         return _fail(errors, "--jobs must be between 1 and 64")
     for path in args.captures:
         try:
             check_capture(path)
         except CaptureError as e:
             return _fail(errors, str(e))
+    jobs = args.jobs or default_jobs(args.captures)
     store_path = args.store or args.output / "audit.sqlite"
     try:
         key = store_key(store_path)
@@ -156,39 +168,84 @@ def run_audit(args: argparse.Namespace, *, out: Any = None, err: Any = None) -> 
         TextColumn("{task.fields[flows]} flows"), TimeElapsedColumn(),
         console=errors, disable=args.quiet, transient=False,
     )
-    def observations() -> Iterator[Observation]:
-        """Every observation of every capture, advancing the progress bar."""
-        done_bytes = 0
-        for path in args.captures:
-            progress.update(task, description=path.name)
-            # A CaptureError (nothing in the file can be read) ends the audit: exit 2.
-            for flow, position in read_capture(path, problems.append):
-                for observation in _observations(flow, path, problems):
-                    yield observation
-                progress.update(task, completed=done_bytes + position,
-                                flows=session.flows)
-            done_bytes += path.stat().st_size
-            progress.update(task, completed=done_bytes)
+    # Workers read the flows themselves unless times are scaled (scaling starts
+    # from the first flow, so it happens here, in order).
+    frames = jobs > 1 and args.time_scale == 1.0
+    noted: list[str] = []
+    stopped = False
+
+    def jobs_of(path: Path) -> Iterator[Job]:
+        """The capture's flows as jobs; problems found while reading travel with
+        them, so every problem is reported in capture order."""
+        source = path.name
+        read = read_capture_frames if frames else read_capture
+        for item, position in read(path, lambda problem: noted.append(problem.message)):
+            if stopped:
+                return
+            if isinstance(item, Frame):
+                yield Job(source, position, frame=item)
+            else:
+                observations, problem = observe_saved_flow(item, source)
+                yield Job(source, position,
+                          observations=tuple(session.prepare(o) for o in observations),
+                          problem=problem)
+            while noted:
+                yield Job(source, position, problem=noted.pop(0))
+        while noted:
+            yield Job(source, path.stat().st_size, problem=noted.pop(0))
+
+    def in_order(job: Job) -> Done:
+        """A flow workers leave to this process: read here, in capture order."""
+        assert job.frame is not None
+        data = job.frame.data
+        try:
+            flow = read_flow(io.BytesIO(b"%d:%s" % (len(data) - 1, data)))
+        except Exception as e:  # noqa: BLE001 - the file breaks here
+            return Done(problem=job.frame.broken(str(e)), broken=True)
+        observations, problem = observe_saved_flow(flow, job.source)
+        return Done(tuple((session.auditor.audit_encoded(session.prepare(o)), ())
+                          for o in observations), problem)
+
+    def store(path: Path, results: list[tuple[Job, Done]], done_bytes: int) -> bool:
+        """Store a chunk's records and problems in order; False once the file breaks."""
+        batch = []
+        for job, done in results:
+            if done.in_order:
+                session.commit_encoded(batch)
+                batch = []
+                done = in_order(job)
+            for record, markers in done.records:
+                for label, timestamp in markers:
+                    session.mark(label, timestamp, flow_id=record.id)
+                batch.append(record)
+            if done.problem:
+                problems.append(CaptureProblem(path, done.problem))
+            if done.broken:
+                break
+        session.commit_encoded(batch)
+        progress.update(task, completed=done_bytes + results[-1][0].position,
+                        flows=session.flows)
+        return not done.broken
 
     with progress:
         task = progress.add_task("auditing", total=total, flows=0)
+        pool = WorkerPool(settings, jobs) if jobs > 1 else InlinePool(session.auditor)
         try:
-            if args.jobs > 1:
-                read: deque[Observation] = deque()  # sent to the workers, records to come
-
-                def reading() -> Iterator[Observation]:
-                    for observation in observations():
-                        read.append(observation)
-                        yield observation
-
-                for record in audit_in_parallel(settings, reading(), args.jobs):
-                    session.submit(read.popleft(), record)
-            else:
-                for observation in observations():
-                    session.submit(observation)
+            done_bytes = 0
+            for path in args.captures:
+                progress.update(task, description=path.name)
+                stopped = False
+                for results in pool.run(jobs_of(path)):
+                    if not store(path, results, done_bytes):
+                        stopped = True
+                        break
+                done_bytes += path.stat().st_size
+                progress.update(task, completed=done_bytes)
         except CaptureError as e:
             session.close()
             return _fail(errors, str(e))
+        finally:
+            pool.close()
 
     session.note_inputs(capture_errors=[str(p) for p in problems])
     report = session.finish()

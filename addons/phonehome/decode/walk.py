@@ -31,6 +31,10 @@ _SCALARS = frozenset((int, float, bool, type(None)))
 
 _new_leaf = partial(tuple.__new__, Leaf)
 
+_SUFFIXES: dict[Any, str] = {}
+"""Location suffixes of string keys, shared by every walk: payloads repeat their keys."""
+_MAX_SUFFIXES = 16384
+
 
 def build_leaves(rows: list[tuple]) -> list[Leaf]:
     """Leaf objects from (location, path, value, source, via) rows, at C speed."""
@@ -96,7 +100,7 @@ class Walker:
         self.tree_scalars = 0
         self.full = False
         """True once max_leaves stopped the walk."""
-        self._suffix: dict[str, str] = {}
+        self._suffix = _SUFFIXES
 
     # --- entry points
 
@@ -153,7 +157,11 @@ class Walker:
             for k, v in node.items():
                 suffix = suffixes.get(k)
                 if suffix is None:
-                    suffix = suffixes[k] = key_suffix(str(k))
+                    suffix = key_suffix(str(k))
+                    if k.__class__ is str:  # only these: True == 1, but not as a key's text
+                        if len(suffixes) >= _MAX_SUFFIXES:
+                            suffixes.clear()
+                        suffixes[k] = suffix
                 t = type(v)
                 if t in _CONTAINERS:
                     container(v, loc + suffix, path + (k,), source, via, nested)

@@ -21,7 +21,7 @@ from .persistent import (
     is_identifier_key,
     persistent_ids,
 )
-from .redact import fingerprint, redact, redact_text, redact_tree, redact_url
+from .redact import fingerprint, flagged_values, redact, redact_text, redact_tree, redact_url
 
 __all__ = [
     "DETECTORS",
@@ -42,4 +42,5 @@ __all__ = [
     "redact_tree",
     "redact_url",
     "fingerprint",
+    "flagged_values",
 ]

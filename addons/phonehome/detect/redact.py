@@ -35,6 +35,7 @@ from .base import compile_re2, safe_text
 __all__ = [
     "EPHEMERAL_KEY",
     "fingerprint",
+    "flagged_values",
     "parse_location",
     "redact",
     "redact_text",
@@ -219,6 +220,7 @@ def redact(finding_type: str, value: str) -> str:
 
 
 @functools.lru_cache(maxsize=8192)
+@functools.lru_cache(maxsize=4096)  # a pure function of a few recurring locations
 def _parsed_location(location: str) -> tuple[PathPart, ...] | None:
     return parse_location(location)
 
@@ -296,7 +298,7 @@ MIN_REDACTED = 4
 _URL_TOKENS = re.compile(r"([/?&=#;])")  # a fixed split, no backtracking
 
 
-def _flagged(findings: Sequence[Finding]) -> list[tuple[str, str]]:
+def flagged_values(findings: Sequence[Finding]) -> list[tuple[str, str]]:
     """(value, evidence) of every flagged text, longest first (a merged finding's
     values one by one); the most severe finding's evidence where values repeat."""
     best: dict[str, Finding] = {}
@@ -325,9 +327,12 @@ def _substitute(text: str, flagged: list[tuple[str, str]], url: bool) -> str:
     return text
 
 
-def redact_text(text: str, findings: Sequence[Finding]) -> str:
-    """`text` (a host, a content type) with every flagged value in it replaced."""
-    flagged = _flagged(findings)
+def redact_text(text: str, findings: Sequence[Finding],
+                flagged: list[tuple[str, str]] | None = None) -> str:
+    """`text` (a host, a content type) with every flagged value in it replaced;
+    `flagged` is `flagged_values(findings)` when the caller has it already."""
+    if flagged is None:
+        flagged = flagged_values(findings)
     return _substitute(text, flagged, url=False) if flagged and text else text
 
 
@@ -344,12 +349,14 @@ def _targeted(name: str, targets: list[tuple[str, str]]) -> str | None:
     return None
 
 
-def redact_url(url: str, findings: Sequence[Finding]) -> str:
+def redact_url(url: str, findings: Sequence[Finding],
+               flagged: list[tuple[str, str]] | None = None) -> str:
     """`url` with every flagged value replaced by its evidence, as typed or
     percent-encoded, in the host, path, query and fragment. A query parameter
     that a finding names but whose text does not show the value (base64, nested
     JSON) is replaced whole. Parts that hold nothing flagged stay as they were."""
-    flagged = _flagged(findings)
+    if flagged is None:
+        flagged = flagged_values(findings)
     if not flagged or not url:
         return url
     targets = _query_targets(findings)
