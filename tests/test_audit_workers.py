@@ -11,11 +11,11 @@ import sys
 from pathlib import Path
 
 import pytest
-from flow_support import FLOWS, http_flow, write_flows
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from mitmproxy.io import tnetstring
 
+from builders import FLOWS, http_flow, write_flows
 from phonehome.capture.observe import observe_request
 from phonehome.commands.audit import PARALLEL_MIN_BYTES, default_jobs
 

@@ -121,7 +121,7 @@ class WorkerPool(AuditPool):
         pending: deque[tuple[list[Job], Any]] = deque()
         while True:
             while len(pending) < self.ahead:
-                chunk = [job for job in islice(jobs, self.chunk)]
+                chunk = list(islice(jobs, self.chunk))
                 if not chunk:
                     break
                 pending.append((chunk, self._pool.apply_async(_audit_chunk, (chunk,))))
