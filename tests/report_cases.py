@@ -135,7 +135,7 @@ def store_from_report(fixture: str, store: Path, *, sensors: tuple[str, ...] = (
 
         db = sqlite3.connect(store)
         rows = db.execute("SELECT seq, record FROM flows ORDER BY seq LIMIT 3").fetchall()
-        harms = ({"timestamp": "soon"}, {"events": 5, "host": None},
+        harms = ({"purpose": 5, "marks": "x"}, {"events": 5, "host": None},
                  {"findings": [{"type": "email"}, 7], "bytes_out": -1})
         for (seq, text), harm in zip(rows, harms, strict=True):
             db.execute("UPDATE flows SET record = ? WHERE seq = ?",
