@@ -148,6 +148,7 @@ class FlowView(Struct, frozen=True, kw_only=True):
     audit_error: AuditError | None | UnsetType = UNSET
     enforcement: dict[str, Any] | None | UnsetType = UNSET
     source: str | None | UnsetType = UNSET
+    status: int | None | UnsetType = UNSET
     content_type: str | None | UnsetType = UNSET
     payload: PayloadInfo | None | UnsetType = UNSET
     marks: tuple[str, ...] = ()
@@ -204,6 +205,11 @@ def flow_from_mapping(data: Any, kind: type[T], index: int = 0) -> T:
     A field of the wrong type is reset (a list keeps its usable items) and the
     record gets an `audit_error` (stage "store") naming the fields, unless it has one.
     """
+    if isinstance(data, Mapping) and kind is not FlowRecord:
+        try:
+            return msgspec.convert(data, kind)
+        except msgspec.ValidationError:
+            pass
     record = dict(data) if isinstance(data, Mapping) else {"id": f"store-{index}",
                                                              "audit_error": None}
     wrong = _repair_shape(record)

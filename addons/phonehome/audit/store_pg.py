@@ -482,6 +482,8 @@ class PostgresContents:
         self._db = _connect(dsn)
         try:
             self._db.read_only = True
+            # one snapshot for every pass a report makes over the flows
+            self._db.isolation_level = _psycopg().IsolationLevel.REPEATABLE_READ
             _check_schema(self._db, dsn)
         except BaseException:
             self._db.close()

@@ -92,12 +92,12 @@ def run_audit(args: argparse.Namespace, *, out: Any = None, err: Any = None) -> 
     # Imported here so `phonehome --help` and the other commands start fast.
     from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeElapsedColumn
 
+    from ..analysis.session import highest_severity
     from ..audit.parallel import audit_in_parallel
     from ..audit.pipeline import Auditor, AuditSettings
     from ..audit.session import AuditSession
     from ..audit.store import StoreError, store_key, store_label
     from ..capture.files import CaptureError, CaptureProblem, check_capture, read_capture
-    from ..report.build import highest_severity
     from ..report.terminal import format_summary
     from ..report.write import parse_formats, write_report
 
