@@ -16,6 +16,8 @@ from typing import Annotated, Any, TypeVar
 import msgspec
 from msgspec import UNSET, Meta, Raw, Struct, UnsetType
 
+from ..model import PARTIES, PURPOSES, TRIGGER_SOURCES, TRIGGERS
+
 __all__ = [
     "NameVerdict",
     "Event",
@@ -192,6 +194,9 @@ def to_builtins(value: Any) -> Any:
 
 _TEXT_DEFAULTS = {"id": "", "method": "", "url": "", "host": "", "purpose": "unknown",
                   "party": "unknown", "trigger": "unknown", "trigger_source": "none"}
+_VOCABULARY = {"purpose": PURPOSES, "party": PARTIES, "trigger": TRIGGERS,
+               "trigger_source": TRIGGER_SOURCES}
+"""Fields whose value is one word of DESIGN.md's vocabulary."""
 _LIST_FIELDS = ("rule_ids", "events", "categories", "findings", "identifiers", "marks")
 _REQUIRED_LISTS = ("rule_ids", "events", "categories", "findings")
 _ITEM_KEYS = {"events": ("name", "rule_id"),
@@ -228,8 +233,10 @@ def _repair_shape(record: dict[str, Any]) -> list[str]:
         record["timestamp"] = 0.0
         wrong.append("timestamp")
     for name, default in _TEXT_DEFAULTS.items():
-        if not isinstance(record.get(name), str):
-            record[name] = default if record.get(name) is None else str(record[name])
+        value = record.get(name)
+        words = _VOCABULARY.get(name)
+        if not isinstance(value, str) or (words is not None and value not in words):
+            record[name] = default if value is None or words is not None else str(value)
             wrong.append(name)
     bytes_out = record.get("bytes_out")
     if isinstance(bytes_out, bool) or not isinstance(bytes_out, int) or bytes_out < 0:
