@@ -34,6 +34,8 @@ __all__ = ["format_html", "html_environment", "timeline_model", "TRIGGER_COLORS"
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 MAX_DECODED_CHARS = 100_000
 """A flow's pretty-printed payload is cut here (the JSON report has it whole) ..."""
+MAX_MARKER_LINES = 200
+"""Marker lines drawn on the timeline; the markers table and audit.json list them all."""
 DECODED_BUDGET = 2_500_000
 """... and all the payloads of a page share this many characters."""
 
@@ -167,7 +169,7 @@ def timeline_model(
             "time": format_time(m["timestamp"]),
             "label_y": g.top - 4 - (i % 2) * 10,
         }
-        for i, m in enumerate(markers)
+        for i, m in enumerate(_drawn_markers(markers))
     ]
     ticks = []
     for i in range(6):
@@ -200,6 +202,15 @@ def timeline_model(
         "end": format_time(t1, with_date=True),
         "span_s": round(t1 - t0, 1),
     }
+
+
+def _drawn_markers(markers: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
+    """The markers drawn as lines: all of a short list; of a long one (an app that
+    reports every mute), the auditor's first, then the others, MAX_MARKER_LINES in all."""
+    if len(markers) <= MAX_MARKER_LINES:
+        return list(markers)
+    ranked = sorted(range(len(markers)), key=lambda i: (markers[i].get("source") != "auditor", i))
+    return [markers[i] for i in sorted(ranked[:MAX_MARKER_LINES])]
 
 
 # --- environment -----------------------------------------------------------------------
