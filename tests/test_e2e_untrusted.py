@@ -163,6 +163,10 @@ def test_a_damaged_store_record_does_not_stop_the_report(tmp_path):
     assert sum(1 for e in errors.values() if e) == report["summary"]["audit_errors"] == 2
     for flow in report["flows"]:  # what was sound in a record is kept
         assert [f["type"] for f in flow["findings"]] == ["email"], flow["id"]
+    # an unusable time becomes the one the store filed the flow under
+    assert next(f for f in report["flows"] if f["id"] == damaged[0])["timestamp"] == 1.7e9
+    times = [flow["timestamp"] for flow in report["flows"]]
+    assert times == sorted(times)
 
 
 def _records() -> list[dict]:

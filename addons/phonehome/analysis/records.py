@@ -171,9 +171,11 @@ def _decoder(kind: type[T]) -> msgspec.json.Decoder[T]:
     return decoder
 
 
-def read_flow(text: str | bytes, kind: type[T], index: int = 0) -> T:
+def read_flow(text: str | bytes, kind: type[T], index: int = 0,
+              stored_at: float | None = None) -> T:
     """One stored record as `kind`. A record the fast typed decoder refuses is
-    repaired field by field (see `flow_from_mapping`); never raises."""
+    repaired field by field (see `flow_from_mapping`; `stored_at` is the time the
+    store filed it under); never raises."""
     try:
         return _decoder(kind).decode(text)
     except (msgspec.ValidationError, msgspec.DecodeError):
@@ -182,7 +184,7 @@ def read_flow(text: str | bytes, kind: type[T], index: int = 0) -> T:
         data: Any = json.loads(text)  # not orjson: it reads wide integers as floats
     except ValueError:
         data = None
-    return flow_from_mapping(data, kind, index)
+    return flow_from_mapping(data, kind, index, stored_at)
 
 
 def to_builtins(value: Any) -> Any:
@@ -204,11 +206,13 @@ _ITEM_KEYS = {"events": ("name", "rule_id"),
 _FIELDS = {field.name: field for field in msgspec.structs.fields(FlowRecord)}
 
 
-def flow_from_mapping(data: Any, kind: type[T], index: int = 0) -> T:
+def flow_from_mapping(data: Any, kind: type[T], index: int = 0,
+                      stored_at: float | None = None) -> T:
     """`data` (a stored record, or a flow of a saved report) as `kind`.
 
-    A field of the wrong type is reset (a list keeps its usable items) and the
-    record gets an `audit_error` (stage "store") naming the fields, unless it has one.
+    A field of the wrong type is reset (a list keeps its usable items; an unusable
+    time becomes `stored_at`, else 0) and the record gets an `audit_error` (stage
+    "store") naming the fields, unless it has one.
     """
     if isinstance(data, Mapping) and kind is not FlowRecord:
         try:
@@ -217,7 +221,7 @@ def flow_from_mapping(data: Any, kind: type[T], index: int = 0) -> T:
             pass
     record = dict(data) if isinstance(data, Mapping) else {"id": f"store-{index}",
                                                              "audit_error": None}
-    wrong = _repair_shape(record)
+    wrong = _repair_shape(record, stored_at)
     wrong.extend(name for name in _repair_types(record) if name not in wrong)
     if wrong and not record.get("audit_error"):
         record["audit_error"] = {"stage": "store",
@@ -225,12 +229,12 @@ def flow_from_mapping(data: Any, kind: type[T], index: int = 0) -> T:
     return msgspec.convert(record, kind)
 
 
-def _repair_shape(record: dict[str, Any]) -> list[str]:
+def _repair_shape(record: dict[str, Any], stored_at: float | None) -> list[str]:
     wrong = []
     timestamp = record.get("timestamp")
     if (isinstance(timestamp, bool) or not isinstance(timestamp, (int, float))
             or not math.isfinite(timestamp)):
-        record["timestamp"] = 0.0
+        record["timestamp"] = stored_at if stored_at is not None else 0.0
         wrong.append("timestamp")
     for name, default in _TEXT_DEFAULTS.items():
         value = record.get(name)

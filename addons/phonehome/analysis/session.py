@@ -13,7 +13,7 @@ import datetime as _dt
 import importlib.metadata
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
@@ -23,7 +23,7 @@ from msgspec import UNSET
 from .. import __version__
 from ..bundled import builtin_rules_dir
 from ..model import Marker, severity_rank
-from .app import AppVotes
+from .app import AppVotes, party_for
 from .claims import ClaimsEvaluation, SessionFacts, load_claims
 from .fleet import Fleet
 from .groups import FindingGroup, FindingGroups
@@ -88,10 +88,6 @@ class Analysis:
     groups: list[FindingGroup]
     tally: Tally
     highest_severity: str | None
-    markers: list[Marker] = field(default_factory=list)
-
-    def section(self, name: str, default: Any = None) -> Any:
-        return self.head.get(name, self.tail.get(name, default))
 
     def apply(self, position: int, flow: FlowT) -> FlowT:
         """The flow as the report shows it: its context, its party, any stage error."""
@@ -108,11 +104,12 @@ def _applied(flow: FlowT, position: int, ids: Sequence[str],
 
 def apply_context(flow: FlowT, context: FlowContext | None, app: str | None,
                   error: AuditError | None = None) -> FlowT:
+    """`flow` with what the session found: its timeline context, its party for the
+    audited app, and the error of a stage that left it out."""
     changes: dict[str, Any] = {}
-    if flow.vendor_pack and app is not None:
-        party = "first" if flow.vendor_pack == app else "third"
-        if party != flow.party:
-            changes["party"] = party
+    party = party_for(flow.party, flow.vendor_pack, app)
+    if party != flow.party:
+        changes["party"] = party
     if context is not None:
         changes.update(phase=context.phase, trigger=context.trigger,
                        trigger_source=context.trigger_source,
@@ -322,8 +319,7 @@ def analyze(
     tail["finding_groups"] = group_list
     return Analysis(head=head, tail=tail, flow_count=count, app=app_name, timeline=timeline,
                     contexts=contexts, ids=ids, stage_errors=stage_errors, groups=group_list,
-                    tally=tally.tally(timeline.cadence), highest_severity=worst,
-                    markers=markers)
+                    tally=tally.tally(timeline.cadence), highest_severity=worst)
 
 
 class MemoryFlows:

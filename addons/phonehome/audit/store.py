@@ -315,17 +315,16 @@ class StoreContents:
         return int(self._db.execute(f"SELECT count(*) FROM flows{self._where}",
                                     self._params).fetchone()[0])
 
-    def _texts(self) -> Iterator[str]:
+    def _rows(self) -> Iterator[tuple[float, str]]:
         # time, then id: the order reports list flows in (the index serves the time part)
-        cursor = self._db.execute(
-            f"SELECT record FROM flows{self._where} ORDER BY timestamp, id, seq", self._params)
-        for (text,) in cursor:
-            yield text
+        yield from self._db.execute(
+            f"SELECT timestamp, record FROM flows{self._where} ORDER BY timestamp, id, seq",
+            self._params)
 
     def records(self, *, decoded: bool = True) -> Iterator[dict[str, Any]]:
         """Records as stored, in time order; without their decoded bodies if `decoded`
         is False."""
-        for text in self._texts():
+        for _, text in self._rows():
             record = json.loads(text)  # not orjson: it reads wide integers as floats
             if not decoded:
                 record["decoded"] = None
@@ -334,8 +333,8 @@ class StoreContents:
     def flows(self, kind: type[FlowT]) -> Iterator[FlowT]:
         """Typed records in time order, streamed: `FlowRecord` whole, `FlowView` without
         the decoded body. A damaged record comes repaired, saying what was unusable."""
-        for index, text in enumerate(self._texts()):
-            yield read_flow(text, kind, index)
+        for index, (stored_at, text) in enumerate(self._rows()):
+            yield read_flow(text, kind, index, stored_at)
 
     def close(self) -> None:
         self._db.close()

@@ -527,19 +527,19 @@ class PostgresContents:
         return int(self._db.execute(f"SELECT count(*) FROM phonehome_flows{where}",
                                     params).fetchone()[0])
 
-    def _rows(self) -> Iterator[tuple[str, str, str]]:
-        """(sensor, id, record text) in the order reports list flows: time, then id."""
+    def _rows(self) -> Iterator[tuple[str, str, float, str]]:
+        """(sensor, id, time, record text) in the order reports list flows: time, then id."""
         where, params = self.selection.where()
         with self._db.cursor(name="phonehome_records") as cursor:
             cursor.itersize = 500
-            cursor.execute(f"SELECT sensor, id, record FROM phonehome_flows{where} "
+            cursor.execute(f"SELECT sensor, id, timestamp, record FROM phonehome_flows{where} "
                            'ORDER BY timestamp, id COLLATE "C", sensor, seq', params)
             yield from cursor
 
     def records(self, *, decoded: bool = True) -> Iterator[dict[str, Any]]:
         """Records in time order, streamed; an id two sensors share gets its sensor prefixed."""
         owners: dict[str, str] = {}
-        for sensor, flow_id, text in self._rows():
+        for sensor, flow_id, _, text in self._rows():
             record = json.loads(text)  # not orjson: it reads wide integers as floats
             record["sensor"] = sensor
             owner = owners.setdefault(flow_id, sensor)
@@ -553,8 +553,8 @@ class PostgresContents:
         """Typed records in time order, streamed (see StoreContents.flows), each with
         its sensor; an id two sensors share gets its sensor prefixed."""
         owners: dict[str, str] = {}
-        for index, (sensor, flow_id, text) in enumerate(self._rows()):
-            flow = read_flow(text, kind, index)
+        for index, (sensor, flow_id, stored_at, text) in enumerate(self._rows()):
+            flow = read_flow(text, kind, index, stored_at)
             owner = owners.setdefault(flow_id, sensor)
             flow_id = flow.id if owner == sensor else f"{sensor}/{flow.id}"  # type: ignore[attr-defined]
             yield msgspec.structs.replace(flow, sensor=sensor, id=flow_id)  # type: ignore[type-var]
