@@ -7,6 +7,7 @@ linked across the session in one streaming pass, memory linear in the number of
 
 from __future__ import annotations
 
+from array import array
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -23,7 +24,8 @@ class _Seen:
     def __init__(self, key: str, evidence: str) -> None:
         self.key = key
         self.keys: dict[str, None] = {}
-        self.flows: dict[int, None] = {}
+        self.flows = array("I")
+        """Positions of the flows it was seen in, in session order (4 bytes each)."""
         self.captures: dict[str, None] = {}
         self.locations: dict[str, None] = {}
         self.evidence = evidence
@@ -45,7 +47,8 @@ class PersistentIds:
                 entry = self._seen[fingerprint] = _Seen(
                     candidate.key, candidate.evidence or fingerprint)
             entry.keys[candidate.key] = None
-            entry.flows[position] = None
+            if not entry.flows or entry.flows[-1] != position:
+                entry.flows.append(position)
             entry.captures[capture] = None
             if len(entry.locations) < 8:
                 entry.locations[candidate.location] = None

@@ -224,8 +224,11 @@ def analyze(
             stage_errors.setdefault(position, AuditError(stage="timeline", reason=_reason(e)))
             continue
         timeline_flows.append(msgspec.structs.replace(
-            view, endpoint=intern(view.endpoint), events=intern(view.events),
-            categories=intern(view.categories), marks=intern(view.marks)))
+            view, endpoint=intern(view.endpoint), purpose=purposes[-1],
+            rule_id=intern(view.rule_id), events=intern(view.events),
+            trigger=intern(view.trigger), trigger_source=intern(view.trigger_source),
+            trigger_reason=intern(view.trigger_reason), categories=intern(view.categories),
+            marks=intern(view.marks)))
         timeline_positions.append(position)
     count = len(ids)
 

@@ -88,7 +88,13 @@ class FlowHints:
         return ""
 
 
+_NO_HINTS = FlowHints()
+
+
 def name_hints(flow: TimelineFlow) -> FlowHints:
+    """The name verdicts of the flow's events (one shared, empty value when there are none)."""
+    if not any(event.name_trigger and not event.trigger for event in flow.events):
+        return _NO_HINTS
     hints = FlowHints()
     for event in flow.events:
         hint = event.name_trigger
