@@ -1,9 +1,7 @@
-"""Typed flow records, as the store holds them and audit.json shows them.
-
-A stored record is read straight into a frozen `FlowRecord` (or into a lighter
-`FlowView`, which leaves the decoded body unread). A record from another version
-or a damaged store takes the slow path: each unusable field is reset, and the
-record says so in `audit_error` (stage "store"). Field order is the JSON order.
+"""Typed flow records, as the store holds them and audit.json shows them (field
+order is the JSON order). A stored record is read straight into a frozen `FlowRecord`,
+or a lighter `FlowView` that leaves the decoded body unread; a damaged one is repaired
+field by field and says so in `audit_error` (stage "store").
 """
 
 from __future__ import annotations

@@ -1,9 +1,7 @@
-"""The whole-session analysis: the audited app, the timeline, persistent ids, finding
-groups, fleet, claims and the counts, over the store read as a stream of light views.
-
-Two passes: the first gathers what the timeline reads of each flow (`TimelineFlow`);
-the second applies each flow's context and feeds the counts. No single flow can stop
-a stage: a flow a stage fails on is left out of it and says why (`audit_error`).
+"""The whole-session analysis (audited app, timeline, persistent ids, finding groups,
+fleet, claims, counts) over the store read twice as a stream of light views: first
+what the timeline reads of each flow, then each flow with its context, counted. A
+flow a stage fails on is left out of that stage and says why (`audit_error`).
 """
 
 from __future__ import annotations

@@ -1,9 +1,7 @@
-"""What the formats for people (terminal, Markdown, HTML) show, with a bounded size.
-
-A `Document` holds the whole-session analysis (sections, timeline, counts, finding
-groups) and the flows shown in full: every flow of a small session; of a large one,
-the flows behind the top finding groups and the claims' first evidence. Everything
-else is a count and a pointer to audit.json.
+"""What the formats for people (terminal, Markdown, HTML) show, in bounded size: the
+whole-session analysis, the finding groups, and the flows shown in full (all of a
+small session; of a large one, those behind the top groups and the claims' first
+evidence). The rest is a count and a pointer to audit.json.
 """
 
 from __future__ import annotations

@@ -1,9 +1,8 @@
 """audit.json: the one encoder of the `phonehome.report/1` JSON contract.
 
-The typed values (flow records, finding groups, the sections) are encoded by
-msgspec, which keeps integers of any width and passes a decoded body through as
-it is stored. The flows array is written item by item, so the file is valid,
-indented JSON of the same shape at any size and memory does not grow with it.
+msgspec encodes the typed values, keeping integers of any width and passing a
+decoded body through as stored. The flows are written one by one, so the file is
+the same valid, indented JSON at any size, and memory does not grow with it.
 """
 
 from __future__ import annotations

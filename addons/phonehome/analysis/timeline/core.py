@@ -1,11 +1,8 @@
-"""apply_timeline: phases, trigger attribution, cadence and mute over all flows.
-
-Runs once per report over light, frozen `TimelineFlow` views and returns each
-flow's `FlowContext` (phase, trigger, …) as a value. A flow no rule gave a trigger
-takes, in order: `name` (strong words of its events' names, names.py), then
-`cadence`, a weak name hint the timing allows, an ambiguous name the batch or
-timing settles, `marker`, `context` (a phase, or the moments after a leave);
-else `unknown` with the reason. Each says how sure it is (`trigger_confidence`).
+"""apply_timeline: phases, triggers, cadence and mute over frozen `TimelineFlow` views,
+each flow's conclusions returned as a `FlowContext`. A flow no rule gave a trigger takes,
+in order: `name` (strong words of its events' names), `cadence`, a weak name hint the
+timing allows, an ambiguous name the batch or timing settles, `marker`, `context` (a
+phase, or the moments after a leave); else `unknown`, with how sure each is and why.
 """
 
 from __future__ import annotations
