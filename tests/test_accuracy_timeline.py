@@ -13,9 +13,9 @@ from mitmproxy.test import tflow
 
 from builders import ROOT
 from conftest import assert_valid_report
+from phonehome.analysis.session import build_report
 from phonehome.audit.pipeline import Auditor, AuditSettings
 from phonehome.capture.observe import observe_request
-from phonehome.report.build import build_report
 from phonehome.rules.loader import load_rules
 from phonehome.rules.vocabulary import Vocabulary
 

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from builders import SAMPLE, make_obs, payload_of
-from phonehome.analysis.app import apply_app, resolve_app
-from phonehome.report.build import build_report
+from phonehome.analysis.app import party_for, resolve_app
+from phonehome.analysis.session import build_report
 from phonehome.rules import load_rules
 from phonehome.rules.party import PartyEntry, attribute
 
@@ -88,8 +88,8 @@ def test_auto_picks_the_vendor_with_most_telemetry() -> None:
              _flow(4, "teams"), _flow(5, "teams"), _flow(6, None, party="third")]
     app = resolve_app(flows, "auto", APPS)
     assert (app["name"], app["vendor"], app["chosen_by"]) == ("teams", "Microsoft", "traffic")
-    apply_app(flows, app["name"])
-    assert [f["party"] for f in flows] == ["third", "third", "third", "first", "first", "third"]
+    parties = [party_for(f["party"], f["vendor_pack"], app["name"]) for f in flows]
+    assert parties == ["third", "third", "third", "first", "first", "third"]
 
 
 def test_auto_ties_go_to_more_flows_then_load_order() -> None:

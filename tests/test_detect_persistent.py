@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from builders import make_payload
-from phonehome.detect import identifier_candidates, is_identifier_key, persistent_ids
+from phonehome.analysis.persistent import persistent_ids
+from phonehome.detect import identifier_candidates, is_identifier_key
 
 
 def _flow(flow_id: str, source: str, tree: dict) -> dict:

@@ -163,16 +163,16 @@ def test_a_damaged_store_record_does_not_stop_the_report(tmp_path):
     assert sum(1 for e in errors.values() if e) == report["summary"]["audit_errors"] == 2
     for flow in report["flows"]:  # what was sound in a record is kept
         assert [f["type"] for f in flow["findings"]] == ["email"], flow["id"]
+    # an unusable time becomes the one the store filed the flow under
+    assert next(f for f in report["flows"] if f["id"] == damaged[0])["timestamp"] == 1.7e9
+    times = [flow["timestamp"] for flow in report["flows"]]
+    assert times == sorted(times)
 
 
-def test_a_flow_that_breaks_a_session_stage_is_left_out_of_it():
-    """When one flow's data makes a whole-session stage raise, that flow alone is
-    left out of the stage and says why; the stage runs on the others."""
-    from phonehome.report.build import build_report
-
+def _records() -> list[dict]:
     device = {"key": "deviceId", "location": "$.deviceId", "fingerprint": "5e1f",
               "evidence": "d***"}
-    records = [
+    return [
         {"id": f"f{i}", "timestamp": 1_700_000_000.0 + 30.0 * i, "method": "POST",
          "url": "https://metrics.example.com/v1/metrics", "host": "metrics.example.com",
          "purpose": "telemetry", "party": "first", "organization": None, "bytes_out": 10,
@@ -180,18 +180,56 @@ def test_a_flow_that_breaks_a_session_stage_is_left_out_of_it():
          "categories": [], "findings": [], "audit_error": None, "identifiers": [device]}
         for i in range(8)
     ]
-    # a fingerprint must be text
-    records[3]["identifiers"] = [{**device, "fingerprint": ["not", "text"]}]
+
+
+def test_a_field_of_the_wrong_type_is_caught_where_the_record_is_read():
+    """A record whose data a session stage could not use (a fingerprint that is not
+    text) is repaired where it is read: that flow says why, and every stage runs on
+    all the flows with what was sound."""
+    from phonehome.analysis.session import build_report
+
+    records = _records()
+    records[3]["identifiers"] = [{**records[3]["identifiers"][0], "fingerprint": ["not", "text"]}]
     report = build_report(records)
     broken = next(f for f in report["flows"] if f["id"] == "f3")
-    assert broken["audit_error"]["stage"] == "persistent_ids"
-    assert "unhashable" in broken["audit_error"]["reason"]
+    assert broken["audit_error"] == {"stage": "store",
+                                     "reason": "unusable identifiers in the store"}
     others = [f for f in report["flows"] if f["id"] != "f3"]
     assert not any(f["audit_error"] for f in others)
     assert [entry["flows"] for entry in report["persistent_ids"]] == [
         ["f0", "f1", "f2", "f4", "f5", "f6", "f7"]]
     assert [c["count"] for c in report["cadence"]] == [8]  # the timeline took every flow
     assert report["summary"]["audit_errors"] == 1
+
+
+def test_a_flow_that_breaks_a_session_stage_is_left_out_of_it():
+    """When one flow's data makes a whole-session stage raise (here: a time no clock
+    gives, which the store's reader would have reset), that flow alone is left out of
+    the stage and says why; the stage runs on the others."""
+    import contextlib
+
+    import msgspec
+
+    from phonehome.analysis.session import MemoryFlows, SessionReport, analyze
+
+    class Unrepaired(MemoryFlows):
+        def flows(self, kind):
+            for record in self._records:
+                yield msgspec.convert(record, kind)
+
+    records = _records()
+    records[5]["timestamp"] = float("inf")
+    source = Unrepaired(records)
+    analysis = analyze(source)
+    report = SessionReport(analysis, lambda: contextlib.nullcontext(source))
+    flows = {f["id"]: f for f in report.to_dict(decoded=False)["flows"]}
+    assert flows["f5"]["audit_error"]["stage"] == "timeline"
+    assert not any(f["audit_error"] for i, f in flows.items() if i != "f5")
+    assert all(f["phase"] == "idle" for i, f in flows.items() if i != "f5")
+    assert [entry["flows"] for entry in analysis.tail["persistent_ids"]] == [
+        ["f0", "f1", "f2", "f3", "f4", "f6", "f7", "f5"]]  # the other stages took it
+    assert [c["count"] for c in analysis.tail["cadence"]] == [7]
+    assert analysis.head["summary"]["audit_errors"] == 1
 
 
 def _raw_request(proxy_port: int, target: str, host: bytes, body: bytes) -> bytes:

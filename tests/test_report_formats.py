@@ -254,11 +254,12 @@ def test_markdown_structure_and_claims_first(name: str) -> None:
 def test_markdown_tables_agree_with_json(name: str) -> None:
     report = load(name)
     text = format_markdown(report)
-    findings = md_table(md_section(text, "## Findings"))
-    assert len(findings) == len(all_findings(report))
-    assert Counter(md_unescape(r[7]) for r in findings) == Counter(
-        f["evidence"] for f in all_findings(report)
-    )
+    groups = md_table(md_section(text, "## Findings"))  # one row per finding group
+    assert sum(int(r[7]) for r in groups) == len(all_findings(report))
+    evidence: Counter[str] = Counter()
+    for row in groups:
+        evidence[md_unescape(row[6])] += int(row[7])
+    assert evidence == Counter(f["evidence"] for f in all_findings(report))
     flows = md_table(md_section(text, "## Flows"))
     assert [r[0] for r in flows] == [f["id"] for f in report["flows"]]
     endpoints = md_table(md_section(text, "## Endpoints"))
@@ -273,7 +274,7 @@ def test_markdown_escapes_hostile_values() -> None:
     assert "<script>" not in text and "<img" not in text and "<iframe" not in text
     assert "](http://e.vil)" not in text
     rows = md_table(md_section(text, "## Findings"))  # cell counts hold despite the pipes
-    evidence = [md_unescape(r[7]) for r in rows]
+    evidence = [md_unescape(r[6]) for r in rows]
     assert HOSTILE_EVIDENCE in evidence
     flows = md_table(md_section(text, "## Flows"))
     assert md_unescape(next(r for r in flows if r[0] == "f04")[3]) == HOSTILE_URL
@@ -367,11 +368,12 @@ def test_html_structure_claims_first(name: str) -> None:
 def test_html_content_agrees_with_json(name: str) -> None:
     report = load(name)
     dom = parse_html(format_html(report))
-    rows = [n for n in dom.find_all("tr") if n.has_class("finding")]
-    assert len(rows) == len(all_findings(report))
-    evidence = Counter(
-        n.text().strip() for row in rows for n in row.find_all("td") if n.has_class("evidence")
-    )
+    rows = [n for n in dom.find_all("tr") if n.has_class("finding")]  # one per finding group
+    assert sum(int(row.attrs["data-count"] or 0) for row in rows) == len(all_findings(report))
+    evidence: Counter[str] = Counter()
+    for row in rows:
+        (cell,) = [n for n in row.find_all("td") if n.has_class("evidence")]
+        evidence[cell.text().strip()] += int(row.attrs["data-count"] or 0)
     assert evidence == Counter(f["evidence"] for f in all_findings(report))
     flows = [n for n in dom.find_all("details") if n.has_class("flow")]
     assert [n.attrs["id"] for n in flows] == [f"flow-{f['id']}" for f in report["flows"]]

@@ -10,10 +10,10 @@ from hypothesis import strategies as st
 
 from phonehome.analysis.timeline import (
     TimelineSettings,
-    apply_timeline,
     endpoint_template,
     estimate_cadence,
 )
+from timeline_support import apply_timeline
 
 T0 = 1_700_000_000.0
 

@@ -9,9 +9,9 @@ import pytest
 from mitmproxy import http
 from mitmproxy.test import tflow
 
+from phonehome.analysis.session import build_report
 from phonehome.audit.pipeline import Auditor, AuditSettings
 from phonehome.capture.observe import observe_request
-from phonehome.report.build import build_report
 
 METRICS = "https://metrics-a.wbx2.com/metrics/api/v1/clientmetrics"
 LOCUS = "https://locus-a.wbx2.com/locus/api/v1/loci"

@@ -18,13 +18,12 @@ from phonehome.analysis.timeline import (
     MUTED_AUDIO_REASON,
     Timeline,
     TimelineSettings,
-    apply_timeline,
-    collect_markers,
     format_timeline,
     marker_from_dict,
     marker_to_dict,
 )
 from phonehome.model import Marker
+from timeline_support import apply_timeline, collect_markers
 
 T0 = 1_700_000_000.0
 METRICS = "https://metrics-a.wbx2.com/metrics/api/v1/clientmetrics"

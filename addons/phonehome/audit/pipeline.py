@@ -6,7 +6,7 @@ report's `flows[]` item. It never raises: a stage that fails leaves
 `audit_error` on the record and the later stages run on what is left.
 
 The whole-session stages (timeline, persistent ids, claims) run at report
-time, in `phonehome.report.build`.
+time, in `phonehome.analysis`.
 """
 
 from __future__ import annotations
@@ -47,7 +47,7 @@ class AuditSettings:
     limits: DecodeLimits = field(default_factory=DecodeLimits)
     keep_decoded: bool = True
     app: str = "auto"
-    """The audited app (a first-party pack id) or "auto": see report.build.resolve_app."""
+    """The audited app (a first-party pack id) or "auto": see analysis.app.AppVotes."""
     fingerprint_key: bytes | None = field(default=None, repr=False)
     """The per-install secret (store.fingerprint_key); None: one random key per process."""
 

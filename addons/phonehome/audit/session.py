@@ -7,14 +7,13 @@ traffic gives identical reports.
 from __future__ import annotations
 
 import json
-import math
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from ..analysis.session import SessionReport, analyze
 from ..model import Marker, Observation
-from ..report.build import build_report
 from ..report.write import private_dir
 from .pipeline import Auditor, AuditSettings, EncodedRecord
 from .store import StoreTarget, default_sensor, is_postgres_url, open_store, read_store
@@ -127,8 +126,8 @@ class AuditSession:
             self.store.close()
             self._closed = True
 
-    def finish(self, claims_paths: Sequence[Path] | None = None) -> dict[str, Any]:
-        """Close the store and build the report from it."""
+    def finish(self, claims_paths: Sequence[Path] | None = None) -> SessionReport:
+        """Close the store and analyse the session from it."""
         self.close()
         return report_from_store(self.store_path, claims_paths=claims_paths,
                                  selection=sensor_selection(self.store_path, self.sensor))
@@ -139,81 +138,13 @@ def sensor_selection(target: StoreTarget, sensor: str) -> StoreSelection | None:
     return StoreSelection(sensors=(sensor,)) if is_postgres_url(target) else None
 
 
-# Above this many flows the report leaves out the decoded bodies (they stay in the
-# store): the report is built in memory, and bodies are most of each record.
-DECODED_IN_REPORT_MAX_FLOWS = 5000
-
-
 def report_from_store(
     path: StoreTarget, *, claims_paths: Sequence[Path] | None = None,
     selection: StoreSelection | None = None, app: str | None = None,
-) -> dict[str, Any]:
+) -> SessionReport:
+    """The session's analysis, read from the store as a stream; its reports are
+    written by streaming the store once more (`report.write.write_report`)."""
     with read_store(path, selection) as contents:
-        meta = contents.meta()
-        inputs = dict(meta.get("inputs") or {})
-        with_bodies = contents.count() <= DECODED_IN_REPORT_MAX_FLOWS
-        if not with_bodies:
-            inputs["decoded_bodies_omitted"] = True
-        return build_report(
-            readable_records(contents.records(decoded=with_bodies)),
-            contents.markers(),
-            inputs=inputs,
-            claims_paths=claims_paths,
-            app=app,
-        )
-
-
-# A store may come from another version or be damaged: these are the fields the
-# report's stages and formats read, with the value a record gets when its own is unusable.
-_TEXT_DEFAULTS = {"id": "", "method": "", "url": "", "host": "", "purpose": "unknown",
-                  "party": "unknown", "trigger": "unknown", "trigger_source": "none"}
-_LIST_FIELDS = ("rule_ids", "events", "categories", "findings", "identifiers", "marks")
-_REQUIRED_LISTS = ("rule_ids", "events", "categories", "findings")
-_ITEM_KEYS = {"events": ("name", "rule_id"),
-              "findings": ("type", "category", "severity", "location", "detector", "evidence")}
-
-
-def readable_records(records: Iterable[Any]) -> Iterator[dict[str, Any]]:
-    """Each stored record with the shape the report relies on. A field of the wrong
-    type is reset and the record gets an `audit_error` (stage "store") saying so."""
-    for index, record in enumerate(records):
-        if not isinstance(record, dict):
-            record = {"id": f"store-{index}", "audit_error": None}
-        wrong = []
-        timestamp = record.get("timestamp")
-        if (isinstance(timestamp, bool) or not isinstance(timestamp, (int, float))
-                or not math.isfinite(timestamp)):
-            record["timestamp"] = 0.0
-            wrong.append("timestamp")
-        for name, default in _TEXT_DEFAULTS.items():
-            if not isinstance(record.get(name), str):
-                record[name] = default if record.get(name) is None else str(record[name])
-                wrong.append(name)
-        bytes_out = record.get("bytes_out")
-        if isinstance(bytes_out, bool) or not isinstance(bytes_out, int) or bytes_out < 0:
-            record["bytes_out"] = 0
-            wrong.append("bytes_out")
-        for name in _LIST_FIELDS:
-            items = record.get(name)
-            keys = _ITEM_KEYS.get(name)
-            kept = [item for item in items if _item_ok(item, keys)] \
-                if isinstance(items, list) else []
-            if kept != items:
-                record[name] = kept
-                if items is not None or name in _REQUIRED_LISTS:
-                    wrong.append(name)
-        record.setdefault("organization", None)
-        error = record.get("audit_error")
-        if error is not None and not _item_ok(error, ("stage", "reason")):
-            record["audit_error"] = None
-            wrong.append("audit_error")
-        if wrong and not record.get("audit_error"):
-            record["audit_error"] = {"stage": "store",
-                                     "reason": "unusable " + ", ".join(wrong) + " in the store"}
-        yield record
-
-
-def _item_ok(item: Any, keys: Sequence[str] | None) -> bool:
-    if keys is None:
-        return isinstance(item, (str, dict))
-    return isinstance(item, dict) and all(isinstance(item.get(k), str) for k in keys)
+        inputs = dict(contents.meta().get("inputs") or {})
+        analysis = analyze(contents, inputs=inputs, claims_paths=claims_paths, app=app)
+    return SessionReport(analysis, lambda: read_store(path, selection))

@@ -17,15 +17,17 @@ import sqlite3
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Union
+from typing import TYPE_CHECKING, Any, TypeVar, Union
 
 import orjson
 
+from ..analysis.records import read_flow
 from ..model import Marker
 
 if TYPE_CHECKING:
     from .store_pg import PostgresContents, PostgresStore, StoreSelection
 
+FlowT = TypeVar("FlowT")
 StoreTarget = Union[Path, str]
 """A file path (the embedded SQLite store) or a postgresql:// URL (the shared store)."""
 
@@ -323,15 +325,26 @@ class StoreContents:
         return int(self._db.execute(f"SELECT count(*) FROM flows{self._where}",
                                     self._params).fetchone()[0])
 
+    def _rows(self) -> Iterator[tuple[float, str]]:
+        # time, then id: the order reports list flows in (the index serves the time part)
+        yield from self._db.execute(
+            f"SELECT timestamp, record FROM flows{self._where} ORDER BY timestamp, id, seq",
+            self._params)
+
     def records(self, *, decoded: bool = True) -> Iterator[dict[str, Any]]:
-        """Records in time order; without their decoded bodies if `decoded` is False."""
-        cursor = self._db.execute(
-            f"SELECT record FROM flows{self._where} ORDER BY timestamp, seq", self._params)
-        for (text,) in cursor:
+        """Records as stored, in time order; without their decoded bodies if `decoded`
+        is False."""
+        for _, text in self._rows():
             record = json.loads(text)  # not orjson: it reads wide integers as floats
             if not decoded:
                 record["decoded"] = None
             yield record
+
+    def flows(self, kind: type[FlowT]) -> Iterator[FlowT]:
+        """Typed records in time order, streamed: `FlowRecord` whole, `FlowView` without
+        the decoded body. A damaged record comes repaired, saying what was unusable."""
+        for index, (stored_at, text) in enumerate(self._rows()):
+            yield read_flow(text, kind, index, stored_at)
 
     def close(self) -> None:
         self._db.close()

@@ -22,8 +22,11 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
+import msgspec
+
+from ..analysis.records import read_flow
 from ..model import Marker
-from .store import StoreError, dumps_record, is_postgres_url
+from .store import FlowT, StoreError, dumps_record, is_postgres_url
 
 __all__ = [
     "PostgresStore",
@@ -486,6 +489,8 @@ class PostgresContents:
         self._db = _connect(dsn)
         try:
             self._db.read_only = True
+            # one snapshot for every pass a report makes over the flows
+            self._db.isolation_level = _psycopg().IsolationLevel.REPEATABLE_READ
             _check_schema(self._db, dsn)
         except BaseException:
             self._db.close()
@@ -529,23 +534,37 @@ class PostgresContents:
         return int(self._db.execute(f"SELECT count(*) FROM phonehome_flows{where}",
                                     params).fetchone()[0])
 
-    def records(self, *, decoded: bool = True) -> Iterator[dict[str, Any]]:
-        """Records in time order, streamed; an id two sensors share gets its sensor prefixed."""
+    def _rows(self) -> Iterator[tuple[str, str, float, str]]:
+        """(sensor, id, time, record text) in the order reports list flows: time, then id."""
         where, params = self.selection.where()
-        seen: dict[str, str] = {}
         with self._db.cursor(name="phonehome_records") as cursor:
             cursor.itersize = 500
-            cursor.execute(f"SELECT sensor, record FROM phonehome_flows{where} "
-                           "ORDER BY timestamp, sensor, seq", params)
-            for sensor, text in cursor:
-                record = json.loads(text)  # not orjson: it reads wide integers as floats
-                record["sensor"] = sensor
-                owner = seen.setdefault(record["id"], sensor)
-                if owner != sensor:
-                    record["id"] = f"{sensor}/{record['id']}"
-                if not decoded:
-                    record["decoded"] = None
-                yield record
+            cursor.execute(f"SELECT sensor, id, timestamp, record FROM phonehome_flows{where} "
+                           'ORDER BY timestamp, id COLLATE "C", sensor, seq', params)
+            yield from cursor
+
+    def records(self, *, decoded: bool = True) -> Iterator[dict[str, Any]]:
+        """Records in time order, streamed; an id two sensors share gets its sensor prefixed."""
+        owners: dict[str, str] = {}
+        for sensor, flow_id, _, text in self._rows():
+            record = json.loads(text)  # not orjson: it reads wide integers as floats
+            record["sensor"] = sensor
+            owner = owners.setdefault(flow_id, sensor)
+            if owner != sensor:
+                record["id"] = f"{sensor}/{record['id']}"
+            if not decoded:
+                record["decoded"] = None
+            yield record
+
+    def flows(self, kind: type[FlowT]) -> Iterator[FlowT]:
+        """Typed records in time order, streamed (see StoreContents.flows), each with
+        its sensor; an id two sensors share gets its sensor prefixed."""
+        owners: dict[str, str] = {}
+        for index, (sensor, flow_id, stored_at, text) in enumerate(self._rows()):
+            flow = read_flow(text, kind, index, stored_at)
+            owner = owners.setdefault(flow_id, sensor)
+            flow_id = flow.id if owner == sensor else f"{sensor}/{flow.id}"  # type: ignore[attr-defined]
+            yield msgspec.structs.replace(flow, sensor=sensor, id=flow_id)  # type: ignore[type-var]
 
     def close(self) -> None:
         self._db.close()

@@ -95,6 +95,7 @@ def run_audit(args: argparse.Namespace, *, out: Any = None, err: Any = None) -> 
     # Imported here so `phonehome --help` and the other commands start fast.
     from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeElapsedColumn
 
+    from ..analysis.session import highest_severity
     from ..audit.parallel import Done, InlinePool, Job, WorkerPool
     from ..audit.pipeline import Auditor, AuditSettings
     from ..audit.session import AuditSession
@@ -109,7 +110,6 @@ def run_audit(args: argparse.Namespace, *, out: Any = None, err: Any = None) -> 
     )
     from ..capture.mitm_reader import read_flow
     from ..capture.observe import observe_saved_flow
-    from ..report.build import highest_severity
     from ..report.terminal import format_summary
     from ..report.write import parse_formats, write_report
 

@@ -75,8 +75,9 @@ def _inputs(args: argparse.Namespace) -> tuple[Mapping[str, Any], Mapping[str, A
                                "--old-until and --new-sensor/--new-since/--new-until")
     target = store_target(args.sources[0])
     try:
-        return (report_from_store(target, selection=old_side),
-                report_from_store(target, selection=new_side))
+        # a diff reads flows' events, findings and identifiers, never their bodies
+        return (report_from_store(target, selection=old_side).to_dict(decoded=False),
+                report_from_store(target, selection=new_side).to_dict(decoded=False))
     except StoreError as e:
         raise ReportInputError(str(e)) from e
 

@@ -6,7 +6,7 @@
 
 One small class per finding type (personal.py, content.py), each a pure
 function of (value, key context); identity matching over every encoded form
-(identity.py); persistent identifiers across flows (persistent.py);
+(identity.py); identifier candidates, linked across flows at analysis (persistent.py);
 redacted evidence (redact.py).
 """
 
@@ -19,7 +19,6 @@ from .persistent import (
     IdentifierScanner,
     identifier_candidates,
     is_identifier_key,
-    persistent_ids,
 )
 from .redact import fingerprint, flagged_values, redact, redact_text, redact_tree, redact_url
 
@@ -36,7 +35,6 @@ __all__ = [
     "IdentifierScanner",
     "identifier_candidates",
     "is_identifier_key",
-    "persistent_ids",
     "redact",
     "redact_text",
     "redact_tree",

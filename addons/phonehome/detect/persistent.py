@@ -2,8 +2,8 @@
 
 `identifier_candidates(payload)` lists, per flow, the values under id-like
 keys (deviceId, machineId, installId, userId, advertisingId, orgId, hardware
-hashes …) as fingerprints. `persistent_ids(flows)` then links flows that
-carry the same fingerprint, in one streaming pass.
+hashes …) as fingerprints; analysis/persistent.py links the flows that carry
+the same one.
 
 Not persistent, by design:
 - per-event and per-request ids: eventId, messageId, requestId, trackingId,
@@ -17,14 +17,11 @@ Not persistent, by design:
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
-from typing import Any
-
 from ..model import Payload
 from .base import compile_re2, normalize_key
 from .redact import EPHEMERAL_KEY, fingerprint, redact
 
-__all__ = ["IdentifierScanner", "identifier_candidates", "persistent_ids", "is_identifier_key",
+__all__ = ["IdentifierScanner", "identifier_candidates", "is_identifier_key",
            "is_shared_constant"]
 
 _ID_KEYS = frozenset(
@@ -148,58 +145,3 @@ def identifier_candidates(payload: Payload) -> list[dict[str, str]]:
     Uses a shared bounded memo; `DetectionEngine.identifiers` is the same with the
     engine's own."""
     return _SCANNER.candidates(payload)
-
-
-def persistent_ids(flows: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
-    """Identifiers seen unchanged in two or more flows, most widely linked first.
-
-    Each flow is a report flow dict with "id", "source" (capture name) and
-    "identifiers" (identifier_candidates output). One pass, memory linear in
-    the number of (fingerprint, flow) pairs.
-    """
-    seen: dict[str, dict[str, Any]] = {}
-    for flow in flows:
-        flow_id = str(flow.get("id", ""))
-        capture = str(flow.get("source") or "live")
-        for candidate in flow.get("identifiers") or ():
-            fp = candidate.get("fingerprint")
-            if not fp:
-                continue
-            entry = seen.get(fp)
-            if entry is None:
-                entry = seen[fp] = {
-                    "key": candidate.get("key", ""),
-                    "keys": {},
-                    "flows": {},
-                    "captures": {},
-                    "locations": {},
-                    "evidence": candidate.get("evidence") or fp,
-                }
-            entry["keys"][candidate.get("key", "")] = None
-            entry["flows"][flow_id] = None
-            entry["captures"][capture] = None
-            if len(entry["locations"]) < 8:
-                entry["locations"][candidate.get("location", "")] = None
-    out: list[dict[str, Any]] = []
-    for fp, entry in seen.items():
-        if len(entry["flows"]) < 2:
-            continue
-        captures = list(entry["captures"])
-        out.append(
-            {
-                "type": "persistent_id",
-                "category": "identifiers",
-                "severity": "high" if len(captures) >= 2 else "medium",
-                "key": entry["key"],
-                "keys": list(entry["keys"]),
-                "fingerprint": fp,
-                "flows": list(entry["flows"]),
-                "flow_count": len(entry["flows"]),
-                "captures": captures,
-                "capture_count": len(captures),
-                "locations": list(entry["locations"]),
-                "evidence": entry["evidence"],
-            }
-        )
-    out.sort(key=lambda e: (-e["capture_count"], -e["flow_count"], e["key"], e["fingerprint"]))
-    return out

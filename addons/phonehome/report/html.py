@@ -25,14 +25,19 @@ import jinja2
 import markupsafe
 
 from ..model import CATEGORIES, PARTIES, TRIGGERS
+from .document import ROWS_SHOWN, Document, as_document
 from .safe_text import visible
-from .view import endpoint_rows, finding_rows, format_size, format_time, max_severity
+from .view import format_size, format_time, max_severity
 
 __all__ = ["format_html", "html_environment", "timeline_model", "TRIGGER_COLORS"]
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 MAX_DECODED_CHARS = 100_000
-"""A flow's pretty-printed payload is cut here (the JSON report has it whole)."""
+"""A flow's pretty-printed payload is cut here (the JSON report has it whole) ..."""
+MAX_MARKER_LINES = 200
+"""Marker lines drawn on the timeline; the markers table and audit.json list them all."""
+DECODED_BUDGET = 2_500_000
+"""... and all the payloads of a page share this many characters."""
 
 TRIGGER_COLORS: Mapping[str, str] = {
     "setup": "#6a3d9a",
@@ -74,18 +79,22 @@ class _Geometry:
 
 
 def timeline_model(
-    report: Mapping[str, Any], geometry: _Geometry | None = None
+    report: Mapping[str, Any] | Document, geometry: _Geometry | None = None
 ) -> dict[str, Any]:
-    """Coordinates for the timeline: lanes per trigger, dots, phase bands, marker lines."""
-    flows = list(report.get("flows") or ())
-    markers = list(report.get("markers") or ())
-    phases = [p for p in report.get("phases") or () if p.get("start") is not None]
+    """Coordinates for the timeline: lanes per trigger, a dot per flow shown in full,
+    a density strip per lane for the others, phase bands, marker lines."""
+    document = as_document(report)
+    flows = document.flows
+    markers = list(document.report.get("markers") or ())
+    phases = [p for p in document.report.get("phases") or () if p.get("start") is not None]
+    rows = document.timeline.triggers
     times = [float(f["timestamp"]) for f in flows]
+    times += [float(row[edge]) for row in rows for edge in ("first", "last")]
     times += [float(m["timestamp"]) for m in markers]
     times += [float(p["start"]) for p in phases] + [
         float(p["end"]) for p in phases if p.get("end") is not None
     ]
-    present = {f["trigger"] for f in flows}
+    present = {f["trigger"] for f in flows} | {str(row["trigger"]) for row in rows}
     lanes = [t for t in TRIGGERS if t in present] + sorted(present - set(TRIGGERS))
     g = geometry or _Geometry()
     plot_height = max(1, len(lanes)) * g.lane
@@ -121,6 +130,24 @@ def timeline_model(
                 ),
             }
         )
+    strips = []
+    if document.flows_left:  # the flows not drawn one by one: how many per bin and lane
+        start, end = document.timeline.start, document.timeline.end
+        if start is not None and end is not None:
+            width = (end - start) / len(rows[0]["strip"]) if rows else 0.0
+            for row in rows:
+                peak = max(row["strip"]) or 1
+                for i, count in enumerate(row["strip"]):
+                    if count:
+                        left = x(start + i * width)
+                        strips.append({
+                            "x": left,
+                            "width": max(1.0, round(x(start + (i + 1) * width) - left, 1)),
+                            "y": lane_y[str(row["trigger"])] - g.lane / 2 + 3,
+                            "height": g.lane - 6,
+                            "color": TRIGGER_COLORS.get(str(row["trigger"]), "#999999"),
+                            "opacity": round(0.15 + 0.6 * count / peak, 2),
+                            "label": f"{row['trigger']}: {count} flows"})
     bands = []
     for i, phase in enumerate(phases):
         start = x(phase["start"])
@@ -142,7 +169,7 @@ def timeline_model(
             "time": format_time(m["timestamp"]),
             "label_y": g.top - 4 - (i % 2) * 10,
         }
-        for i, m in enumerate(markers)
+        for i, m in enumerate(_drawn_markers(markers))
     ]
     ticks = []
     for i in range(6):
@@ -167,6 +194,7 @@ def timeline_model(
             {"name": n, "y": lane_y[n], "color": TRIGGER_COLORS.get(n, "#999999")} for n in lanes
         ],
         "dots": dots,
+        "strips": strips,
         "bands": bands,
         "markers": lines,
         "ticks": ticks,
@@ -174,6 +202,15 @@ def timeline_model(
         "end": format_time(t1, with_date=True),
         "span_s": round(t1 - t0, 1),
     }
+
+
+def _drawn_markers(markers: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
+    """The markers drawn as lines: all of a short list; of a long one (an app that
+    reports every mute), the auditor's first, then the others, MAX_MARKER_LINES in all."""
+    if len(markers) <= MAX_MARKER_LINES:
+        return list(markers)
+    ranked = sorted(range(len(markers)), key=lambda i: (markers[i].get("source") != "auditor", i))
+    return [markers[i] for i in sorted(ranked[:MAX_MARKER_LINES])]
 
 
 # --- environment -----------------------------------------------------------------------
@@ -193,12 +230,12 @@ def _visible(value: Any) -> Any:
     return value
 
 
-def _pretty(value: Any) -> str:
+def _pretty(value: Any, limit: int = MAX_DECODED_CHARS) -> str:
     if value is None:
         return ""
     text = value if isinstance(value, str) else json.dumps(value, indent=2, ensure_ascii=False)
-    if len(text) > MAX_DECODED_CHARS:
-        text = text[:MAX_DECODED_CHARS] + f"\n… cut at {MAX_DECODED_CHARS} characters"
+    if len(text) > limit:
+        text = text[:limit] + f"\n… cut at {limit} characters (audit.json has it whole)"
     return text
 
 
@@ -244,11 +281,10 @@ def html_environment() -> tuple[jinja2.Environment, _Assets]:
     return env, _Assets(css=css, js=js, csp=csp)
 
 
-def _filter_options(report: Mapping[str, Any]) -> dict[str, Sequence[str]]:
-    flows = report.get("flows") or ()
-    seen_triggers = {f["trigger"] for f in flows}
-    seen_categories = {c for f in flows for c in f.get("categories") or ()}
-    seen_parties = {f["party"] for f in flows}
+def _filter_options(document: Document) -> dict[str, Sequence[str]]:
+    tally = document.tally
+    seen_triggers, seen_categories, seen_parties = (
+        tally.seen_triggers, tally.seen_categories, tally.seen_parties)
     return {
         "trigger": [t for t in TRIGGERS if t in seen_triggers]
         + sorted(seen_triggers - set(TRIGGERS)),
@@ -259,27 +295,37 @@ def _filter_options(report: Mapping[str, Any]) -> dict[str, Sequence[str]]:
     }
 
 
-def format_html(report: Mapping[str, Any]) -> str:
-    """The whole report as one self-contained HTML page. Pure."""
+def format_html(report: Mapping[str, Any] | Document) -> str:
+    """The report as one self-contained HTML page of bounded size. Pure."""
     env, assets = html_environment()
-    flows = list(report.get("flows") or ())
+    document = as_document(report)
+    sections = document.report
     verdicts: dict[str, int] = {}
-    for claim in report.get("claims") or ():
+    for claim in sections.get("claims") or ():
         verdicts[claim["verdict"]] = verdicts.get(claim["verdict"], 0) + 1
+    shown = {str(f["id"]) for f in document.flows}
     return env.get_template("audit.html.j2").render(
-        report=report,
-        inputs=report.get("inputs") or {},
-        summary=report.get("summary") or {},
-        claims=list(report.get("claims") or ()),
+        report=sections,
+        inputs=sections.get("inputs") or {},
+        summary=sections.get("summary") or {},
+        claims=list(sections.get("claims") or ()),
         verdicts=verdicts,
-        flows=flows,
-        by_id={f["id"]: f for f in flows},
-        findings=finding_rows(report),
-        endpoints=endpoint_rows(report),
-        timeline=timeline_model(report),
-        options=_filter_options(report),
+        flows=document.flows,
+        flow_count=document.flow_count,
+        flows_left=document.flows_left,
+        shown=shown,
+        by_id={f["id"]: f for f in document.flows},
+        groups=document.groups,
+        finding_count=document.finding_count,
+        endpoints=document.tally.endpoints,
+        timeline=timeline_model(document),
+        options=_filter_options(document),
         trigger_colors=TRIGGER_COLORS,
-        errors=[f for f in flows if f.get("audit_error")],
+        errors=document.tally.errors,
+        error_count=document.tally.error_count,
         max_severity=max_severity,
+        decoded_limit=max(4000, min(MAX_DECODED_CHARS,
+                                    DECODED_BUDGET // max(1, len(document.flows)))),
+        rows_shown=ROWS_SHOWN,
         assets=assets,
     )

@@ -15,20 +15,13 @@ from typing import Any
 
 import jinja2
 
+from .document import ROWS_SHOWN, Document, as_document
 from .safe_text import visible
-from .view import (
-    endpoint_rows,
-    finding_rows,
-    format_size,
-    format_time,
-    max_severity,
-)
+from .view import format_size, format_time, max_severity
 
 __all__ = ["format_markdown", "markdown_environment", "md_escape"]
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
-MAX_FLOW_ROWS = 500
-"""The flow table stops here; the JSON report has them all."""
 
 
 class _Raw(str):
@@ -101,23 +94,26 @@ def markdown_environment() -> jinja2.Environment:
     return env
 
 
-def format_markdown(report: Mapping[str, Any]) -> str:
-    """The whole report as GitHub-flavoured Markdown. Pure."""
-    flows = list(report.get("flows") or ())
-    findings = finding_rows(report)
+def format_markdown(report: Mapping[str, Any] | Document) -> str:
+    """The report as GitHub-flavoured Markdown of bounded size. Pure."""
+    document = as_document(report)
+    sections = document.report
     template = markdown_environment().get_template("audit.md.j2")
     text = template.render(
-        report=report,
-        claims=list(report.get("claims") or ()),
-        summary=report.get("summary") or {},
-        inputs=report.get("inputs") or {},
-        findings=findings,
-        endpoints=endpoint_rows(report),
-        flows=flows[:MAX_FLOW_ROWS],
-        flows_left=max(0, len(flows) - MAX_FLOW_ROWS),
-        flow_count=len(flows),
-        errors=[f for f in flows if f.get("audit_error")],
-        by_id={f["id"]: f for f in flows},
+        report=sections,
+        claims=list(sections.get("claims") or ()),
+        summary=sections.get("summary") or {},
+        inputs=sections.get("inputs") or {},
+        groups=document.groups,
+        finding_count=document.finding_count,
+        endpoints=document.tally.endpoints,
+        flows=document.flows,
+        flows_left=document.flows_left,
+        flow_count=document.flow_count,
+        errors=document.tally.errors,
+        error_count=document.tally.error_count,
+        by_id={f["id"]: f for f in document.flows},
         max_severity=max_severity,
+        rows_shown=ROWS_SHOWN,
     )
     return re.sub(r"\n{3,}", "\n\n", text).strip() + "\n"

@@ -14,9 +14,11 @@ from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
+from ..analysis.session import SessionReport
 from ..analysis.timeline import format_timeline
-from ..model import most_severe, severity_rank
+from ..model import most_severe
 from ..terms import format_size
+from .document import Document, as_document
 from .safe_text import safe_text
 
 __all__ = ["format_flow_line", "format_summary", "SEVERITY_STYLE", "VERDICT_STYLE"]
@@ -62,71 +64,47 @@ def _count_table(title: str, counts: Mapping[str, Any], label: str, limit: int =
     return table
 
 
-def _grouped(report: Mapping[str, Any], key: Any) -> dict[str, tuple[int, int]]:
-    flows: Counter[str] = Counter()
-    size: Counter[str] = Counter()
-    for flow in report["flows"]:
-        name = key(flow)
-        flows[name] += 1
-        size[name] += int(flow.get("bytes_out") or 0)
-    return {name: (count, size[name]) for name, count in flows.most_common()}
-
-
-def _trigger_category_table(report: Mapping[str, Any]) -> Table:
-    categories = [c for c, _ in Counter(
-        c for f in report["flows"] for c in f.get("categories") or ()).most_common()]
+def _trigger_category_table(document: Document) -> Table:
+    tally = document.tally
+    categories = tally.categories
     table = Table(title="Triggers × data categories (flows)", title_justify="left",
                   show_edge=False)
     table.add_column("trigger")
     for category in categories:
         table.add_column(safe_text(category.replace("_", " ")), justify="right")
-    rows: dict[str, Counter[str]] = {}
-    for flow in report["flows"]:
-        row = rows.setdefault(flow["trigger"], Counter())
-        row.update(flow.get("categories") or ())
-    for trigger, row in rows.items():
-        table.add_row(safe_text(trigger), *(Text(str(row[c] or "")) for c in categories))
+    for trigger, row in tally.trigger_categories.items():
+        table.add_row(safe_text(trigger), *(Text(str(row.get(c) or "")) for c in categories))
     return table
 
 
-def _party_table(report: Mapping[str, Any]) -> Table:
+def _party_table(document: Document) -> Table:
     table = Table(title="First party vs third party", title_justify="left", show_edge=False)
     for column in ("party", "organization", "hosts", "flows", "bytes out", "telemetry"):
         table.add_column(column, justify="right" if column in ("flows", "telemetry") else "left")
-    groups: dict[tuple[str, str], dict[str, Any]] = {}
-    for flow in report["flows"]:
-        key = (flow["party"], flow.get("organization") or "?")
-        group = groups.setdefault(key, {"hosts": set(), "flows": 0, "bytes": 0, "telemetry": 0})
-        group["hosts"].add(flow["host"])
-        group["flows"] += 1
-        group["bytes"] += int(flow.get("bytes_out") or 0)
-        group["telemetry"] += flow["purpose"] == "telemetry"
-    for (party, org), group in sorted(groups.items()):
-        table.add_row(safe_text(party), safe_text(org),
-                      safe_text(", ".join(sorted(group["hosts"])), limit=60),
-                      Text(str(group["flows"])), Text(format_size(group["bytes"])),
-                      Text(str(group["telemetry"])))
+    for row in document.tally.parties:
+        table.add_row(safe_text(row["party"]), safe_text(row["organization"]),
+                      safe_text(", ".join(row["hosts"]), limit=60),
+                      Text(str(row["flows"])), Text(format_size(row["bytes"])),
+                      Text(str(row["telemetry"])))
     return table
 
 
-def _findings_table(report: Mapping[str, Any], limit: int = 20) -> Table:
+def _findings_table(document: Document, limit: int = 20) -> Table:
+    """The most severe finding groups: one row per finding repeated across flows."""
     table = Table(title="Findings", title_justify="left", show_edge=False)
-    for column in ("severity", "type", "encoding", "host", "location", "evidence"):
-        table.add_column(column)
-    rows = []
-    for flow in report["flows"]:
-        for finding in flow.get("findings") or ():
-            rows.append((flow, finding))
-    rows.sort(key=lambda row: -severity_rank(row[1]["severity"]))
-    for flow, finding in rows[:limit]:
+    for column in ("severity", "type", "encoding", "host", "location", "evidence", "flows"):
+        table.add_column(column, justify="right" if column == "flows" else "left")
+    groups = document.groups
+    for group in groups[:limit]:
+        severity = group["severity"]
         table.add_row(
-            safe_text(finding["severity"], style=SEVERITY_STYLE.get(finding["severity"], "")),
-            safe_text(finding["type"]), safe_text(finding.get("encoding")),
-            safe_text(flow["host"]), safe_text(finding["location"], limit=48),
-            safe_text(finding["evidence"], limit=40),
+            safe_text(severity, style=SEVERITY_STYLE.get(severity, "")),
+            safe_text(group["type"]), safe_text(", ".join(group.get("encodings") or ())),
+            safe_text(group["host"]), safe_text(group["location"], limit=48),
+            safe_text(group["evidence"], limit=40), Text(str(group["flow_count"])),
         )
-    if len(rows) > limit:
-        table.caption = f"{len(rows) - limit} more in the report files"
+    if len(groups) > limit:
+        table.caption = f"{len(groups) - limit} more finding groups in the report files"
     return table
 
 
@@ -142,9 +120,11 @@ def _claims_table(report: Mapping[str, Any]) -> Table:
     return table
 
 
-def format_summary(report: Mapping[str, Any]) -> RenderableType:
+def format_summary(report: Mapping[str, Any] | Document | SessionReport) -> RenderableType:
     """The end-of-audit summary as one rich renderable."""
-    summary = report["summary"]
+    document = as_document(report)
+    sections = document.report
+    summary = sections["summary"]
     parts: list[RenderableType] = [
         Text(
             f"phonehome: {summary['flows']} flows, {format_size(summary['bytes_out'])} sent, "
@@ -153,24 +133,21 @@ def format_summary(report: Mapping[str, Any]) -> RenderableType:
             style="bold",
         )
     ]
-    app = report.get("app")
+    app = sections.get("app")
     if app:
         who = app.get("vendor") or app.get("name") or "none recognised"
         pack = f" ({app['name']})" if app.get("name") else ""
         parts.append(Text(f"app audited: {who}{pack}; first party means this vendor"))
-    if report.get("claims"):
-        parts.append(_claims_table(report))
-    parts.append(_count_table("By host", _grouped(report, lambda f: f["host"]), "host"))
-    parts.append(_count_table(
-        "By content type",
-        _grouped(report, lambda f: (f.get("content_type") or "").split(";")[0] or "(none)"),
-        "content type"))
-    parts.append(_count_table("By method", _grouped(report, lambda f: f["method"]), "method"))
-    if report["flows"]:
-        parts.append(_trigger_category_table(report))
-        parts.append(_party_table(report))
-    if report["flows"]:
-        parts.append(format_timeline(report))
+    if sections.get("claims"):
+        parts.append(_claims_table(sections))
+    tally = document.tally
+    parts.append(_count_table("By host", tally.by_host, "host"))
+    parts.append(_count_table("By content type", tally.by_content_type, "content type"))
+    parts.append(_count_table("By method", tally.by_method, "method"))
+    if document.flow_count:
+        parts.append(_trigger_category_table(document))
+        parts.append(_party_table(document))
+        parts.append(format_timeline(document.timeline))
     if summary["by_finding_type"]:
-        parts.append(_findings_table(report))
+        parts.append(_findings_table(document))
     return Group(*parts)

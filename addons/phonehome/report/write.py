@@ -1,28 +1,24 @@
-"""Writing reports: every format from the same dict, each file atomic and owner-only."""
+"""Writing reports, each file atomic and owner-only.
+
+A session's reports are written in one pass over its store: audit.json and the CSVs
+stream flow by flow, and the flows the Markdown and HTML show in full are kept on
+the way. A built report dict (a saved audit.json) is formatted whole.
+"""
 
 from __future__ import annotations
 
-import json
+import contextlib
 import os
 import tempfile
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
-import orjson
+from ..analysis.session import SessionReport
+from .json_stream import JsonReportWriter, format_json
 
 __all__ = ["FORMATS", "private_dir", "write_atomic", "write_report", "format_json",
-           "parse_formats"]
-
-
-def format_json(report: Mapping[str, Any]) -> str:
-    # orjson is ~50x faster than json with indent (a 10k-flow report is ~100 MB);
-    # json stays the fallback for what orjson refuses (integers wider than 64 bits).
-    try:
-        options = orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS
-        return orjson.dumps(report, default=str, option=options).decode() + "\n"
-    except TypeError:
-        return json.dumps(report, indent=1, ensure_ascii=False, default=str) + "\n"
+           "parse_formats", "atomic_file"]
 
 
 def _markdown(report: Mapping[str, Any]) -> str:
@@ -49,7 +45,7 @@ def _findings_csv(report: Mapping[str, Any]) -> str:
     return format_findings_csv(report)
 
 
-Formatter = Callable[[Mapping[str, Any]], str]
+Formatter = Callable[[Any], str]
 
 # format name → [(file name, formatter)]
 FORMATS: dict[str, list[tuple[str, Formatter]]] = {
@@ -80,14 +76,17 @@ def private_dir(path: Path) -> Path:
     return path
 
 
-def write_atomic(path: Path, text: str) -> None:
-    """Write `text` to `path` via a 0600 temp file in the same folder, then rename."""
+@contextlib.contextmanager
+def atomic_file(path: Path, mode: str = "w") -> Iterator[IO[Any]]:
+    """A 0600 temp file in `path`'s folder, renamed to `path` when the block ends
+    without an error and removed when it raises."""
     private_dir(path.parent)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         os.fchmod(fd, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as out:
-            out.write(text)
+        text = {"encoding": "utf-8", "newline": ""} if "b" not in mode else {}
+        with os.fdopen(fd, mode, **text) as out:
+            yield out
             out.flush()
             os.fsync(out.fileno())
         os.replace(tmp, path)
@@ -96,10 +95,18 @@ def write_atomic(path: Path, text: str) -> None:
         raise
 
 
+def write_atomic(path: Path, text: str) -> None:
+    """Write `text` to `path` via a 0600 temp file in the same folder, then rename."""
+    with atomic_file(path) as out:
+        out.write(text)
+
+
 def write_report(
-    report: Mapping[str, Any], out_dir: Path, formats: Sequence[str] = ("json",)
+    report: Mapping[str, Any] | SessionReport, out_dir: Path, formats: Sequence[str] = ("json",)
 ) -> list[Path]:
     """Write each requested format into `out_dir`; return the paths written."""
+    if isinstance(report, SessionReport):
+        return _write_session(report, out_dir, formats)
     written: list[Path] = []
     for name in formats:
         for filename, formatter in FORMATS[name]:
@@ -107,3 +114,46 @@ def write_report(
             write_atomic(path, formatter(report))
             written.append(path)
     return written
+
+
+def _write_session(report: SessionReport, out_dir: Path, formats: Sequence[str]) -> list[Path]:
+    """One pass over the store for audit.json and the CSVs, then Markdown and HTML."""
+    from .csv_export import FindingsCsv, FlowsCsv
+    from .document import document_from_analysis, session_shown_ids
+
+    analysis = report.analysis
+    private_dir(out_dir)
+    with contextlib.ExitStack() as files:
+        sinks: list[Any] = []
+        if "json" in formats:
+            out = files.enter_context(atomic_file(out_dir / "audit.json", "wb"))
+            json_writer = JsonReportWriter(out, analysis.head, analysis.tail)
+            sinks.append(json_writer)
+        if "csv" in formats:
+            after = set(analysis.tail.get("after_opt_out") or ())
+            flows_out = files.enter_context(atomic_file(out_dir / "audit-flows.csv"))
+            sinks.append(FlowsCsv(flows_out, after))
+            findings = FindingsCsv(out_dir)
+            files.callback(findings.close)
+            sinks.append(findings)
+        people = "md" in formats or "html" in formats
+        wanted = session_shown_ids(analysis) if people else set()
+        shown = []
+        with report.flows() as flows:
+            for flow in flows:
+                for sink in sinks:
+                    sink.add(flow)
+                if people and (wanted is None or flow.id in wanted):
+                    shown.append(flow)
+        if "json" in formats:
+            json_writer.finish()
+        if "csv" in formats:
+            with atomic_file(out_dir / "audit-findings.csv") as findings_out:
+                findings.finish(findings_out)
+    if people:
+        document = document_from_analysis(analysis, shown)
+        for name in ("md", "html"):
+            if name in formats:
+                ((filename, formatter),) = FORMATS[name]
+                write_atomic(out_dir / filename, formatter(document))
+    return [out_dir / filename for name in formats for filename, _ in FORMATS[name]]

@@ -1,7 +1,7 @@
 """Timeline: when each payload is sent — phases, markers, cadence, mute.
 
-`apply_timeline(flows, markers)` runs once at report time over all flow
-records; `format_timeline(timeline)` renders it for the terminal;
+`apply_timeline(flows, markers)` runs once per report over light views of the
+flows and returns each one's context; `format_timeline(timeline)` renders it;
 `channel` carries auditor markers from a second terminal.
 """
 
@@ -10,7 +10,9 @@ from __future__ import annotations
 from .cadence import CadenceEstimate, endpoint_template, estimate_cadence
 from .core import (
     MUTED_AUDIO_REASON,
+    FlowContext,
     Timeline,
+    TimelineFlow,
     TimelineSettings,
     apply_timeline,
     timeline_from_report,
@@ -31,6 +33,8 @@ __all__ = [
     "apply_timeline",
     "timeline_from_report",
     "Timeline",
+    "TimelineFlow",
+    "FlowContext",
     "TimelineSettings",
     "MARKER_LABELS",
     "LABEL_TRIGGERS",

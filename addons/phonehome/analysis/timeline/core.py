@@ -1,10 +1,8 @@
-"""apply_timeline: phases, trigger attribution, cadence and mute over all flows.
-
-Runs once, at report time, over the flow records. A flow no rule gave a trigger
-takes, in order: `name` (strong words of its events' names, names.py), then
-`cadence`, a weak name hint the timing allows, an ambiguous name the batch or
-timing settles, `marker`, `context` (a phase, or the moments after a leave);
-else `unknown` with the reason. Each says how sure it is (`trigger_confidence`).
+"""apply_timeline: phases, triggers, cadence and mute over frozen `TimelineFlow` views,
+each flow's conclusions returned as a `FlowContext`. A flow no rule gave a trigger takes,
+in order: `name` (strong words of its events' names), `cadence`, a weak name hint the
+timing allows, an ambiguous name the batch or timing settles, `marker`, `context` (a
+phase, or the moments after a leave); else `unknown`, with how sure each is and why.
 """
 
 from __future__ import annotations
@@ -15,13 +13,16 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from msgspec import UNSET, Struct, UnsetType
+
 from ...model import Marker
+from ..records import Event
 from .cadence import CadenceEstimate, endpoint_template, estimate_cadence
 from .markers import LABEL_TRIGGERS, collect_markers, marker_to_dict
 from .names import (
     FIRST_LAUNCH,
     NAME_SOURCE_CONFIDENCE,
-    apply_event_triggers,
+    event_triggers,
     name_hints,
     refine_strong,
     settle_ambiguous,
@@ -32,6 +33,8 @@ from .phases import PHASE_TRIGGERS, PhaseSpan, build_phases, phases_at
 __all__ = [
     "TimelineSettings",
     "Timeline",
+    "TimelineFlow",
+    "FlowContext",
     "apply_timeline",
     "timeline_from_report",
     "MUTED_AUDIO_REASON",
@@ -55,6 +58,54 @@ class TimelineSettings:
     """An unexplained flow this soon after the leave (or the leave's last flow) belongs to it."""
 
 
+class TimelineFlow(Struct, frozen=True, kw_only=True):
+    """What the timeline reads of one flow."""
+
+    id: str
+    timestamp: float
+    endpoint: str
+    """`METHOD host/path-template`, the unit cadence is measured by."""
+    purpose: str
+    bytes_out: int
+    rule_id: str | None
+    """The flow's first rule, which names the source of the markers it proves."""
+    events: tuple[Event, ...]
+    trigger: str
+    trigger_source: str
+    trigger_reason: str | UnsetType = UNSET
+    categories: tuple[str, ...]
+    marks: tuple[str, ...]
+    audio: bool
+    """Whether it carries an audio_level finding (raised while muted)."""
+
+    @classmethod
+    def of(cls, flow: Any) -> TimelineFlow:
+        """The view of a flow record (a FlowView, FlowRecord or one with those fields)."""
+        return cls(
+            id=flow.id, timestamp=flow.timestamp,
+            endpoint=endpoint_template(flow.method, flow.url, flow.host),
+            purpose=flow.purpose, bytes_out=flow.bytes_out,
+            rule_id=flow.rule_ids[0] if flow.rule_ids else None, events=flow.events,
+            trigger=flow.trigger, trigger_source=flow.trigger_source,
+            trigger_reason=flow.trigger_reason, categories=flow.categories,
+            marks=flow.marks, audio=any(f.type == "audio_level" for f in flow.findings),
+        )
+
+
+class FlowContext(Struct, frozen=True, kw_only=True):
+    """What the timeline concluded about one flow."""
+
+    phase: str | None
+    trigger: str
+    trigger_source: str
+    trigger_confidence: str | None
+    trigger_reason: str | UnsetType = UNSET
+    events: tuple[tuple[str, str] | None, ...] = ()
+    """Per event: its (trigger, trigger_source), or None where the event keeps its own."""
+    muted: bool = False
+    """Sent while muted: its audio_level findings become high severity."""
+
+
 @dataclass(frozen=True)
 class Timeline:
     markers: list[dict[str, Any]] = field(default_factory=list)
@@ -66,6 +117,8 @@ class Timeline:
     """Per trigger: count, first, last, and `strip` (flow counts in TRIGGER_BINS bins)."""
     start: float | None = None
     end: float | None = None
+    contexts: tuple[FlowContext, ...] = ()
+    """Each input flow's context, in the order the flows were given."""
 
     def to_dict(self) -> dict[str, Any]:
         """The report's `markers`, `phases`, `cadence` and `after_opt_out` parts."""
@@ -77,33 +130,57 @@ class Timeline:
         }
 
 
-def _timestamp(flow: Mapping[str, Any]) -> float:
-    return float(flow.get("timestamp") or 0.0)
+class _Work:
+    """One flow's conclusions while the timeline is drawn (the views stay frozen)."""
+
+    __slots__ = ("flow", "position", "timestamp", "trigger", "trigger_source",
+                 "trigger_confidence", "trigger_reason", "phase", "muted")
+
+    def __init__(self, flow: TimelineFlow, position: int) -> None:
+        self.flow = flow
+        self.position = position
+        self.timestamp = flow.timestamp
+        self.trigger = flow.trigger
+        self.trigger_source = flow.trigger_source
+        self.trigger_confidence: str | None = None
+        self.trigger_reason: str | UnsetType = flow.trigger_reason
+        self.phase: str | None = None
+        self.muted = False
+
+    def assign(self, trigger: str, source: str, confidence: str | None = "",
+               reason: str = "") -> None:
+        self.trigger, self.trigger_source = trigger, source
+        self.trigger_confidence = (NAME_SOURCE_CONFIDENCE.get(source)
+                                   if confidence == "" else confidence)
+        self.trigger_reason = reason or UNSET
+
+    def context(self) -> FlowContext:
+        return FlowContext(
+            phase=self.phase, trigger=self.trigger, trigger_source=self.trigger_source,
+            trigger_confidence=self.trigger_confidence, trigger_reason=self.trigger_reason,
+            events=event_triggers(self.flow.events, self.trigger), muted=self.muted)
 
 
-def _event_names(flow: Mapping[str, Any]) -> list[str | None]:
-    names = list(dict.fromkeys(e.get("name") for e in flow.get("events") or () if e.get("name")))
+def _event_names(flow: TimelineFlow) -> list[str | None]:
+    names = list(dict.fromkeys(e.name for e in flow.events if e.name))
     return names or [None]
 
 
 def _cadence(
-    flows: Sequence[dict[str, Any]], settings: TimelineSettings
+    flows: Sequence[_Work], settings: TimelineSettings
 ) -> tuple[list[dict[str, Any]], set[int]]:
     """Cadence entries and the indexes of flows in a regular stream."""
     groups: dict[tuple[str, str | None], list[int]] = defaultdict(list)
-    for index, flow in enumerate(flows):
-        endpoint = endpoint_template(
-            str(flow.get("method", "")), str(flow.get("url", "")), str(flow.get("host", ""))
-        )
-        for name in _event_names(flow):
-            groups[(endpoint, name)].append(index)
+    for index, work in enumerate(flows):
+        for name in _event_names(work.flow):
+            groups[(work.flow.endpoint, name)].append(index)
 
     entries: list[dict[str, Any]] = []
     periodic: set[int] = set()
     for (endpoint, event), members in groups.items():
         estimate: CadenceEstimate | None = estimate_cadence(
-            [_timestamp(flows[i]) for i in members],
-            [float(flows[i].get("bytes_out") or 0) for i in members],
+            [flows[i].timestamp for i in members],
+            [float(flows[i].flow.bytes_out) for i in members],
             min_count=settings.min_cadence_count,
         )
         if estimate is None:
@@ -160,26 +237,8 @@ def _in_setup(holding: Sequence[PhaseSpan]) -> bool:
     return any(span.name == "setup" for span in holding)
 
 
-def _assign(flow: dict[str, Any], trigger: str, source: str, confidence: str | None = "",
-            reason: str = "") -> None:
-    flow["trigger"], flow["trigger_source"] = trigger, source
-    flow["trigger_confidence"] = (NAME_SOURCE_CONFIDENCE.get(source)
-                                  if confidence == "" else confidence)
-    if reason:
-        flow["trigger_reason"] = reason
-    else:
-        flow.pop("trigger_reason", None)
-
-
-def _raise_muted_audio(flow: dict[str, Any]) -> None:
-    for finding in flow.get("findings") or ():
-        if finding.get("type") == "audio_level":
-            finding["severity"] = "high"
-            finding["reason"] = MUTED_AUDIO_REASON
-
-
-def _phase_dict(span: PhaseSpan, flows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
-    inside = [f for f in flows if span.holds(_timestamp(f))]
+def _phase_dict(span: PhaseSpan, flows: Sequence[_Work]) -> dict[str, Any]:
+    inside = [w for w in flows if span.holds(w.timestamp)]
     return {
         "name": span.name,
         "start": span.start,
@@ -187,18 +246,19 @@ def _phase_dict(span: PhaseSpan, flows: Sequence[Mapping[str, Any]]) -> dict[str
         "duration_s": round(span.end - span.start, 3),
         "opened_by": span.opened_by,
         "flows": len(inside),
-        "bytes": sum(int(f.get("bytes_out") or 0) for f in inside),
-        "categories": sorted({c for f in inside for c in f.get("categories") or ()}),
-        "triggers": dict(sorted(Counter(str(f.get("trigger")) for f in inside).items())),
+        "bytes": sum(w.flow.bytes_out for w in inside),
+        "categories": sorted({c for w in inside for c in w.flow.categories}),
+        "triggers": dict(sorted(Counter(w.trigger for w in inside).items())),
     }
 
 
 def _trigger_rows(
-    flows: Sequence[Mapping[str, Any]], start: float, end: float
+    flows: Sequence[tuple[str, float]], start: float, end: float
 ) -> list[dict[str, Any]]:
+    """Per trigger of the (trigger, timestamp) pairs: count, first, last and its strip."""
     by_trigger: dict[str, list[float]] = defaultdict(list)
-    for flow in flows:
-        by_trigger[str(flow.get("trigger"))].append(_timestamp(flow))
+    for trigger, timestamp in flows:
+        by_trigger[str(trigger)].append(timestamp)
     span = max(end - start, 1e-9)
     rows = []
     for trigger, times in by_trigger.items():
@@ -218,99 +278,97 @@ def _trigger_rows(
 
 
 def apply_timeline(
-    flows: list[dict[str, Any]],
+    flows: Sequence[TimelineFlow],
     markers: Sequence[Marker],
     settings: TimelineSettings = TimelineSettings(),  # noqa: B008 - frozen, safe to share
 ) -> Timeline:
     """Phases, triggers by context / marker / cadence, and mute severity.
 
-    Mutates each flow dict in place: sets `phase`; for flows whose trigger is
-    "unknown" sets `trigger` and `trigger_source` when something explains it;
-    raises audio_level findings in a mute phase to high.
+    Pure: each flow's conclusions come back as `Timeline.contexts` (its phase; for a
+    flow whose trigger is "unknown", the trigger something explains; whether its
+    audio_level findings were sent while muted), in the order of `flows`.
     """
-    ordered = sorted(flows, key=_timestamp)
-    hints = {id(flow): name_hints(flow) for flow in ordered}
-    for flow in ordered:
-        if flow.get("trigger", "unknown") != "unknown":
-            flow["trigger_source"] = flow.get("trigger_source") or "rule"
-            flow["trigger_confidence"] = "high"
-        elif hints[id(flow)].strong:  # as good as a rule for the phases
-            hint = hints[id(flow)].strongest()
-            _assign(flow, hint["trigger"], "name", "high", hint["reason"])
-    all_markers = collect_markers(ordered, markers)
+    ordered = sorted((_Work(flow, i) for i, flow in enumerate(flows)), key=lambda w: w.timestamp)
+    hints = [name_hints(work.flow) for work in ordered]
+    for work, hint in zip(ordered, hints, strict=True):
+        if work.trigger != "unknown":
+            work.trigger_source = work.trigger_source or "rule"
+            work.trigger_confidence = "high"
+        elif hint.strong:  # as good as a rule for the phases
+            strongest = hint.strongest()
+            work.assign(strongest.trigger or "unknown", "name", "high", strongest.reason)
+    all_markers = collect_markers([w.flow for w in ordered], markers)
     spans = build_phases(ordered, all_markers)
     cadence, periodic = _cadence(ordered, settings)
-    periodic_ids = {id(ordered[i]) for i in periodic}
     joins = sorted(m.timestamp for m in all_markers if m.label == "meeting_join")
     leaves = sorted(m.timestamp for m in all_markers if m.label == "meeting_leave")
 
     auditor = sorted((m for m in markers if m.source == "auditor"), key=lambda m: m.timestamp)
     auditor_times = [m.timestamp for m in auditor]
     last_leave = float("-inf")
-    for flow in ordered:
-        at = _timestamp(flow)
+    for index, (work, hint) in enumerate(zip(ordered, hints, strict=True)):
+        at = work.timestamp
         holding = phases_at(spans, at)
-        flow["phase"] = holding[0].name if holding else None
+        work.phase = holding[0].name if holding else None
         in_meeting = any(s.name == "meeting" for s in holding)
-        if any(s.name == "mute" for s in holding):
-            _raise_muted_audio(flow)
+        work.muted = work.flow.audio and any(s.name == "mute" for s in holding)
         marker = _marker_trigger(auditor, auditor_times, at, settings.marker_window_s)
         context = _context_trigger(holding)
         timing = marker or context
         after_join = _after(joins, at, settings.join_window_s)
-        hint = hints[id(flow)]
-        if flow.get("trigger_source") == "name":
-            _assign(flow, *refine_strong(flow["trigger"], flow["trigger_reason"], holding,
-                                         timing))
-        elif flow.get("trigger", "unknown") != "unknown":
-            if flow["trigger"] == "app_start" and _in_setup(holding):
+        if work.trigger_source == "name":
+            work.assign(*refine_strong(work.trigger, str(work.trigger_reason or ""), holding,
+                                       timing))
+        elif work.trigger != "unknown":
+            if work.trigger == "app_start" and _in_setup(holding):
                 # the rule names a start; only the timing tells the first launch
-                _assign(flow, "setup", flow["trigger_source"], "medium",
-                        f"{FIRST_LAUNCH}: the rule says app_start")
-        elif id(flow) in periodic_ids:
-            _assign(flow, "in_meeting" if in_meeting else "periodic", "cadence")
+                work.assign("setup", work.trigger_source, "medium",
+                            f"{FIRST_LAUNCH}: the rule says app_start")
+        elif index in periodic:
+            work.assign("in_meeting" if in_meeting else "periodic", "cadence")
         elif hint.weak and (weighed := weigh_weak(hint, timing, in_meeting, after_join)):
-            _assign(flow, *weighed)
+            work.assign(*weighed)
         elif hint.ambiguous and (settled := settle_ambiguous(hint, timing)):
-            _assign(flow, *settled)
+            work.assign(*settled)
         elif marker is not None:
-            _assign(flow, marker, "marker")
+            work.assign(marker, "marker")
         elif context is not None:
-            _assign(flow, context, "context")
+            work.assign(context, "context")
         elif max(last_leave, _last(leaves, at)) >= at - settings.leave_window_s:
-            _assign(flow, "meeting_leave", "context", "low",
-                    "sent right after the meeting was left (logs and summaries go up then)")
+            work.assign("meeting_leave", "context", "low",
+                        "sent right after the meeting was left (logs and summaries go up then)")
         else:
-            _assign(flow, "unknown", "none", None, hint.why_unknown())
-        if flow["trigger"] == "meeting_leave":
+            work.assign("unknown", "none", None, hint.why_unknown())
+        if work.trigger == "meeting_leave":
             last_leave = at  # the leave's flurry goes on while its flows follow each other
-        apply_event_triggers(flow)
 
     for entry in cadence:
         members = entry.pop("members")
-        phases = Counter(ordered[i].get("phase") for i in members)
+        phases = Counter(ordered[i].phase for i in members)
         entry["phase"] = phases.most_common(1)[0][0] if phases else None
 
     opt_out = next((s for s in spans if s.name == "opt_out"), None)
     after_opt_out = (
-        [
-            str(f["id"])
-            for f in ordered
-            if f.get("purpose") == "telemetry" and _timestamp(f) >= opt_out.start
-        ]
+        [w.flow.id for w in ordered
+         if w.flow.purpose == "telemetry" and w.timestamp >= opt_out.start]
         if opt_out is not None
         else []
     )
-    times = [_timestamp(f) for f in ordered] + [m.timestamp for m in all_markers]
+    times = [w.timestamp for w in ordered] + [m.timestamp for m in all_markers]
     start, end = (min(times), max(times)) if times else (None, None)
+    contexts: list[FlowContext | None] = [None] * len(ordered)
+    for work in ordered:
+        contexts[work.position] = work.context()
     return Timeline(
         markers=[marker_to_dict(m) for m in all_markers],
         phases=[_phase_dict(s, ordered) for s in spans],
         cadence=cadence,
         after_opt_out=after_opt_out,
-        triggers=_trigger_rows(ordered, start, end) if start is not None else [],
+        triggers=(_trigger_rows([(w.trigger, w.timestamp) for w in ordered], start, end)
+                  if start is not None else []),
         start=start,
         end=end,
+        contexts=tuple(contexts),  # type: ignore[arg-type]
     )
 
 
@@ -320,9 +378,10 @@ def timeline_from_report(report: Mapping[str, Any]) -> Timeline:
     Pure: reads `flows`, `markers`, `phases`, `cadence` and `after_opt_out`;
     recomputes only the per-trigger rows, so a saved audit.json renders too.
     """
-    flows = sorted(report.get("flows") or (), key=_timestamp)
+    flows = sorted(((str(f.get("trigger")), float(f.get("timestamp") or 0.0))
+                    for f in report.get("flows") or ()), key=lambda pair: pair[1])
     markers = list(report.get("markers") or ())
-    times = [_timestamp(f) for f in flows] + [float(m["timestamp"]) for m in markers]
+    times = [at for _, at in flows] + [float(m["timestamp"]) for m in markers]
     start, end = (min(times), max(times)) if times else (None, None)
     return Timeline(
         markers=markers,

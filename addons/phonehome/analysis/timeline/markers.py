@@ -10,10 +10,13 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from types import MappingProxyType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ...model import TRIGGERS, Marker
 from ...terms import MARKER_LABELS
+
+if TYPE_CHECKING:
+    from .core import TimelineFlow
 
 __all__ = [
     "MARKER_LABELS",
@@ -61,27 +64,25 @@ def check_label(label: str) -> str:
     return label
 
 
-def _flow_markers(flow: Mapping[str, Any]) -> Iterable[Marker]:
-    timestamp = float(flow.get("timestamp") or 0.0)
-    flow_id = flow.get("id")
-    rule_ids = flow.get("rule_ids") or []
+def _flow_markers(flow: TimelineFlow) -> Iterable[Marker]:
+    timestamp = flow.timestamp
+    flow_id = flow.id
     # events first: their order inside a batch is the order things happened
-    for event in flow.get("events") or ():
-        rule_id = event.get("rule_id") or (rule_ids[0] if rule_ids else "unknown")
-        label = MUTE_EVENTS.get(event.get("name", ""))
+    for event in flow.events:
+        rule_id = event.rule_id or flow.rule_id or "unknown"
+        label = MUTE_EVENTS.get(event.name)
         if label is not None:
             yield Marker(timestamp, label, f"rule:{rule_id}", flow_id)
         # the vocabulary's verdict on a name no rule gave a trigger (`muted` from ClientMuted)
-        for label in (event.get("name_trigger") or {}).get("marks") or ():
+        for label in (event.name_trigger.marks or () if event.name_trigger else ()):
             if isinstance(label, str) and is_valid_label(label):
                 yield Marker(timestamp, label, f"name:{rule_id}", flow_id)
-    for label in flow.get("marks") or ():
+    for label in flow.marks:
         if isinstance(label, str) and is_valid_label(label):
-            source = f"rule:{rule_ids[0]}" if rule_ids else "rule:unknown"
-            yield Marker(timestamp, label, source, flow_id)
+            yield Marker(timestamp, label, f"rule:{flow.rule_id or 'unknown'}", flow_id)
 
 
-def collect_markers(flows: Sequence[Mapping[str, Any]], auditor: Sequence[Marker]) -> list[Marker]:
+def collect_markers(flows: Sequence[TimelineFlow], auditor: Sequence[Marker]) -> list[Marker]:
     """Auditor markers plus those the flows prove, deduplicated, in time order.
 
     Two markers with the same label from the same flow count once (a rule's

@@ -11,10 +11,14 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any
+from typing import TYPE_CHECKING
 
 from ...model import TRIGGER_SPECIFICITY
+from ..records import Event, NameVerdict
 from .phases import PhaseSpan
+
+if TYPE_CHECKING:
+    from .core import TimelineFlow
 
 __all__ = [
     "FIRST_LAUNCH",
@@ -24,7 +28,7 @@ __all__ = [
     "refine_strong",
     "weigh_weak",
     "settle_ambiguous",
-    "apply_event_triggers",
+    "event_triggers",
 ]
 
 NAME_SOURCE_CONFIDENCE: Mapping[str, str | None] = MappingProxyType({
@@ -54,28 +58,28 @@ Result = tuple[str, str, str | None, str]
 class FlowHints:
     """The name verdicts of a flow's events that no rule gave a trigger."""
 
-    strong: list[dict[str, Any]] = field(default_factory=list)
-    weak: list[dict[str, Any]] = field(default_factory=list)
-    ambiguous: list[dict[str, Any]] = field(default_factory=list)
+    strong: list[NameVerdict] = field(default_factory=list)
+    weak: list[NameVerdict] = field(default_factory=list)
+    ambiguous: list[NameVerdict] = field(default_factory=list)
 
-    def strongest(self) -> dict[str, Any]:
+    def strongest(self) -> NameVerdict:
         """The strong verdict with the most specific trigger."""
-        best = most_specific(h["trigger"] for h in self.strong)
-        return next(h for h in self.strong if h["trigger"] == best)
+        best = most_specific(str(h.trigger) for h in self.strong)
+        return next(h for h in self.strong if h.trigger == best)
 
     def weakest_trigger(self) -> tuple[str, str]:
         """(most specific weak trigger, its reason)."""
-        best = most_specific(h["trigger"] for h in self.weak)
-        hint = next(h for h in self.weak if h["trigger"] == best)
-        return hint["trigger"], hint["reason"]
+        best = most_specific(str(h.trigger) for h in self.weak)
+        hint = next(h for h in self.weak if h.trigger == best)
+        return best, hint.reason
 
     def candidates(self) -> set[str]:
-        return {c for h in self.ambiguous for c in h["candidates"]}
+        return {c for h in self.ambiguous for c in h.candidates}
 
     def why_unknown(self) -> str:
         """The reason a flow whose names said something still has no trigger."""
         if self.ambiguous:
-            return self.ambiguous[0]["reason"]
+            return self.ambiguous[0].reason
         if self.weak:
             trigger, reason = self.weakest_trigger()
             if trigger == "in_meeting":
@@ -84,15 +88,21 @@ class FlowHints:
         return ""
 
 
-def name_hints(flow: Mapping[str, Any]) -> FlowHints:
+_NO_HINTS = FlowHints()
+
+
+def name_hints(flow: TimelineFlow) -> FlowHints:
+    """The name verdicts of the flow's events (one shared, empty value when there are none)."""
+    if not any(event.name_trigger and not event.trigger for event in flow.events):
+        return _NO_HINTS
     hints = FlowHints()
-    for event in flow.get("events") or ():
-        hint = event.get("name_trigger")
-        if not hint or event.get("trigger"):
+    for event in flow.events:
+        hint = event.name_trigger
+        if not hint or event.trigger:
             continue
-        if hint.get("trigger") is None:
+        if hint.trigger is None:
             hints.ambiguous.append(hint)
-        elif hint.get("confidence") == "high":
+        elif hint.confidence == "high":
             hints.strong.append(hint)
         else:
             hints.weak.append(hint)
@@ -125,8 +135,8 @@ def weigh_weak(hints: FlowHints, timing: str | None, in_meeting: bool,
 def settle_ambiguous(hints: FlowHints, timing: str | None) -> Result | None:
     """A name that points to several triggers, settled by its batch or by the timing."""
     candidates = hints.candidates()
-    reason = hints.ambiguous[0]["reason"]
-    batch = {h["trigger"] for h in hints.weak} & candidates
+    reason = hints.ambiguous[0].reason
+    batch = {str(h.trigger) for h in hints.weak} & candidates
     if len(batch) == 1:
         chosen = next(iter(batch))
         return chosen, "name", "medium", f"{reason}; its batch says {chosen}"
@@ -135,16 +145,21 @@ def settle_ambiguous(hints: FlowHints, timing: str | None) -> Result | None:
     return None
 
 
-def apply_event_triggers(flow: dict[str, Any]) -> None:
-    """Each event's trigger and where it came from: its rule, its name, or its batch."""
-    for event in flow.get("events") or ():
-        if event.get("trigger"):
-            event["trigger_source"] = "rule"
-            continue
-        hint = event.get("name_trigger")
-        if not hint:
-            continue
-        if hint.get("trigger") and hint.get("confidence") == "high":
-            event["trigger"], event["trigger_source"] = hint["trigger"], "name"
-        elif flow.get("trigger") in {hint.get("trigger"), *hint.get("candidates", ())}:
-            event["trigger"], event["trigger_source"] = flow["trigger"], "context"
+def event_triggers(events: Sequence[Event], trigger: str
+                   ) -> tuple[tuple[str, str] | None, ...]:
+    """Each event's (trigger, trigger_source): its rule's, its name's, or its batch's
+    (the flow's `trigger`); None for an event nothing gives one."""
+    out: list[tuple[str, str] | None] = []
+    for event in events:
+        hint = event.name_trigger
+        if event.trigger:
+            out.append((event.trigger, "rule"))
+        elif not hint:
+            out.append(None)
+        elif hint.trigger and hint.confidence == "high":
+            out.append((hint.trigger, "name"))
+        elif trigger in {hint.trigger, *hint.candidates}:
+            out.append((trigger, "context"))
+        else:
+            out.append(None)
+    return tuple(out)

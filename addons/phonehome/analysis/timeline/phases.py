@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Protocol
 
 from ...model import Marker
 
@@ -50,6 +50,16 @@ PHASE_TRIGGERS: Mapping[str, str | None] = {
 
 _LIFECYCLE_TRIGGERS = frozenset({"setup", "sign_in", "app_start"})
 _SETTLE_S = 30.0  # unexplained flows this close after sign-in still belong to it
+
+
+class Timed(Protocol):
+    """A flow as the phases see it: when it was sent and its trigger so far."""
+
+    @property
+    def timestamp(self) -> float: ...
+
+    @property
+    def trigger(self) -> str: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,17 +114,17 @@ def _first(markers: Sequence[Marker], label: str) -> Marker | None:
 
 
 def _lifecycle(
-    flows: Sequence[Mapping[str, Any]],
+    flows: Sequence[Timed],
     markers: Sequence[Marker],
     start: float,
     end: float,
     first_meeting: float | None,
 ) -> list[PhaseSpan]:
     cutoff = end if first_meeting is None else first_meeting
-    early = [f for f in flows if float(f["timestamp"]) <= cutoff]
+    early = [f for f in flows if f.timestamp <= cutoff]
 
     def first_flow(trigger: str) -> float | None:
-        return next((float(f["timestamp"]) for f in early if f.get("trigger") == trigger), None)
+        return next((f.timestamp for f in early if f.trigger == trigger), None)
 
     starts: list[tuple[float, str, str]] = []
     m_setup, m_sign, m_idle = (_first(markers, x) for x in ("setup", "sign_in", "idle"))
@@ -137,14 +147,14 @@ def _lifecycle(
         # follow each other within _SETTLE_S
         last = max(
             [t for t, _, _ in starts]
-            + [float(f["timestamp"]) for f in early if f.get("trigger") in _LIFECYCLE_TRIGGERS]
+            + [f.timestamp for f in early if f.trigger in _LIFECYCLE_TRIGGERS]
         )
         after = None
         for flow in flows:
-            at = float(flow["timestamp"])
+            at = flow.timestamp
             if at <= last:
                 continue
-            if flow.get("trigger", "unknown") == "unknown" and at - last <= _SETTLE_S:
+            if flow.trigger == "unknown" and at - last <= _SETTLE_S:
                 last = at
                 continue
             after = at
@@ -176,13 +186,13 @@ def _split_idle(span: PhaseSpan, meetings: list[tuple[float, float, str]]) -> li
     return pieces
 
 
-def build_phases(flows: Sequence[Mapping[str, Any]], markers: Sequence[Marker]) -> list[PhaseSpan]:
+def build_phases(flows: Sequence[Timed], markers: Sequence[Marker]) -> list[PhaseSpan]:
     """Every phase of the session, ordered by start (then specificity).
 
     `flows` are sorted by timestamp and still carry their rule triggers;
     `markers` are sorted by timestamp.
     """
-    times = [float(f["timestamp"]) for f in flows] + [m.timestamp for m in markers]
+    times = [f.timestamp for f in flows] + [m.timestamp for m in markers]
     if not times:
         return []
     start, end = min(times), max(times)

@@ -1,0 +1,64 @@
+"""audit.json: the one encoder of the `phonehome.report/1` JSON contract.
+
+msgspec encodes the typed values, keeping integers of any width and passing a
+decoded body through as stored. The flows are written one by one, so the file is
+the same valid, indented JSON at any size, and memory does not grow with it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import IO, Any
+
+import msgspec
+
+__all__ = ["JsonReportWriter", "format_json", "encode"]
+
+
+def _fallback(value: Any) -> Any:
+    if isinstance(value, bytes):
+        return value.hex()
+    if isinstance(value, (set, frozenset)):
+        return list(value)
+    return str(value)
+
+
+_ENCODER = msgspec.json.Encoder(enc_hook=_fallback)
+
+
+def encode(value: Any, depth: int = 0) -> bytes:
+    """`value` as indented JSON (two spaces), to sit `depth` levels deep."""
+    text = msgspec.json.format(_ENCODER.encode(value), indent=2)
+    return text.replace(b"\n", b"\n" + b"  " * depth) if depth else text
+
+
+def _member(key: str, value: Any) -> bytes:
+    return b"  " + _ENCODER.encode(key) + b": " + encode(value, 1)
+
+
+class JsonReportWriter:
+    """`{ head…, "flows": [ … ], tail… }`, the flows added one at a time."""
+
+    def __init__(self, out: IO[bytes], head: Mapping[str, Any], tail: Mapping[str, Any]) -> None:
+        self.out = out
+        self.tail = tail
+        self.flows = 0
+        out.write(b"{\n")
+        for key, value in head.items():
+            out.write(_member(key, value) + b",\n")
+        out.write(b'  "flows": [')
+
+    def add(self, flow: Any) -> None:
+        self.out.write((b",\n    " if self.flows else b"\n    ") + encode(flow, 2))
+        self.flows += 1
+
+    def finish(self) -> None:
+        self.out.write(b"\n  ]" if self.flows else b"]")
+        for key, value in self.tail.items():
+            self.out.write(b",\n" + _member(key, value))
+        self.out.write(b"\n}\n")
+
+
+def format_json(report: Mapping[str, Any]) -> str:
+    """A built report dict (its flows inside) as the same indented JSON."""
+    return (encode(report) + b"\n").decode("utf-8")
