@@ -25,7 +25,7 @@ def _flow(ident: str, at: float = 100.0):
 
 
 def _stored(store: Path) -> tuple[list[str], list[str]]:
-    report = report_from_store(store)
+    report = report_from_store(store).to_dict()
     return ([f["id"] for f in report["flows"]],
             [m["label"] for m in report["markers"] if m["source"] == "auditor"])
 

@@ -38,7 +38,7 @@ def test_submit_audits_stores_and_shows_each_flow(tmp_path):
     assert session.flows == 3
     assert shown == records
     assert [r["trigger"] for r in records] == ["in_meeting"] * 3
-    report = session.finish()
+    report = session.finish().to_dict()
     assert [f["id"] for f in report["flows"]] == ["f0", "f1", "f2"]
     assert [f["trigger"] for f in report["flows"]] == ["in_meeting"] * 3
 
@@ -50,7 +50,7 @@ def test_a_record_audited_elsewhere_is_stored_as_given(tmp_path):
     record["enforcement"] = {"action": "blocked", "dry_run": False, "changed": [],
                              "reason": "set by the caller"}
     assert session.submit(observation, record) is record
-    [stored] = session.finish()["flows"]
+    [stored] = session.finish().to_dict()["flows"]
     assert stored["enforcement"]["reason"] == "set by the caller"
 
 
@@ -59,7 +59,7 @@ def test_markers_saved_on_a_flow_are_recorded_with_it(tmp_path):
     session.submit(_flow("f1", 100.0, ("opt_out", 99.5), ("meeting_join", 99.8)))
     session.submit(_flow("f2", 101.0))
     session.mark("screen_share", 100.5)
-    assert _auditor_markers(session.finish()) == [
+    assert _auditor_markers(session.finish().to_dict()) == [
         ("opt_out", 99.5, "f1"), ("meeting_join", 99.8, "f1"), ("screen_share", 100.5, None)]
 
 
@@ -70,7 +70,7 @@ def test_time_is_scaled_from_the_first_moment_for_flows_and_markers_alike(tmp_pa
     elsewhere = _flow("f3", 103.0)
     session.submit(elsewhere, Auditor(AuditSettings()).audit(elsewhere))
     session.mark("meeting_leave", 104.0)
-    report = session.finish()
+    report = session.finish().to_dict()
     assert [(f["id"], f["timestamp"]) for f in report["flows"]] == [
         ("f1", 109.0), ("f2", 129.0), ("f3", 139.0)]
     assert _auditor_markers(report) == [("opt_out", 99.0, "f1"), ("meeting_leave", 149.0, None)]
@@ -79,7 +79,7 @@ def test_time_is_scaled_from_the_first_moment_for_flows_and_markers_alike(tmp_pa
 def test_an_unscaled_session_keeps_every_time(tmp_path):
     session = _session(tmp_path)
     session.submit(_flow("f1", 1_700_000_000.25, ("opt_out", 1_700_000_000.0)))
-    report = session.finish()
+    report = session.finish().to_dict()
     assert report["flows"][0]["timestamp"] == 1_700_000_000.25
     assert _auditor_markers(report) == [("opt_out", 1_700_000_000.0, "f1")]
 
@@ -87,7 +87,7 @@ def test_an_unscaled_session_keeps_every_time(tmp_path):
 def test_the_inputs_name_the_packs_and_what_was_asked(tmp_path):
     session = _session(tmp_path, inputs={"captures": ["live"]}, time_scale=2)
     session.note_inputs(capture_errors=["x.mitm: flow 3 skipped"])
-    inputs = session.finish()["inputs"]
+    inputs = session.finish().to_dict()["inputs"]
     assert inputs["captures"] == ["live"] and inputs["time_scale"] == 2
     assert inputs["capture_errors"] == ["x.mitm: flow 3 skipped"]
     assert {p["pack"] for p in inputs["rule_packs"]} >= {"webex"}
@@ -98,7 +98,7 @@ def test_closing_twice_is_harmless_and_finish_still_reports(tmp_path):
     session.submit(_flow("f1", 100.0))
     session.close()
     session.close()
-    assert [f["id"] for f in session.finish()["flows"]] == ["f1"]
+    assert [f["id"] for f in session.finish().to_dict()["flows"]] == ["f1"]
 
 
 @pytest.mark.parametrize(("target", "expected"), [

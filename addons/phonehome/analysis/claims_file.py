@@ -395,7 +395,9 @@ def _flow(chk: Checker, raw: Any, pos: Pos, number: int) -> dict[str, Any]:
 
 
 def _finding(chk: Checker, raw: Any, pos: Pos) -> dict[str, Any]:
-    finding: dict[str, Any] = {"severity": "medium", "encoding": None, "location": "$"}
+    # the fields a report's finding has, so a test flow reads like a captured one
+    finding: dict[str, Any] = {"severity": "medium", "encoding": None, "location": "$",
+                               "detector": "claims-test", "evidence": ""}
     if not chk.keys(raw, pos, _FINDING_KEYS, ("type", "category"), "a test finding"):
         return finding
     for key, choices in (("type", FINDING_TYPES), ("category", CATEGORIES),
