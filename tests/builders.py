@@ -239,3 +239,42 @@ def write_flows(path: Path, flows: list[Any]) -> Path:
 def full_flows(path: Path) -> list[Any]:
     with path.open("rb") as fo:
         return list(io.FlowReader(fo).stream())
+
+
+def node_client(folder: Path, installed: str, timeout: float = 900) -> str:
+    """The node executable, with `folder`'s packages installed (npm ci) when `installed`
+    (a path under node_modules) is missing. Skips, with the reason, where Node can't run."""
+    import shutil
+    import subprocess
+
+    import pytest
+
+    node = shutil.which("node")
+    if node is None:
+        pytest.skip("Node.js is not installed (.ci/run installs it: apt-get install nodejs npm)")
+    if not (folder / "node_modules" / installed).is_dir():
+        npm = shutil.which("npm")
+        if npm is None:
+            pytest.skip("npm is not installed (.ci/run installs it: apt-get install npm)")
+        done = subprocess.run([npm, "ci", "--no-audit", "--no-fund", "--loglevel=error"],
+                              cwd=folder, capture_output=True, text=True, timeout=timeout)
+        if done.returncode != 0:
+            pytest.skip(f"npm ci cannot install the client's packages: {done.stderr[-300:]}")
+    return node
+
+
+def audited_at(auditor: Any, flow_id: str, timestamp: float, method: str, url: str,
+               body: Any) -> dict[str, Any]:
+    """The record `auditor` makes of a JSON request sent at `timestamp`."""
+    from mitmproxy import http
+
+    from phonehome.capture.observe import observe_request
+
+    request = http.Request.make(method, url, json.dumps(body).encode(),
+                                {"content-type": "application/json"})
+    flow = tflow.tflow(req=request)
+    flow.request.timestamp_start = timestamp
+    observation = observe_request(flow, source="test")
+    observation.id = flow_id
+    observation.timestamp = timestamp
+    return auditor.audit(observation)

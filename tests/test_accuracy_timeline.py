@@ -3,19 +3,15 @@ launch a rule calls an app start; vocabulary tables, pack checks and the real pi
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 import pytest
-from mitmproxy import http
-from mitmproxy.test import tflow
 
-from builders import ROOT
+from builders import ROOT, audited_at
 from conftest import assert_valid_report
 from phonehome.analysis.session import build_report
 from phonehome.audit.pipeline import Auditor, AuditSettings
-from phonehome.capture.observe import observe_request
 from phonehome.rules.loader import load_rules
 from phonehome.rules.vocabulary import Vocabulary
 
@@ -124,20 +120,9 @@ def _mqe(volume: float) -> dict[str, Any]:
     return _ca("client.mediaquality.event", intervals=[interval])
 
 
-def _record(auditor: Auditor, index: int, at: float, method: str, url: str,
-            body: Any) -> dict[str, Any]:
-    request = http.Request.make(method, url, json.dumps(body).encode(),
-                                {"content-type": "application/json"})
-    flow = tflow.tflow(req=request)
-    flow.request.timestamp_start = T0 + at
-    observation = observe_request(flow, source="test")
-    observation.id = f"f{index}"
-    observation.timestamp = T0 + at
-    return auditor.audit(observation)
-
-
 def _report(auditor: Auditor, steps: list[tuple[float, str, str, Any]]) -> dict[str, Any]:
-    records = [_record(auditor, i, *step) for i, step in enumerate(steps)]
+    records = [audited_at(auditor, f"f{i}", T0 + at, method, url, body)
+               for i, (at, method, url, body) in enumerate(steps)]
     report = build_report(records, claims_paths=[])
     assert_valid_report(report)
     return report

@@ -11,7 +11,6 @@ from __future__ import annotations
 import gzip
 import json
 import os
-import shutil
 import subprocess
 from collections import Counter
 from pathlib import Path
@@ -20,6 +19,7 @@ from typing import Any
 import pytest
 import yaml
 
+from builders import node_client
 from conftest import assert_valid_report
 from phonehome.proxy_process import MitmdumpProcess, addon_script
 from phonehome.rules.engine import most_specific
@@ -37,22 +37,6 @@ IDENTITY = {
 }
 
 
-def _node_client() -> str:
-    """The node executable, with the client's packages installed (npm ci) if need be."""
-    node = shutil.which("node")
-    if node is None:
-        pytest.skip("Node.js is not installed (.ci/run installs it: apt-get install nodejs npm)")
-    if not (CLIENT / "node_modules" / "@microsoft" / "1ds-post-js").is_dir():
-        npm = shutil.which("npm")
-        if npm is None:
-            pytest.skip("npm is not installed (.ci/run installs it: apt-get install npm)")
-        done = subprocess.run([npm, "ci", "--no-audit", "--no-fund", "--loglevel=error"],
-                              cwd=CLIENT, capture_output=True, text=True, timeout=600)
-        if done.returncode != 0:
-            pytest.skip(f"npm ci cannot install the client's packages: {done.stderr[-300:]}")
-    return node
-
-
 @pytest.fixture(scope="module")
 def session(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     return _run(tmp_path_factory.mktemp("teams"), "auto")
@@ -60,7 +44,7 @@ def session(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
 
 def _run(work: Path, app: str) -> dict[str, Any]:
     """The client's session through mitmdump with the addon (`phonehome_app=app`)."""
-    node = _node_client()
+    node = node_client(CLIENT, "@microsoft/1ds-post-js", timeout=600)
     identity = work / "identity.yaml"
     identity.write_text(yaml.safe_dump(IDENTITY), encoding="utf-8")
     reports = work / "reports"

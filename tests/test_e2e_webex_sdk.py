@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 from collections import Counter
 from pathlib import Path
@@ -18,6 +17,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
+from builders import node_client
 from conftest import assert_valid_report
 from phonehome.proxy_process import MitmdumpProcess, addon_script
 from phonehome.simulate import RESOLVER_ADDON_PATH
@@ -27,25 +27,9 @@ CLIENT = Path(__file__).resolve().parent / "webex_sdk_client"
 WEBEX_DOMAINS = ("wbx2.com", "ciscospark.com", "webex.com", "webexapis.com")
 
 
-def _node_client() -> str:
-    """The node executable, with the client's packages installed (npm ci) if need be."""
-    node = shutil.which("node")
-    if node is None:
-        pytest.skip("Node.js is not installed (.ci/run installs it: apt-get install nodejs npm)")
-    if not (CLIENT / "node_modules" / "webex").is_dir():
-        npm = shutil.which("npm")
-        if npm is None:
-            pytest.skip("npm is not installed (.ci/run installs it: apt-get install npm)")
-        done = subprocess.run([npm, "ci", "--no-audit", "--no-fund", "--loglevel=error"],
-                              cwd=CLIENT, capture_output=True, text=True, timeout=900)
-        if done.returncode != 0:
-            pytest.skip(f"npm ci cannot install the client's packages: {done.stderr[-300:]}")
-    return node
-
-
 @pytest.fixture(scope="module")
 def session(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    node = _node_client()
+    node = node_client(CLIENT, "webex", timeout=900)
     work = tmp_path_factory.mktemp("webex-sdk")
     reports = work / "reports"
     truth_path = work / "truth.json"

@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import pytest
-from mitmproxy import http
-from mitmproxy.test import tflow
 
+from builders import audited_at
 from phonehome.analysis.session import build_report
 from phonehome.audit.pipeline import Auditor, AuditSettings
-from phonehome.capture.observe import observe_request
 
 METRICS = "https://metrics-a.wbx2.com/metrics/api/v1/clientmetrics"
 LOCUS = "https://locus-a.wbx2.com/locus/api/v1/loci"
@@ -28,20 +25,9 @@ def _ca(*names: str) -> dict[str, Any]:
                         for n in names]}
 
 
-def _record(auditor: Auditor, index: int, at: float, method: str, url: str,
-            body: Any) -> dict[str, Any]:
-    request = http.Request.make(method, url, json.dumps(body).encode(),
-                                {"content-type": "application/json"})
-    flow = tflow.tflow(req=request)
-    flow.request.timestamp_start = T0 + at
-    observation = observe_request(flow, source="test")
-    observation.id = f"f{index}"
-    observation.timestamp = T0 + at
-    return auditor.audit(observation)
-
-
 def _report(auditor: Auditor, steps: list[tuple[float, str, str, Any]]) -> dict[str, dict]:
-    records = [_record(auditor, i, *step) for i, step in enumerate(steps)]
+    records = [audited_at(auditor, f"f{i}", T0 + at, method, url, body)
+               for i, (at, method, url, body) in enumerate(steps)]
     report = build_report(records, claims_paths=[])
     return {flow["id"]: flow for flow in report["flows"]}
 
