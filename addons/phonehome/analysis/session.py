@@ -395,6 +395,10 @@ class SessionReport:
     open: Callable[[], AbstractContextManager[FlowSource]]
     """Opens the store for one more pass over the flows."""
 
+    @property
+    def digest(self) -> list[DigestEntry]:
+        return self.analysis.digest
+
     @contextlib.contextmanager
     def flows(self, kind: type[FlowT] = FlowRecord  # type: ignore[assignment]
               ) -> Iterator[Iterator[FlowT]]:
