@@ -1,13 +1,16 @@
 """Terminal output: pure builders of rich renderables. Printing is the caller's.
 
-Every cell is a rich `Text`, and captured text goes through `safe_text`, so a
-payload can neither carry markup nor drive the terminal.
+Every cell is a rich `Text`, and captured text goes through `safe_text`, so a payload can
+neither carry markup nor drive the terminal. Key columns wrap (long tokens fold) and are
+never cut; the default summary is `terminal_summary.Summary`, `details` the full tables.
 """
 
 from __future__ import annotations
 
+import time
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 from rich.console import Group, RenderableType
@@ -20,8 +23,13 @@ from ..model import most_severe
 from ..terms import format_size
 from .document import Document, as_document
 from .safe_text import safe_text
+from .terminal_summary import Summary, format_clock, headline, report_paths
 
-__all__ = ["format_flow_line", "format_summary", "SEVERITY_STYLE", "VERDICT_STYLE"]
+__all__ = ["format_flow_line", "format_summary", "RunningTotal", "SEVERITY_STYLE",
+           "VERDICT_STYLE", "TOTAL_INTERVAL", "LiveView"]
+
+TOTAL_INTERVAL = 30.0
+"""Seconds between two running totals of the live view."""
 
 SEVERITY_STYLE = {"info": "dim", "low": "cyan", "medium": "yellow", "high": "bold red"}
 VERDICT_STYLE = {"holds": "green", "contradicted": "bold red", "untested": "yellow"}
@@ -56,9 +64,9 @@ def format_flow_line(record: Mapping[str, Any]) -> Text:
 
 def _count_table(title: str, counts: Mapping[str, Any], label: str, limit: int = 12) -> Table:
     table = Table(title=title, title_justify="left", show_edge=False)
-    table.add_column(label)
-    table.add_column("flows", justify="right")
-    table.add_column("bytes out", justify="right")
+    table.add_column(label, overflow="fold")
+    table.add_column("flows", justify="right", no_wrap=True)
+    table.add_column("bytes out", justify="right", no_wrap=True)
     for key, (flows, size) in list(counts.items())[:limit]:
         table.add_row(safe_text(key), Text(str(flows)), Text(format_size(size)))
     return table
@@ -69,9 +77,10 @@ def _trigger_category_table(document: Document) -> Table:
     categories = tally.categories
     table = Table(title="Triggers × data categories (flows)", title_justify="left",
                   show_edge=False)
-    table.add_column("trigger")
+    table.add_column("trigger", no_wrap=True)
     for category in categories:
-        table.add_column(safe_text(category.replace("_", " ")), justify="right")
+        table.add_column(safe_text(category.replace("_", " ")), justify="right",
+                         overflow="fold")
     for trigger, row in tally.trigger_categories.items():
         table.add_row(safe_text(trigger), *(Text(str(row.get(c) or "")) for c in categories))
     return table
@@ -80,10 +89,11 @@ def _trigger_category_table(document: Document) -> Table:
 def _party_table(document: Document) -> Table:
     table = Table(title="First party vs third party", title_justify="left", show_edge=False)
     for column in ("party", "organization", "hosts", "flows", "bytes out", "telemetry"):
-        table.add_column(column, justify="right" if column in ("flows", "telemetry") else "left")
+        table.add_column(column, justify="right" if column in ("flows", "telemetry") else "left",
+                         overflow="fold", no_wrap=column in ("party", "flows", "bytes out"))
     for row in document.tally.parties:
         table.add_row(safe_text(row["party"]), safe_text(row["organization"]),
-                      safe_text(", ".join(row["hosts"]), limit=60),
+                      safe_text(", ".join(row["hosts"])),
                       Text(str(row["flows"])), Text(format_size(row["bytes"])),
                       Text(str(row["telemetry"])))
     return table
@@ -93,15 +103,16 @@ def _findings_table(document: Document, limit: int = 20) -> Table:
     """The most severe finding groups: one row per finding repeated across flows."""
     table = Table(title="Findings", title_justify="left", show_edge=False)
     for column in ("severity", "type", "encoding", "host", "location", "evidence", "flows"):
-        table.add_column(column, justify="right" if column == "flows" else "left")
+        table.add_column(column, justify="right" if column == "flows" else "left",
+                         overflow="fold", no_wrap=column in ("severity", "flows"))
     groups = document.groups
     for group in groups[:limit]:
         severity = group["severity"]
         table.add_row(
             safe_text(severity, style=SEVERITY_STYLE.get(severity, "")),
             safe_text(group["type"]), safe_text(", ".join(group.get("encodings") or ())),
-            safe_text(group["host"]), safe_text(group["location"], limit=48),
-            safe_text(group["evidence"], limit=40), Text(str(group["flow_count"])),
+            safe_text(group["host"]), safe_text(group["location"]),
+            safe_text(group["evidence"]), Text(str(group["flow_count"])),
         )
     if len(groups) > limit:
         table.caption = f"{len(groups) - limit} more finding groups in the report files"
@@ -110,36 +121,71 @@ def _findings_table(document: Document, limit: int = 20) -> Table:
 
 def _claims_table(report: Mapping[str, Any]) -> Table:
     table = Table(title="Vendor claims", title_justify="left", show_edge=False)
-    table.add_column("claim")
-    table.add_column("verdict")
-    table.add_column("why")
+    table.add_column("claim", ratio=3, overflow="fold")
+    table.add_column("verdict", no_wrap=True)
+    table.add_column("why", ratio=2, overflow="fold")
     for claim in report.get("claims") or ():
-        table.add_row(safe_text(claim["statement"], limit=60),
+        table.add_row(safe_text(claim["statement"]),
                       safe_text(claim["verdict"], style=VERDICT_STYLE.get(claim["verdict"], "")),
-                      safe_text(claim.get("reason", ""), limit=80))
+                      safe_text(claim.get("reason", "")))
     return table
 
 
-def format_summary(report: Mapping[str, Any] | Document | SessionReport) -> RenderableType:
-    """The end-of-audit summary as one rich renderable."""
+def _digest_table(report: Mapping[str, Any], limit: int) -> Table:
+    """Every personal item: where it went, how often, when."""
+    table = Table(title="What of yours went where", title_justify="left", show_edge=False)
+    table.add_column("severity", no_wrap=True)
+    table.add_column("item", overflow="fold")
+    table.add_column("evidence", overflow="fold")
+    table.add_column("went to", ratio=3, overflow="fold")
+    table.add_column("flows", justify="right", no_wrap=True)
+    table.add_column("when", overflow="fold")
+    entries = list(report.get("digest") or ())
+    for entry in entries[:limit]:
+        severity = entry["severity"]
+        went = Text()
+        for i, destination in enumerate(entry.get("destinations") or ()):
+            if i:
+                went.append("; ")
+            went.append_text(safe_text(
+                f"{destination.get('organization') or destination['host']} "
+                f"({destination['host']} "
+                f"{', '.join(destination.get('locations') or ())} "
+                f"{', '.join(destination.get('encodings') or ())} {destination['count']}× "
+                f"{', '.join(destination.get('triggers') or ())})"))
+        table.add_row(safe_text(severity, style=SEVERITY_STYLE.get(severity, "")),
+                      safe_text(entry.get("label") or entry["item"]),
+                      safe_text(entry.get("evidence")), went, Text(str(entry["flow_count"])),
+                      Text(format_clock(entry["first_seen"], entry["last_seen"])))
+    if len(entries) > limit:
+        table.caption = f"{len(entries) - limit} more items in the report files"
+    return table
+
+
+def format_summary(report: Mapping[str, Any] | Document | SessionReport, *,
+                   details: bool = False,
+                   written: Sequence[Path | str] = ()) -> RenderableType:
+    """The end-of-audit summary as one rich renderable: at most 60 lines by default
+    (headline, claims, the digest's top entries, report paths), or every table."""
     document = as_document(report)
+    if not details:
+        return Summary(document, written)
+    return _details(document, written)
+
+
+def _details(document: Document, written: Sequence[Path | str]) -> RenderableType:
     sections = document.report
     summary = sections["summary"]
-    parts: list[RenderableType] = [
-        Text(
-            f"phonehome: {summary['flows']} flows, {format_size(summary['bytes_out'])} sent, "
-            f"{sum(summary['by_finding_type'].values())} findings, "
-            f"{summary.get('audit_errors', 0)} audit errors",
-            style="bold",
-        )
-    ]
+    parts: list[RenderableType] = [headline(document)]
     app = sections.get("app")
     if app:
         who = app.get("vendor") or app.get("name") or "none recognised"
         pack = f" ({app['name']})" if app.get("name") else ""
-        parts.append(Text(f"app audited: {who}{pack}; first party means this vendor"))
+        parts.append(safe_text(f"app audited: {who}{pack}; first party means this vendor"))
     if sections.get("claims"):
         parts.append(_claims_table(sections))
+    if sections.get("digest"):
+        parts.append(_digest_table(sections, limit=100))
     tally = document.tally
     parts.append(_count_table("By host", tally.by_host, "host"))
     parts.append(_count_table("By content type", tally.by_content_type, "content type"))
@@ -150,4 +196,72 @@ def format_summary(report: Mapping[str, Any] | Document | SessionReport) -> Rend
         parts.append(format_timeline(document.timeline))
     if summary["by_finding_type"]:
         parts.append(_findings_table(document))
+    if written:
+        parts.append(report_paths(written))
     return Group(*parts)
+
+
+class RunningTotal:
+    """The live view's running total: flows, findings and new destinations, at most once
+    per `interval` seconds and only when flows came in since the last one."""
+
+    def __init__(self, interval: float = TOTAL_INTERVAL,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.interval = interval
+        self.clock = clock
+        self.flows = self.findings = self.high = 0
+        self.hosts: set[str] = set()
+        self._new: list[str] = []
+        self._flows_then = 0
+        self._findings_then = 0
+        self._last = clock()
+
+    def add(self, record: Mapping[str, Any]) -> None:
+        findings = record.get("findings") or ()
+        self.flows += 1
+        self.findings += len(findings)
+        self.high += sum(1 for f in findings if f.get("severity") == "high")
+        host = str(record.get("host") or "")
+        if host not in self.hosts:
+            self.hosts.add(host)
+            self._new.append(host)
+
+    def due(self) -> Text | None:
+        """The total line when one is due, else None."""
+        if self.interval <= 0 or self.flows == self._flows_then:
+            return None
+        now = self.clock()
+        if now - self._last < self.interval:
+            return None
+        line = Text("── total: ", style="bold")
+        line.append(f"{self.flows} flows (+{self.flows - self._flows_then}), "
+                    f"{self.findings} findings (+{self.findings - self._findings_then}"
+                    f"{f', {self.high} high in all' if self.high else ''}), "
+                    f"{len(self.hosts)} destinations", style="bold")
+        if self._new:
+            line.append(f" (+{len(self._new)} new: ", style="bold")
+            line.append_text(safe_text(", ".join(self._new[:5]), style="cyan"))
+            line.append(f"{', …' if len(self._new) > 5 else ''})", style="bold")
+        self._last, self._flows_then, self._findings_then = now, self.flows, self.findings
+        self._new = []
+        return line
+
+
+class LiveView:
+    """What mitmdump's terminal shows while it runs: a line per audited flow and the
+    running total. `show` takes each record, `tick` is called when idle."""
+
+    def __init__(self, console: Any, interval: float = TOTAL_INTERVAL,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.console = console
+        self.total = RunningTotal(interval, clock)
+
+    def show(self, record: Mapping[str, Any]) -> None:
+        self.console.print(format_flow_line(record))
+        self.total.add(record)
+        self.tick()
+
+    def tick(self) -> None:
+        line = self.total.due()
+        if line is not None:
+            self.console.print(line)
