@@ -103,40 +103,71 @@ def _triggers(triggers: Mapping[str, int], most: int = 2) -> str:
     return shown + (f" +{len(names) - most}" if len(names) > most else "")
 
 
+def short_path(path: str, limit: int = 40) -> str:
+    """A long field path as its head and its last field: `$.metrics[].eventPayload…userEmail`."""
+    if len(path) <= limit:
+        return path
+    parts = path.split(".")
+    if len(parts) < 4:
+        return path
+    shortened = ".".join(parts[:3]) + "…" + parts[-1]
+    return shortened if len(shortened) <= limit else f"{parts[0]}…{parts[-1]}"
+
+
 def _destination(destination: Mapping[str, Any]) -> Text:
-    text = Text()
-    text.append_text(safe_text(destination.get("organization") or destination.get("host"),
-                               style="bold"))
-    text.append(" (")
-    text.append_text(safe_text(destination.get("host"), style="cyan"))
+    """`host path +2 (plain, 41×, sign_in/in_meeting)`."""
+    text = safe_text(destination.get("host"), style="cyan")
     locations = list(destination.get("locations") or ())
     if locations:
         text.append(" ")
-        text.append_text(safe_text(locations[0]))
+        text.append_text(safe_text(short_path(str(locations[0]))))
         if len(locations) > 1:
-            text.append(f" +{len(locations) - 1}")
+            text.append(f" +{len(locations) - 1}", style="dim")
     details = [", ".join(destination.get("encodings") or ()), f"{destination.get('count', 0)}×",
                _triggers(destination.get("triggers") or {})]
-    text.append_text(safe_text(" " + " ".join(d for d in details if d)))
+    text.append(" (")
+    text.append_text(safe_text(", ".join(d for d in details if d)))
     text.append(")")
     return text
 
 
+def _destinations(destinations: Sequence[Mapping[str, Any]]) -> Text:
+    """Per organisation, its busiest destination and how many hosts more."""
+    by_org: dict[str, list[Mapping[str, Any]]] = {}
+    for destination in destinations:
+        org = destination.get("organization") or destination.get("host") or "?"
+        by_org.setdefault(str(org), []).append(destination)
+    text = Text()
+    for i, (org, group) in enumerate(by_org.items()):
+        if i:
+            text.append("; ")
+        text.append_text(safe_text(org, style="bold"))
+        text.append(": ")
+        text.append_text(_destination(group[0]))
+        hosts = {d.get("host") for d in group[1:]} - {group[0].get("host")}
+        if hosts:
+            text.append(f" +{len(hosts)} host{'s' if len(hosts) > 1 else ''}", style="dim")
+    return text
+
+
 def _entry_lines(console: Console, entry: Mapping[str, Any], width: int) -> list[Text]:
+    """`high   your e-mail m***@w***.org → Cisco Webex, Amplitude`, then how often, when
+    and where to, indented."""
     severity = str(entry.get("severity", ""))
     head = Text(" ") + Text(f"{severity:<7}", style=SEVERITY_STYLE.get(severity, ""))
     head.append_text(safe_text(entry.get("label") or entry.get("item"), style="bold"))
     head.append(" ")
     head.append_text(safe_text(entry.get("evidence")))
-    head.append(f": {entry.get('count', 0)}× in {entry.get('flow_count', 0)} flows, "
-                f"{format_clock(entry['first_seen'], entry['last_seen'])}", style="dim")
-    destinations = Text("→ ")
-    for i, destination in enumerate(entry.get("destinations") or ()):
-        if i:
-            destinations.append("; ")
-        destinations.append_text(_destination(destination))
-    return (wrap(console, head, width, 1)
-            + wrap(console, destinations, width, _DESTINATION_LINES, indent=9))
+    organizations = list(entry.get("organizations") or ())
+    if organizations:
+        head.append(" → ")
+        head.append_text(safe_text(", ".join(organizations), style="bold"))
+    flows = entry.get("flow_count", 0)
+    body = Text(f"{entry.get('count', 0)}× in {flows} flow{'s' if flows != 1 else ''}, "
+                f"{format_clock(entry['first_seen'], entry['last_seen'])} · ", style="dim")
+    body.append_text(_destinations(entry.get("destinations") or ()))
+    return wrap(console, head, width, 1) + wrap(console, body, width, _DESTINATION_LINES,
+                                                indent=8)
 
 
 class Summary:
