@@ -13,7 +13,8 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from rich.console import Group, RenderableType
+from rich.console import Console, ConsoleOptions, Group, RenderableType, RenderResult
+from rich.measure import Measurement
 from rich.table import Table
 from rich.text import Text
 
@@ -21,9 +22,9 @@ from ..analysis.session import SessionReport
 from ..analysis.timeline import format_timeline
 from ..model import most_severe
 from ..terms import format_size
-from .document import Document, as_document
+from .document import ROWS_SHOWN, Document, as_document
 from .safe_text import safe_text
-from .terminal_summary import Summary, format_clock, headline, report_paths
+from .terminal_summary import DigestList, Summary, headline, report_paths
 
 __all__ = ["format_flow_line", "format_summary", "RunningTotal", "SEVERITY_STYLE",
            "VERDICT_STYLE", "TOTAL_INTERVAL", "LiveView"]
@@ -72,25 +73,45 @@ def _count_table(title: str, counts: Mapping[str, Any], label: str, limit: int =
     return table
 
 
-def _trigger_category_table(document: Document) -> Table:
+class _Fit:
+    """`wide` when it fits the console's width, else `narrow`."""
+
+    def __init__(self, wide: RenderableType, narrow: RenderableType) -> None:
+        self.wide, self.narrow = wide, narrow
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        unbounded = options.update_width(1 << 16)
+        fits = Measurement.get(console, unbounded, self.wide).maximum <= options.max_width
+        yield self.wide if fits else self.narrow
+
+
+def _trigger_category_table(document: Document) -> RenderableType:
+    """A matrix where its full headers fit, else one line of categories per trigger."""
     tally = document.tally
     categories = tally.categories
-    table = Table(title="Triggers × data categories (flows)", title_justify="left",
-                  show_edge=False)
-    table.add_column("trigger", no_wrap=True)
+    title = "Triggers × data categories (flows)"
+    wide = Table(title=title, title_justify="left", show_edge=False)
+    wide.add_column("trigger", no_wrap=True)
     for category in categories:
-        table.add_column(safe_text(category.replace("_", " ")), justify="right",
-                         overflow="fold")
+        wide.add_column(safe_text(category.replace("_", " ")), justify="right", no_wrap=True)
+    narrow = Table(title=title, title_justify="left", show_edge=False)
+    narrow.add_column("trigger", no_wrap=True)
+    narrow.add_column("data categories (flows)")
     for trigger, row in tally.trigger_categories.items():
-        table.add_row(safe_text(trigger), *(Text(str(row.get(c) or "")) for c in categories))
-    return table
+        wide.add_row(safe_text(trigger), *(Text(str(row.get(c) or "")) for c in categories))
+        narrow.add_row(safe_text(trigger), safe_text(", ".join(
+            f"{c.replace('_', ' ')} {row[c]}" for c in categories if row.get(c))))
+    return _Fit(wide, narrow)
 
 
 def _party_table(document: Document) -> Table:
-    table = Table(title="First party vs third party", title_justify="left", show_edge=False)
-    for column in ("party", "organization", "hosts", "flows", "bytes out", "telemetry"):
-        table.add_column(column, justify="right" if column in ("flows", "telemetry") else "left",
-                         overflow="fold", no_wrap=column in ("party", "flows", "bytes out"))
+    table = Table(title="First party vs third party", title_justify="left", show_edge=False,
+                  expand=True)
+    table.add_column("party", no_wrap=True)
+    table.add_column("organization", max_width=14, overflow="fold")
+    table.add_column("hosts", ratio=1, overflow="fold")
+    for column in ("flows", "bytes out", "telemetry"):
+        table.add_column(column, justify="right", no_wrap=True)
     for row in document.tally.parties:
         table.add_row(safe_text(row["party"]), safe_text(row["organization"]),
                       safe_text(", ".join(row["hosts"])),
@@ -101,19 +122,23 @@ def _party_table(document: Document) -> Table:
 
 def _findings_table(document: Document, limit: int = 20) -> Table:
     """The most severe finding groups: one row per finding repeated across flows."""
-    table = Table(title="Findings", title_justify="left", show_edge=False)
-    for column in ("severity", "type", "encoding", "host", "location", "evidence", "flows"):
-        table.add_column(column, justify="right" if column == "flows" else "left",
-                         overflow="fold", no_wrap=column in ("severity", "flows"))
+    table = Table(title="Findings", title_justify="left", show_edge=False, expand=True)
+    table.add_column("severity", no_wrap=True)
+    table.add_column("finding", no_wrap=True)
+    table.add_column("host and field", ratio=1, overflow="fold")
+    table.add_column("evidence", max_width=18, overflow="fold")
+    table.add_column("flows", justify="right", no_wrap=True)
     groups = document.groups
     for group in groups[:limit]:
         severity = group["severity"]
-        table.add_row(
-            safe_text(severity, style=SEVERITY_STYLE.get(severity, "")),
-            safe_text(group["type"]), safe_text(", ".join(group.get("encodings") or ())),
-            safe_text(group["host"]), safe_text(group["location"]),
-            safe_text(group["evidence"]), Text(str(group["flow_count"])),
-        )
+        finding = safe_text(group["type"])
+        finding.append("\n")
+        finding.append_text(safe_text(", ".join(group.get("encodings") or ()), style="dim"))
+        where = safe_text(group["host"], style="cyan")
+        where.append("\n")
+        where.append_text(safe_text(group["location"]))
+        table.add_row(safe_text(severity, style=SEVERITY_STYLE.get(severity, "")), finding,
+                      where, safe_text(group["evidence"]), Text(str(group["flow_count"])))
     if len(groups) > limit:
         table.caption = f"{len(groups) - limit} more finding groups in the report files"
     return table
@@ -128,37 +153,6 @@ def _claims_table(report: Mapping[str, Any]) -> Table:
         table.add_row(safe_text(claim["statement"]),
                       safe_text(claim["verdict"], style=VERDICT_STYLE.get(claim["verdict"], "")),
                       safe_text(claim.get("reason", "")))
-    return table
-
-
-def _digest_table(report: Mapping[str, Any], limit: int) -> Table:
-    """Every personal item: where it went, how often, when."""
-    table = Table(title="What of yours went where", title_justify="left", show_edge=False)
-    table.add_column("severity", no_wrap=True)
-    table.add_column("item", overflow="fold")
-    table.add_column("evidence", overflow="fold")
-    table.add_column("went to", ratio=3, overflow="fold")
-    table.add_column("flows", justify="right", no_wrap=True)
-    table.add_column("when", overflow="fold")
-    entries = list(report.get("digest") or ())
-    for entry in entries[:limit]:
-        severity = entry["severity"]
-        went = Text()
-        for i, destination in enumerate(entry.get("destinations") or ()):
-            if i:
-                went.append("; ")
-            went.append_text(safe_text(
-                f"{destination.get('organization') or destination['host']} "
-                f"({destination['host']} "
-                f"{', '.join(destination.get('locations') or ())} "
-                f"{', '.join(destination.get('encodings') or ())} {destination['count']}× "
-                f"{', '.join(destination.get('triggers') or ())})"))
-        table.add_row(safe_text(severity, style=SEVERITY_STYLE.get(severity, "")),
-                      safe_text(entry.get("label") or entry["item"]),
-                      safe_text(entry.get("evidence")), went, Text(str(entry["flow_count"])),
-                      Text(format_clock(entry["first_seen"], entry["last_seen"])))
-    if len(entries) > limit:
-        table.caption = f"{len(entries) - limit} more items in the report files"
     return table
 
 
@@ -185,7 +179,7 @@ def _details(document: Document, written: Sequence[Path | str]) -> RenderableTyp
     if sections.get("claims"):
         parts.append(_claims_table(sections))
     if sections.get("digest"):
-        parts.append(_digest_table(sections, limit=100))
+        parts.append(DigestList(sections["digest"], limit=ROWS_SHOWN))
     tally = document.tally
     parts.append(_count_table("By host", tally.by_host, "host"))
     parts.append(_count_table("By content type", tally.by_content_type, "content type"))

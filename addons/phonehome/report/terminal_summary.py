@@ -18,7 +18,7 @@ from ..terms import format_size
 from .document import Document
 from .safe_text import safe_text
 
-__all__ = ["Summary", "MAX_LINES", "headline", "report_paths", "format_clock"]
+__all__ = ["Summary", "DigestList", "MAX_LINES", "headline", "report_paths", "format_clock"]
 
 MAX_LINES = 60
 """The summary fits an 80×60 terminal."""
@@ -168,6 +168,45 @@ def _entry_lines(console: Console, entry: Mapping[str, Any], width: int) -> list
     body.append_text(_destinations(entry.get("destinations") or ()))
     return wrap(console, head, width, 1) + wrap(console, body, width, _DESTINATION_LINES,
                                                 indent=8)
+
+
+def _full_destination(destination: Mapping[str, Any]) -> Text:
+    """Every field path, encoding and trigger of one destination."""
+    text = safe_text(destination.get("organization") or destination.get("host"), style="bold")
+    text.append(": ")
+    text.append_text(safe_text(destination.get("host"), style="cyan"))
+    text.append(" ")
+    text.append_text(safe_text(", ".join(destination.get("locations") or ())))
+    triggers = ", ".join(f"{t} {n}" for t, n in (destination.get("triggers") or {}).items())
+    text.append(" (")
+    text.append_text(safe_text(f"{', '.join(destination.get('encodings') or ())}; "
+                               f"{destination.get('count', 0)}×; {triggers}"))
+    text.append(")")
+    return text
+
+
+class DigestList:
+    """Every digest entry with every destination, for `--details`."""
+
+    def __init__(self, entries: Sequence[Mapping[str, Any]], limit: int) -> None:
+        self.entries = list(entries)
+        self.limit = limit
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        width = options.max_width
+        yield Text("What of yours went where", style="bold")
+        for entry in self.entries[:self.limit]:
+            yield from _entry_lines(console, entry, width)[:1]
+            flows = entry.get("flow_count", 0)
+            yield from wrap(console, Text(
+                f"{entry.get('count', 0)}× in {flows} flow{'s' if flows != 1 else ''}, "
+                f"{format_clock(entry['first_seen'], entry['last_seen'])}", style="dim"),
+                width, 1, indent=8)
+            for destination in entry.get("destinations") or ():
+                yield from wrap(console, _full_destination(destination), width, 1000, indent=8)
+        if len(self.entries) > self.limit:
+            yield Text(f" … {len(self.entries) - self.limit} more in the report files",
+                       style="dim")
 
 
 class Summary:
