@@ -24,7 +24,7 @@ from ..model import most_severe
 from ..terms import format_size
 from .document import ROWS_SHOWN, Document, as_document
 from .safe_text import safe_text
-from .terminal_summary import DigestList, Summary, headline, report_paths
+from .terminal_summary import DigestList, Paragraph, Summary, headline, report_paths
 
 __all__ = ["format_flow_line", "format_summary", "RunningTotal", "SEVERITY_STYLE",
            "VERDICT_STYLE", "TOTAL_INTERVAL", "LiveView"]
@@ -170,12 +170,13 @@ def format_summary(report: Mapping[str, Any] | Document | SessionReport, *,
 def _details(document: Document, written: Sequence[Path | str]) -> RenderableType:
     sections = document.report
     summary = sections["summary"]
-    parts: list[RenderableType] = [headline(document)]
+    parts: list[RenderableType] = [Paragraph(headline(document))]
     app = sections.get("app")
     if app:
         who = app.get("vendor") or app.get("name") or "none recognised"
         pack = f" ({app['name']})" if app.get("name") else ""
-        parts.append(safe_text(f"app audited: {who}{pack}; first party means this vendor"))
+        parts.append(Paragraph(safe_text(f"app audited: {who}{pack}; first party means "
+                                         "this vendor")))
     if sections.get("claims"):
         parts.append(_claims_table(sections))
     if sections.get("digest"):
@@ -191,7 +192,7 @@ def _details(document: Document, written: Sequence[Path | str]) -> RenderableTyp
     if summary["by_finding_type"]:
         parts.append(_findings_table(document))
     if written:
-        parts.append(report_paths(written))
+        parts.append(Paragraph(report_paths(written)))
     return Group(*parts)
 
 

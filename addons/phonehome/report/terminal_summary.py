@@ -18,7 +18,8 @@ from ..terms import format_size
 from .document import Document
 from .safe_text import safe_text
 
-__all__ = ["Summary", "DigestList", "MAX_LINES", "headline", "report_paths", "format_clock"]
+__all__ = ["Summary", "DigestList", "Paragraph", "MAX_LINES", "headline", "report_paths",
+           "format_clock"]
 
 MAX_LINES = 60
 """The summary fits an 80×60 terminal."""
@@ -56,6 +57,16 @@ def wrap(console: Console, text: Text, width: int, max_lines: int,
         lines[-1].append("…")
     pad = " " * indent
     return [Text(pad) + line if indent else line for line in lines]
+
+
+class Paragraph:
+    """Text wrapped to the console's width even when printed with soft wrap."""
+
+    def __init__(self, text: Text) -> None:
+        self.text = text
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        yield from wrap(console, self.text, options.max_width, 1 << 16)
 
 
 def headline(document: Document) -> Text:
