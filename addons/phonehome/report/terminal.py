@@ -179,8 +179,8 @@ def _details(document: Document, written: Sequence[Path | str]) -> RenderableTyp
                                          "this vendor")))
     if sections.get("claims"):
         parts.append(_claims_table(sections))
-    if sections.get("digest"):
-        parts.append(DigestList(sections["digest"], limit=ROWS_SHOWN))
+    if document.digest:
+        parts.append(DigestList(document.digest, limit=ROWS_SHOWN))
     tally = document.tally
     parts.append(_count_table("By host", tally.by_host, "host"))
     parts.append(_count_table("By content type", tally.by_content_type, "content type"))

@@ -252,9 +252,9 @@ class Summary:
         return top + claim_part + self._digest(console, width, budget) + tail
 
     def _digest(self, console: Console, width: int, budget: int) -> list[Text]:
-        if budget < 3 or "digest" not in self.document.report:
+        if budget < 3:
             return []
-        entries = list(self.document.report["digest"] or ())
+        entries = self.document.digest
         if not entries:
             return [Text(), Text("Nothing personal found in what was sent.", style="green")]
         out = [Text(), Text("What of yours went where", style="bold")]
