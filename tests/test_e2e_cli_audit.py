@@ -81,7 +81,7 @@ def test_audit_writes_every_format_and_a_schema_valid_report(tmp_path):
     assert_valid_report(report)
     assert report["summary"]["flows"] == 2
     assert report["inputs"]["captures"] == [str(capture)]
-    assert "Reports:" in result.stdout
+    assert "Reports in " in result.stdout and "audit.json" in result.stdout
 
 
 @pytest.mark.parametrize(("body", "fail_on", "code"), [

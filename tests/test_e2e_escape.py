@@ -102,7 +102,7 @@ def audited(tmp_path_factory: pytest.TempPathFactory) -> tuple[Any, Path]:
     out = tmp / "out"
     result = subprocess.run(
         [sys.executable, "-m", "phonehome", "audit", str(capture), "-o", str(out),
-         "--format", "json,md,html,csv"],
+         "--format", "json,md,html,csv", "--details"],
         capture_output=True, timeout=180,
         env={**os.environ, "COLUMNS": "400"},  # wide enough that no hostile cell is cut
     )
@@ -317,7 +317,7 @@ def test_live_flow_line_and_summary_show_the_path_inert(tmp_path, http_server, a
     body = json.dumps({"metrics": [_event(EVENT_TERMINAL, **{KEY_OSC: "jane.roe@example.org"})]})
     with MitmdumpProcess(tmp_path / "conf", scripts=[ADDON_SCRIPT],
                          options={"phonehome_report_dir": str(tmp_path / "reports"),
-                                  "phonehome_formats": "json",
+                                  "phonehome_formats": "json", "phonehome_details": "true",
                                   "phonehome_audit_process": audit_process},
                          env={"COLUMNS": "400"}) as proxy:
         reply = _raw_post(proxy.port, port, LIVE_PATH, body.encode(), CONTENT_TYPE)

@@ -74,8 +74,8 @@ def test_live_and_offline_reports_agree(tmp_path, http_server):
     assert any(f["type"] == "identity_match" for f in upload["findings"])
     assert all("jane.roe@example.org" not in json.dumps(f) for f in live["flows"])
     assert live["summary"]["flows"] == 3
-    # The live view printed one line per flow, then the summary.
-    assert "phonehome: reports written to" in proxy.output()
+    # The live view printed one line per flow, then the summary and where the reports are.
+    assert "Reports in " in proxy.output()
 
     result = subprocess.run(
         [sys.executable, "-m", "phonehome", "audit", str(capture), "-o", str(offline_dir),

@@ -38,15 +38,16 @@ from .enforce import (
     plan_enforcement,
 )
 from .model import Observation
-from .report.terminal import format_flow_line, format_summary
+from .report.terminal import LiveView, format_summary
 from .report.write import write_report
 
 __all__ = ["PhonehomeAudit", "PhonehomeEnforce", "make_addons"]
 
 log = logging.getLogger(__name__)
 
-# A quiet toggle alone needs no new audit sink.
-_REBUILD_OPTIONS = OPTION_NAMES - {"phonehome_quiet"}
+# What only the terminal shows needs no new audit sink.
+_VIEW_OPTIONS = {"phonehome_quiet", "phonehome_details"}
+_REBUILD_OPTIONS = OPTION_NAMES - _VIEW_OPTIONS
 
 
 def make_addons() -> list[Any]:
@@ -84,6 +85,8 @@ class PhonehomeAudit:
         self._listener: Any = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._console = _console()
+        self._live: LiveView | None = None
+        """The live view of flows audited in this process."""
         self._finished = False
 
     # --- options ---------------------------------------------------------
@@ -96,8 +99,9 @@ class PhonehomeAudit:
     def configure(self, updated: set[str]) -> None:
         # Another addon's option change must not restart the audit.
         if self.config is not None and not updated & _REBUILD_OPTIONS:
-            if "phonehome_quiet" in updated:
-                self.config = replace(self.config, quiet=bool(ctx.options.phonehome_quiet))
+            if updated & _VIEW_OPTIONS:
+                self.config = replace(self.config, quiet=bool(ctx.options.phonehome_quiet),
+                                      details=bool(ctx.options.phonehome_details))
             return
         unconverted, self._unconverted = self._unconverted, {}
         config = parse_config(OptionView(ctx.options, unconverted))
@@ -106,6 +110,8 @@ class PhonehomeAudit:
             log.warning(f"phonehome: enforce file names unknown rule ids: {', '.join(unknown)}")
         self.auditor = (Auditor(config.settings, rules=config.rules, identity=config.identity)
                         if config.inline else None)
+        if self._live is None or self._live.total.interval != config.total_interval:
+            self._live = LiveView(self._console, config.total_interval)
         self.sink = self._sink_for(config)
         self.config = config
 
@@ -126,11 +132,11 @@ class PhonehomeAudit:
                               spool_dir=config.report_dir, on_record=self._show)
         return WorkerSink(config.settings, config.store_path, time_scale=config.time_scale,
                           fresh=fresh, sensor=config.sensor, spool_dir=config.report_dir,
-                          quiet=config.quiet)
+                          quiet=config.quiet, total_interval=config.total_interval)
 
     def _show(self, record: dict[str, Any]) -> None:
-        if self.config is not None and not self.config.quiet:
-            self._console.print(format_flow_line(record))
+        if self.config is not None and not self.config.quiet and self._live is not None:
+            self._live.show(record)
 
     # --- lifecycle -------------------------------------------------------
 
@@ -160,6 +166,8 @@ class PhonehomeAudit:
             self._tick()
 
     def _tick(self) -> None:
+        if self._live is not None and self.config is not None and not self.config.quiet:
+            self._live.tick()
         if self.sink is not None:
             try:
                 self.sink.tick()
@@ -310,8 +318,7 @@ class PhonehomeAudit:
         except Exception as e:  # noqa: BLE001 - report what we can, never crash mitmdump
             console.print(f"phonehome: could not write the report: {e}")
             return
-        console.print(format_summary(report))
-        console.print("phonehome: reports written to " + ", ".join(str(p) for p in written))
+        console.print(format_summary(report, details=config.details, written=written))
 
 
 class PhonehomeEnforce:

@@ -23,6 +23,7 @@ from .audit.store import StoreError, StoreTarget, default_sensor, is_postgres_ur
 from .decode import DecodeLimits
 from .detect import Identity, load_identity
 from .enforce import MODES, EnforcePolicy
+from .report.terminal import TOTAL_INTERVAL
 from .report.write import parse_formats
 from .rules import RuleLoadError, RuleSet, load_rules
 
@@ -42,11 +43,12 @@ __all__ = [
 
 INT_OPTIONS = ("phonehome_max_body", "phonehome_max_depth", "phonehome_max_leaves")
 BOOL_OPTIONS = ("phonehome_reveal", "phonehome_quiet", "phonehome_enforce_dry_run",
-                "phonehome_audit_process")
+                "phonehome_audit_process", "phonehome_details")
 OPTION_NAMES = frozenset(INT_OPTIONS + BOOL_OPTIONS + (
     "phonehome_scope", "phonehome_rules", "phonehome_identity", "phonehome_report_dir",
     "phonehome_store", "phonehome_formats", "phonehome_time_scale", "phonehome_marker_socket",
     "phonehome_enforce", "phonehome_enforce_file", "phonehome_sensor", "phonehome_app",
+    "phonehome_total_interval",
 ))
 
 _MAX_TIME_SCALE = 1e6
@@ -79,6 +81,10 @@ class AddonConfig:
     marker_socket: Path
     audit_process: bool
     quiet: bool
+    details: bool
+    """The summary when mitmdump stops: every table, not one screen."""
+    total_interval: float
+    """Seconds between the live view's running totals; 0: none."""
 
     @property
     def inline(self) -> bool:
@@ -112,6 +118,11 @@ def add_options(loader: Any) -> None:
                       "Report formats: json, md, html, csv, or all.")
     loader.add_option("phonehome_quiet", bool, False,
                       "No live one-line-per-flow view.")
+    loader.add_option("phonehome_details", bool, False,
+                      "When mitmdump stops, print every table, not the one-screen summary.")
+    loader.add_option("phonehome_total_interval", str, f"{TOTAL_INTERVAL:g}",
+                      "Seconds between the live view's running totals (flows, findings, "
+                      "new destinations); 0: none.")
     loader.add_option("phonehome_max_body", int, limits.max_decompressed_bytes,
                       "Largest decompressed body to decode, in bytes.")
     loader.add_option("phonehome_max_depth", int, limits.max_depth,
@@ -275,8 +286,9 @@ def parse_config(options: Any) -> AddonConfig:
         max_depth=check("phonehome_max_depth", at_least(1), defaults.max_depth),
         max_leaves=check("phonehome_max_leaves", at_least(1), defaults.max_leaves),
     )
-    reveal, quiet, dry_run, audit_process = (
+    reveal, quiet, dry_run, audit_process, details = (
         check(name, _as_bool, False) for name in BOOL_OPTIONS)
+    total_interval = check("phonehome_total_interval", _seconds, TOTAL_INTERVAL)
     scope = check("phonehome_scope", _scope)
     formats = check("phonehome_formats", lambda text: tuple(parse_formats(text)), ())
     time_scale = check("phonehome_time_scale", _time_scale, 1.0)
@@ -329,6 +341,7 @@ def parse_config(options: Any) -> AddonConfig:
         scope=scope, formats=formats, settings=settings, rules=rules, identity=identity,
         policy=policy, time_scale=time_scale, report_dir=report_dir, store_path=store_path,
         sensor=sensor, marker_socket=marker_socket, audit_process=audit_process, quiet=quiet,
+        details=details, total_interval=total_interval,
     )
 
 
@@ -349,6 +362,16 @@ def _time_scale(value: Any) -> float:
     if not (math.isfinite(scale) and 0 < scale <= _MAX_TIME_SCALE):
         raise ValueError(f"must be above 0 and at most {_MAX_TIME_SCALE:g}, not {value!r}")
     return scale
+
+
+def _seconds(value: Any) -> float:
+    try:
+        seconds = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"not a number: {value!r}") from None
+    if not (math.isfinite(seconds) and seconds >= 0):
+        raise ValueError(f"must be 0 or more seconds, not {value!r}")
+    return seconds
 
 
 def _mode(text: Any) -> str:

@@ -84,7 +84,8 @@ class WorkerSink:
     captures. Should the child die, audits in this process from then on."""
 
     def __init__(self, settings: AuditSettings, store_path: StoreTarget, *, time_scale: float,
-                 fresh: bool, sensor: str, spool_dir: Path, quiet: bool) -> None:
+                 fresh: bool, sensor: str, spool_dir: Path, quiet: bool,
+                 total_interval: float = 0.0) -> None:
         self.store_path = store_path
         self._settings = settings
         self._time_scale = time_scale
@@ -92,6 +93,7 @@ class WorkerSink:
         self._sensor = sensor
         self._spool_dir = spool_dir
         self._quiet = quiet
+        self._total_interval = total_interval
         self.worker: AuditWorker | None = None
         self.session: AuditSession | None = None
         """The fallback once the worker has died."""
@@ -107,6 +109,7 @@ class WorkerSink:
         if self.worker is None:
             self.worker = AuditWorker(self._settings, self.store_path, inputs=_LIVE_INPUTS,
                                       time_scale=self._time_scale, quiet=self._quiet,
+                                      total_interval=self._total_interval,
                                       fresh=self._fresh, sensor=self._sensor,
                                       spool_dir=self._spool_dir).start()
         if self.worker.alive:

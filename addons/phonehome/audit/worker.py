@@ -52,20 +52,22 @@ def _yield_to_the_proxy() -> None:
 
 def _worker_main(settings: AuditSettings, store_path: StoreTarget, inputs: Mapping[str, Any],
                  time_scale: float, quiet: bool, fresh: bool, inbox: Any,
-                 sensor: str | None = None, spool_dir: Path | None = None) -> None:
+                 sensor: str | None = None, spool_dir: Path | None = None,
+                 total_interval: float = 0.0) -> None:
     # The proxy decides when we stop: Ctrl-C, SIGTERM and SIGHUP reach the whole
     # process group, and the proxy then asks us to finish the store.
     for signum in GROUP_SIGNALS:
         signal.signal(signum, signal.SIG_IGN)  # inherited already; made explicit
     _yield_to_the_proxy()
-    from ..report.terminal import format_flow_line
+    from ..report.terminal import LiveView
     from .session import AuditSession
 
-    console = None
+    live = None
     if not quiet:
         from rich.console import Console
 
-        console = Console(file=sys.stdout, soft_wrap=True, highlight=False)
+        live = LiveView(Console(file=sys.stdout, soft_wrap=True, highlight=False),
+                        total_interval)
     parent = os.getppid()
     session = AuditSession(settings, store_path, inputs=inputs, time_scale=time_scale,
                            fresh_store=fresh, sensor=sensor, spool_dir=spool_dir,
@@ -76,6 +78,8 @@ def _worker_main(settings: AuditSettings, store_path: StoreTarget, inputs: Mappi
                 item = inbox.get(timeout=0.1)
             except queue.Empty:
                 session.tick()
+                if live is not None:
+                    live.tick()
                 if os.getppid() != parent:  # the proxy died: keep what we have
                     return
                 continue
@@ -86,8 +90,8 @@ def _worker_main(settings: AuditSettings, store_path: StoreTarget, inputs: Mappi
                 session.mark(item[1], item[2])
             elif kind == _OBSERVATION:
                 record = session.submit(item[1], item[2])
-                if console is not None:
-                    console.print(format_flow_line(record))
+                if live is not None:
+                    live.show(record)
     finally:
         session.close()
 
@@ -98,14 +102,14 @@ class AuditWorker:
     def __init__(self, settings: AuditSettings, store_path: StoreTarget, *,
                  inputs: Mapping[str, Any] | None = None, time_scale: float = 1.0,
                  quiet: bool = False, fresh: bool = True, sensor: str | None = None,
-                 spool_dir: Path | None = None) -> None:
+                 spool_dir: Path | None = None, total_interval: float = 0.0) -> None:
         context = multiprocessing.get_context("spawn")
         self._inbox = context.Queue()
         self.store_path = store_path
         self._process = context.Process(
             target=_worker_main,
             args=(settings, store_path, dict(inputs or {}), time_scale, quiet, fresh,
-                  self._inbox, sensor, spool_dir),
+                  self._inbox, sensor, spool_dir, total_interval),
             name="phonehome-audit", daemon=True,
         )
 

@@ -55,6 +55,8 @@ def register(subparsers: Any) -> None:
     parser.add_argument("-j", "--jobs", type=int, default=None, metavar="N",
                         help="audit on N worker processes; 1: in this process (default: "
                              "one per core for captures over 8 MB, else 1)")
+    parser.add_argument("--details", action="store_true",
+                        help="print every table, not the one-screen summary")
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar or summary")
     parser.set_defaults(func=run_audit)
 
@@ -255,10 +257,11 @@ def run_audit(args: argparse.Namespace, *, out: Any = None, err: Any = None) -> 
         return _fail(errors, f"{args.output}: cannot write reports ({e.strerror or e})")
     for problem in problems:
         errors.print(f"phonehome audit: warning: {problem}", markup=False, highlight=False)
-    if not args.quiet:
-        console.print(format_summary(report))
-    console.print(f"Reports: {', '.join(str(p) for p in written)}", markup=False,
-                  highlight=False)
+    if args.quiet:
+        console.print(f"Reports: {', '.join(str(p) for p in written)}", markup=False,
+                      highlight=False)
+    else:
+        console.print(format_summary(report, details=args.details, written=written))
     if args.fail_on:
         worst = highest_severity(report)
         if worst is not None and severity_rank(worst) >= severity_rank(args.fail_on):

@@ -38,6 +38,8 @@ def register(subparsers: Any) -> None:
                         help="report formats (default: all)")
     parser.add_argument("--enforce", choices=ACTIONS, default="observe",
                         help="enforce mode for the proxy (default: observe)")
+    parser.add_argument("--details", action="store_true",
+                        help="print every table, not the one-screen summary")
     parser.add_argument("--keep-workdir", action="store_true",
                         help="keep the temporary folder with the capture and server record")
     parser.set_defaults(func=run_demo)
@@ -87,7 +89,7 @@ def run_demo(args: argparse.Namespace) -> int:
                          markup=False, highlight=False)
             return ExitCode.FAILED
         report = json.loads(report_path.read_text())
-        console.print(format_summary(report))
+        console.print(format_summary(report, details=args.details))
         for name in ("identity.yaml", "ground_truth.json"):
             if (workdir / name).is_file():
                 write_atomic(out_dir / name, (workdir / name).read_text())

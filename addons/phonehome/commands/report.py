@@ -30,6 +30,8 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--app", metavar="NAME",
                         help="the audited app (a first-party pack id, or auto); "
                              "default: the one the audit was run with")
+    parser.add_argument("--details", action="store_true",
+                        help="print every table, not the one-screen summary")
     parser.add_argument("-q", "--quiet", action="store_true")
     parser.set_defaults(func=run_report)
 
@@ -50,8 +52,9 @@ def run_report(args: argparse.Namespace) -> int:
         errors.print(f"phonehome report: {e}", markup=False, highlight=False)
         return ExitCode.USAGE
     written = write_report(report, args.output, formats)
-    if not args.quiet:
-        console.print(format_summary(report))
-    console.print(f"Reports: {', '.join(str(p) for p in written)}", markup=False,
-                  highlight=False)
+    if args.quiet:
+        console.print(f"Reports: {', '.join(str(p) for p in written)}", markup=False,
+                      highlight=False)
+    else:
+        console.print(format_summary(report, details=args.details, written=written))
     return ExitCode.OK

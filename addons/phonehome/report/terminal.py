@@ -1,16 +1,20 @@
 """Terminal output: pure builders of rich renderables. Printing is the caller's.
 
-Every cell is a rich `Text`, and captured text goes through `safe_text`, so a
-payload can neither carry markup nor drive the terminal.
+Every cell is a rich `Text`, and captured text goes through `safe_text`, so a payload can
+neither carry markup nor drive the terminal. Key columns wrap (long tokens fold) and are
+never cut; the default summary is `terminal_summary.Summary`, `details` the full tables.
 """
 
 from __future__ import annotations
 
+import time
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
-from rich.console import Group, RenderableType
+from rich.console import Console, ConsoleOptions, Group, RenderableType, RenderResult
+from rich.measure import Measurement
 from rich.table import Table
 from rich.text import Text
 
@@ -18,10 +22,15 @@ from ..analysis.session import SessionReport
 from ..analysis.timeline import format_timeline
 from ..model import most_severe
 from ..terms import format_size
-from .document import Document, as_document
+from .document import ROWS_SHOWN, Document, as_document
 from .safe_text import safe_text
+from .terminal_summary import DigestList, Paragraph, Summary, headline, report_paths
 
-__all__ = ["format_flow_line", "format_summary", "SEVERITY_STYLE", "VERDICT_STYLE"]
+__all__ = ["format_flow_line", "format_summary", "RunningTotal", "SEVERITY_STYLE",
+           "VERDICT_STYLE", "TOTAL_INTERVAL", "LiveView"]
+
+TOTAL_INTERVAL = 30.0
+"""Seconds between two running totals of the live view."""
 
 SEVERITY_STYLE = {"info": "dim", "low": "cyan", "medium": "yellow", "high": "bold red"}
 VERDICT_STYLE = {"holds": "green", "contradicted": "bold red", "untested": "yellow"}
@@ -56,34 +65,56 @@ def format_flow_line(record: Mapping[str, Any]) -> Text:
 
 def _count_table(title: str, counts: Mapping[str, Any], label: str, limit: int = 12) -> Table:
     table = Table(title=title, title_justify="left", show_edge=False)
-    table.add_column(label)
-    table.add_column("flows", justify="right")
-    table.add_column("bytes out", justify="right")
+    table.add_column(label, overflow="fold")
+    table.add_column("flows", justify="right", no_wrap=True)
+    table.add_column("bytes out", justify="right", no_wrap=True)
     for key, (flows, size) in list(counts.items())[:limit]:
         table.add_row(safe_text(key), Text(str(flows)), Text(format_size(size)))
     return table
 
 
-def _trigger_category_table(document: Document) -> Table:
+class _Fit:
+    """`wide` when it fits the console's width, else `narrow`."""
+
+    def __init__(self, wide: RenderableType, narrow: RenderableType) -> None:
+        self.wide, self.narrow = wide, narrow
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        unbounded = options.update_width(1 << 16)
+        fits = Measurement.get(console, unbounded, self.wide).maximum <= options.max_width
+        yield self.wide if fits else self.narrow
+
+
+def _trigger_category_table(document: Document) -> RenderableType:
+    """A matrix where its full headers fit, else one line of categories per trigger."""
     tally = document.tally
     categories = tally.categories
-    table = Table(title="Triggers × data categories (flows)", title_justify="left",
-                  show_edge=False)
-    table.add_column("trigger")
+    title = "Triggers × data categories (flows)"
+    wide = Table(title=title, title_justify="left", show_edge=False)
+    wide.add_column("trigger", no_wrap=True)
     for category in categories:
-        table.add_column(safe_text(category.replace("_", " ")), justify="right")
+        wide.add_column(safe_text(category.replace("_", " ")), justify="right", no_wrap=True)
+    narrow = Table(title=title, title_justify="left", show_edge=False)
+    narrow.add_column("trigger", no_wrap=True)
+    narrow.add_column("data categories (flows)")
     for trigger, row in tally.trigger_categories.items():
-        table.add_row(safe_text(trigger), *(Text(str(row.get(c) or "")) for c in categories))
-    return table
+        wide.add_row(safe_text(trigger), *(Text(str(row.get(c) or "")) for c in categories))
+        narrow.add_row(safe_text(trigger), safe_text(", ".join(
+            f"{c.replace('_', ' ')} {row[c]}" for c in categories if row.get(c))))
+    return _Fit(wide, narrow)
 
 
 def _party_table(document: Document) -> Table:
-    table = Table(title="First party vs third party", title_justify="left", show_edge=False)
-    for column in ("party", "organization", "hosts", "flows", "bytes out", "telemetry"):
-        table.add_column(column, justify="right" if column in ("flows", "telemetry") else "left")
+    table = Table(title="First party vs third party", title_justify="left", show_edge=False,
+                  expand=True)
+    table.add_column("party", no_wrap=True)
+    table.add_column("organization", max_width=14, overflow="fold")
+    table.add_column("hosts", ratio=1, overflow="fold")
+    for column in ("flows", "bytes out", "telemetry"):
+        table.add_column(column, justify="right", no_wrap=True)
     for row in document.tally.parties:
         table.add_row(safe_text(row["party"]), safe_text(row["organization"]),
-                      safe_text(", ".join(row["hosts"]), limit=60),
+                      safe_text(", ".join(row["hosts"])),
                       Text(str(row["flows"])), Text(format_size(row["bytes"])),
                       Text(str(row["telemetry"])))
     return table
@@ -91,18 +122,23 @@ def _party_table(document: Document) -> Table:
 
 def _findings_table(document: Document, limit: int = 20) -> Table:
     """The most severe finding groups: one row per finding repeated across flows."""
-    table = Table(title="Findings", title_justify="left", show_edge=False)
-    for column in ("severity", "type", "encoding", "host", "location", "evidence", "flows"):
-        table.add_column(column, justify="right" if column == "flows" else "left")
+    table = Table(title="Findings", title_justify="left", show_edge=False, expand=True)
+    table.add_column("severity", no_wrap=True)
+    table.add_column("finding", no_wrap=True)
+    table.add_column("host and field", ratio=1, overflow="fold")
+    table.add_column("evidence", max_width=18, overflow="fold")
+    table.add_column("flows", justify="right", no_wrap=True)
     groups = document.groups
     for group in groups[:limit]:
         severity = group["severity"]
-        table.add_row(
-            safe_text(severity, style=SEVERITY_STYLE.get(severity, "")),
-            safe_text(group["type"]), safe_text(", ".join(group.get("encodings") or ())),
-            safe_text(group["host"]), safe_text(group["location"], limit=48),
-            safe_text(group["evidence"], limit=40), Text(str(group["flow_count"])),
-        )
+        finding = safe_text(group["type"])
+        finding.append("\n")
+        finding.append_text(safe_text(", ".join(group.get("encodings") or ()), style="dim"))
+        where = safe_text(group["host"], style="cyan")
+        where.append("\n")
+        where.append_text(safe_text(group["location"]))
+        table.add_row(safe_text(severity, style=SEVERITY_STYLE.get(severity, "")), finding,
+                      where, safe_text(group["evidence"]), Text(str(group["flow_count"])))
     if len(groups) > limit:
         table.caption = f"{len(groups) - limit} more finding groups in the report files"
     return table
@@ -110,36 +146,41 @@ def _findings_table(document: Document, limit: int = 20) -> Table:
 
 def _claims_table(report: Mapping[str, Any]) -> Table:
     table = Table(title="Vendor claims", title_justify="left", show_edge=False)
-    table.add_column("claim")
-    table.add_column("verdict")
-    table.add_column("why")
+    table.add_column("claim", ratio=3, overflow="fold")
+    table.add_column("verdict", no_wrap=True)
+    table.add_column("why", ratio=2, overflow="fold")
     for claim in report.get("claims") or ():
-        table.add_row(safe_text(claim["statement"], limit=60),
+        table.add_row(safe_text(claim["statement"]),
                       safe_text(claim["verdict"], style=VERDICT_STYLE.get(claim["verdict"], "")),
-                      safe_text(claim.get("reason", ""), limit=80))
+                      safe_text(claim.get("reason", "")))
     return table
 
 
-def format_summary(report: Mapping[str, Any] | Document | SessionReport) -> RenderableType:
-    """The end-of-audit summary as one rich renderable."""
+def format_summary(report: Mapping[str, Any] | Document | SessionReport, *,
+                   details: bool = False,
+                   written: Sequence[Path | str] = ()) -> RenderableType:
+    """The end-of-audit summary as one rich renderable: at most 60 lines by default
+    (headline, claims, the digest's top entries, report paths), or every table."""
     document = as_document(report)
+    if not details:
+        return Summary(document, written)
+    return _details(document, written)
+
+
+def _details(document: Document, written: Sequence[Path | str]) -> RenderableType:
     sections = document.report
     summary = sections["summary"]
-    parts: list[RenderableType] = [
-        Text(
-            f"phonehome: {summary['flows']} flows, {format_size(summary['bytes_out'])} sent, "
-            f"{sum(summary['by_finding_type'].values())} findings, "
-            f"{summary.get('audit_errors', 0)} audit errors",
-            style="bold",
-        )
-    ]
+    parts: list[RenderableType] = [Paragraph(headline(document))]
     app = sections.get("app")
     if app:
         who = app.get("vendor") or app.get("name") or "none recognised"
         pack = f" ({app['name']})" if app.get("name") else ""
-        parts.append(Text(f"app audited: {who}{pack}; first party means this vendor"))
+        parts.append(Paragraph(safe_text(f"app audited: {who}{pack}; first party means "
+                                         "this vendor")))
     if sections.get("claims"):
         parts.append(_claims_table(sections))
+    if document.digest:
+        parts.append(DigestList(document.digest, limit=ROWS_SHOWN))
     tally = document.tally
     parts.append(_count_table("By host", tally.by_host, "host"))
     parts.append(_count_table("By content type", tally.by_content_type, "content type"))
@@ -150,4 +191,72 @@ def format_summary(report: Mapping[str, Any] | Document | SessionReport) -> Rend
         parts.append(format_timeline(document.timeline))
     if summary["by_finding_type"]:
         parts.append(_findings_table(document))
+    if written:
+        parts.append(Paragraph(report_paths(written)))
     return Group(*parts)
+
+
+class RunningTotal:
+    """The live view's running total: flows, findings and new destinations, at most once
+    per `interval` seconds and only when flows came in since the last one."""
+
+    def __init__(self, interval: float = TOTAL_INTERVAL,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.interval = interval
+        self.clock = clock
+        self.flows = self.findings = self.high = 0
+        self.hosts: set[str] = set()
+        self._new: list[str] = []
+        self._flows_then = 0
+        self._findings_then = 0
+        self._last = clock()
+
+    def add(self, record: Mapping[str, Any]) -> None:
+        findings = record.get("findings") or ()
+        self.flows += 1
+        self.findings += len(findings)
+        self.high += sum(1 for f in findings if f.get("severity") == "high")
+        host = str(record.get("host") or "")
+        if host not in self.hosts:
+            self.hosts.add(host)
+            self._new.append(host)
+
+    def due(self) -> Text | None:
+        """The total line when one is due, else None."""
+        if self.interval <= 0 or self.flows == self._flows_then:
+            return None
+        now = self.clock()
+        if now - self._last < self.interval:
+            return None
+        line = Text("── total: ", style="bold")
+        line.append(f"{self.flows} flows (+{self.flows - self._flows_then}), "
+                    f"{self.findings} findings (+{self.findings - self._findings_then}"
+                    f"{f', {self.high} high in all' if self.high else ''}), "
+                    f"{len(self.hosts)} destinations", style="bold")
+        if self._new:
+            line.append(f" (+{len(self._new)} new: ", style="bold")
+            line.append_text(safe_text(", ".join(self._new[:5]), style="cyan"))
+            line.append(f"{', …' if len(self._new) > 5 else ''})", style="bold")
+        self._last, self._flows_then, self._findings_then = now, self.flows, self.findings
+        self._new = []
+        return line
+
+
+class LiveView:
+    """What mitmdump's terminal shows while it runs: a line per audited flow and the
+    running total. `show` takes each record, `tick` is called when idle."""
+
+    def __init__(self, console: Any, interval: float = TOTAL_INTERVAL,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.console = console
+        self.total = RunningTotal(interval, clock)
+
+    def show(self, record: Mapping[str, Any]) -> None:
+        self.console.print(format_flow_line(record))
+        self.total.add(record)
+        self.tick()
+
+    def tick(self) -> None:
+        line = self.total.due()
+        if line is not None:
+            self.console.print(line)

@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from rich.console import Group
+from rich.console import Console, ConsoleOptions, Group, RenderResult
+from rich.measure import Measurement
 from rich.table import Table
 from rich.text import Text
 
@@ -27,6 +28,24 @@ def sparkline(counts: Sequence[int]) -> str:
     return "".join(_BLOCKS[0 if c <= 0 else max(1, round(c / peak * top))] for c in counts)
 
 
+class _Spark:
+    """A sparkline as wide as its column: adjacent bins are summed when the column is
+    narrower than the strip, so the whole session stays in view."""
+
+    def __init__(self, counts: Sequence[int]) -> None:
+        self.counts = list(counts)
+
+    def __rich_measure__(self, console: Console, options: ConsoleOptions) -> Measurement:
+        return Measurement(min(10, len(self.counts)), len(self.counts))
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        width = max(1, min(options.max_width, len(self.counts)))
+        bins = [0] * width
+        for i, count in enumerate(self.counts):
+            bins[i * width // len(self.counts)] += count
+        yield Text(sparkline(bins), style="cyan", no_wrap=True)
+
+
 def format_duration(seconds: float) -> str:
     """`45s`, `12m05s`, `1h02m`."""
     seconds = max(0.0, seconds)
@@ -46,11 +65,11 @@ def _offset(at: float, start: float) -> str:
 
 def _trigger_table(timeline: Timeline, start: float) -> Table:
     table = Table(title="When it phones home (per trigger)", title_justify="left")
-    table.add_column("trigger")
-    table.add_column("first", justify="right")
-    table.add_column("last", justify="right")
-    table.add_column("flows", justify="right")
-    table.add_column("over the session", no_wrap=True)
+    table.add_column("trigger", no_wrap=True)
+    table.add_column("first", justify="right", no_wrap=True)
+    table.add_column("last", justify="right", no_wrap=True)
+    table.add_column("flows", justify="right", no_wrap=True)
+    table.add_column("over the session")
     for row in timeline.triggers:
         style = "yellow" if row["trigger"] == "unknown" else None
         table.add_row(
@@ -58,7 +77,7 @@ def _trigger_table(timeline: Timeline, start: float) -> Table:
             _offset(row["first"], start),
             _offset(row["last"], start),
             str(row["count"]),
-            Text(sparkline(row["strip"]), style="cyan"),
+            _Spark(row["strip"]) if row["strip"] else Text(""),
         )
     return table
 
