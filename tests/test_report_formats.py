@@ -26,8 +26,9 @@ from phonehome.report.csv_export import (
     format_flows_csv,
 )
 from phonehome.report.html import format_html, timeline_model
+from phonehome.report.html_parts import EXAMPLES_PER_CLAIM
 from phonehome.report.markdown import format_markdown, md_escape
-from phonehome.report.view import endpoint_key, path_template
+from phonehome.report.view import endpoint_key, format_time, path_template
 
 SCHEMA = ROOT / "addons" / "phonehome" / "report" / "report.schema.json"
 FIXTURE_NAMES = ("report_webex_session1.json", "report_webex_session2.json")
@@ -99,6 +100,30 @@ def parse_html(text: str) -> Node:
     builder.feed(text)
     builder.close()
     return builder.root
+
+
+def _children(node: Node, tag: str) -> list[Node]:
+    return [c for c in node.children if isinstance(c, Node) and c.tag == tag]
+
+
+def tree_json(tree: Node) -> Any:
+    """The JSON a payload tree (ul.tree) shows, read back from its nodes."""
+
+    def item(li: Node) -> tuple[str | None, Any]:
+        details = _children(li, "details")
+        head = details[0].children[0] if details else li
+        keys = [c for c in _children(head, "span") if c.has_class("k")]
+        key = keys[0].text() if keys else None
+        if not details:
+            return key, json.loads(_children(li, "code")[0].text())
+        (size,) = [c for c in _children(head, "span") if c.has_class("n")]
+        members = [item(c) for c in _children(_children(details[0], "ul")[0], "li")]
+        if size.text().startswith("{"):
+            return key, {k: v for k, v in members}
+        return key, [v for _k, v in members]
+
+    (root,) = _children(tree, "li")
+    return item(root)[1]
 
 
 # --- Markdown helpers ----------------------------------------------------------------------
@@ -349,6 +374,7 @@ def section_order(dom: Node) -> list[str]:
 @pytest.mark.parametrize("name", FIXTURE_NAMES)
 def test_html_structure_claims_first(name: str) -> None:
     report = load(name)
+    by_id = {f["id"]: f for f in report["flows"]}
     dom = parse_html(format_html(report))
     order = section_order(dom)
     assert order[0] == "claims"
@@ -360,8 +386,17 @@ def test_html_structure_claims_first(name: str) -> None:
         assert article.attrs["data-verdict"] == claim["verdict"]
         assert claim["statement"] in article.text()
         assert claim["reason"] in article.text()
-        links = [a.attrs["href"] for a in article.find_all("a")]
-        assert links == [f"#flow-{i}" for i in claim["evidence"]]
+        # readable examples (time, host, field, value, trigger) of the first evidence flows
+        first = claim["evidence"][:EXAMPLES_PER_CLAIM]
+        assert [a.attrs["href"] for a in article.find_all("a")] == [f"#flow-{i}" for i in first]
+        rows = [r for r in article.find_all("tr") if r.has_class("example")]
+        for row, flow_id in zip(rows, first, strict=True):
+            flow = by_id[flow_id]
+            cells = [c.text() for c in row.find_all("td")]
+            assert cells[0] == format_time(flow["timestamp"]) and cells[1] == flow["host"]
+            if flow["findings"]:
+                assert cells[3] in {f["evidence"] for f in flow["findings"]}
+                assert any(cells[2].startswith(f["location"]) for f in flow["findings"])
 
 
 @pytest.mark.parametrize("name", FIXTURE_NAMES)
@@ -385,8 +420,8 @@ def test_html_content_agrees_with_json(name: str) -> None:
         for rule_id in flow["rule_ids"]:
             assert rule_id in text
         if flow.get("decoded"):
-            (pre,) = [p for p in node.find_all("pre") if p.has_class("payload")]
-            assert json.loads(pre.text()) == flow["decoded"]
+            (tree,) = [u for u in node.find_all("ul") if u.has_class("tree")]
+            assert tree_json(tree) == flow["decoded"]
     svg = dom.find_all("svg")[0]
     dots = svg.find_all("circle")
     assert len(dots) == len(report["flows"])
@@ -431,7 +466,9 @@ def test_html_readable_without_javascript() -> None:
     dom = parse_html(format_html(report))
     (filters,) = [n for n in dom.find_all("div") if n.attrs.get("id") == "filters"]
     assert "hidden" in filters.attrs  # shown by the script only
-    boxes = filters.find_all("input")
+    boxes = [b for b in filters.find_all("input") if b.attrs.get("type") == "checkbox"]
+    assert [b.attrs.get("id") for b in filters.find_all("input")
+            if b.attrs.get("type") == "search"] == ["search"]  # hidden with the filters
     names = Counter(b.attrs["name"] for b in boxes)
     assert names["trigger"] == len({f["trigger"] for f in report["flows"]})
     assert names["party"] == len({f["party"] for f in report["flows"]})
@@ -450,8 +487,8 @@ def test_html_escapes_hostile_payloads() -> None:
     for node in dom.iter():
         assert not any(name.startswith("on") for name in node.attrs), (node.tag, node.attrs)
     flow = next(n for n in dom.find_all("details") if n.attrs.get("id") == "flow-f04")
-    (pre,) = [p for p in flow.find_all("pre") if p.has_class("payload")]
-    assert json.loads(pre.text()) == HOSTILE_DECODED
+    (tree,) = [u for u in flow.find_all("ul") if u.has_class("tree")]
+    assert tree_json(tree) == HOSTILE_DECODED
     assert HOSTILE_URL in flow.text()
     assert HOSTILE_HOST in flow.text()
     assert "&lt;script&gt;alert(&#39;url&#39;)&lt;/script&gt;" in text
