@@ -84,7 +84,7 @@ class _Tree:
         for event in self.events.get(path, ()):
             cats = ", ".join(str(c) for c in event.get("categories") or ())
             parts.append(
-                f' <span class="evt" data-trigger="{_esc(event.get("trigger") or "unknown")}">'
+                f' <span class="evt" data-event-trigger="{_esc(event.get("trigger") or "unknown")}">'
                 f'event <b>{_esc(event.get("name"))}</b> · '
                 f'{_esc(event.get("trigger") or "no trigger")}'
                 f'{" · " + _esc(cats) if cats else ""}</span>')
