@@ -83,8 +83,9 @@ class _Tree:
                 f'{" · " + _esc(reason) if reason else ""}</span>')
         for event in self.events.get(path, ()):
             cats = ", ".join(str(c) for c in event.get("categories") or ())
+            trigger = _esc(event.get("trigger") or "unknown")
             parts.append(
-                f' <span class="evt" data-event-trigger="{_esc(event.get("trigger") or "unknown")}">'
+                f' <span class="evt" data-event-trigger="{trigger}">'
                 f'event <b>{_esc(event.get("name"))}</b> · '
                 f'{_esc(event.get("trigger") or "no trigger")}'
                 f'{" · " + _esc(cats) if cats else ""}</span>')
