@@ -299,6 +299,8 @@ class Finding:
     reason: str = ""
     fingerprint: str | None = None
     """A short stable digest of the value, to link findings across flows."""
+    identity: str | None = None
+    """The identity file's key an identity match is of ("email", "meeting_titles" …)."""
     value: str = field(default="", repr=False, compare=False)
 
 

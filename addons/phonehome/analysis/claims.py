@@ -29,6 +29,7 @@ from .claims_file import (
     ClaimTest,
     load_claims,
 )
+from .digest import ItemKey, digest_of_flows, entry_ids
 
 __all__ = [
     "CHECKS",
@@ -49,6 +50,8 @@ __all__ = [
 
 EVIDENCE_LIMIT = 25
 """At most this many flow ids per verdict; `evidence_count` has the full number."""
+CITED_ITEMS = 4_096
+"""Distinct digest items a check keeps to cite (the digest keeps fewer)."""
 
 
 # --- evaluation --------------------------------------------------------------------------
@@ -124,6 +127,17 @@ class _Check:
         self.scope = _purpose_words(self.purposes)
         self.flows = 0
         self.broken = 0
+        self.item_of: Any = None
+        self.items: dict[ItemKey, None] = {}
+        """The digest items of the findings in evidence."""
+
+    def cite(self, findings: Any) -> None:
+        if self.item_of is None:
+            return
+        for finding in findings:
+            key = self.item_of(finding)
+            if key is not None and len(self.items) < CITED_ITEMS:
+                self.items[key] = None
 
     def add(self, position: int, flow: Any) -> None:
         if flow.purpose in self.purposes:
@@ -151,7 +165,7 @@ class _FindingsCheck(_Check):
 
     def examine(self, position: int, flow: Any) -> None:
         matched = [
-            finding.type
+            finding
             for finding in flow.findings
             if finding.category in self.categories
             and (self.types is None or finding.type in self.types)
@@ -160,7 +174,8 @@ class _FindingsCheck(_Check):
         ]
         if matched:
             self.hits.add(position)
-            self.kinds.update(matched)
+            self.kinds.update(finding.type for finding in matched)
+            self.cite(matched)
 
     def verdict(self, facts: SessionFacts, purpose_of: Any) -> _Verdict:
         scope = self.scope
@@ -195,13 +210,15 @@ class _AnonymizedCheck(_Check):
         self.used: Counter[str] = Counter()
 
     def examine(self, position: int, flow: Any) -> None:
-        used = [
-            finding.encoding or "plain"
+        matched = [
+            finding
             for finding in flow.findings
             if finding.type == "identity_match"
             and (self.encodings is None or _encoding_family(finding.encoding) in self.encodings)
         ]
+        used = [finding.encoding or "plain" for finding in matched]
         if used:
+            self.cite(matched)
             if len(self.identity) <= position:
                 self.identity.extend(bytes(position + 1 - len(self.identity)))
             self.identity[position] = 1
@@ -272,6 +289,7 @@ class _ThirdPartyCheck(_Check):
             org = str(flow.organization or flow.host)
             self.hits.add(position)
             self.orgs[org] += 1
+            self.cite(flow.findings)
         self.unknown += flow.party == "unknown"
 
     def verdict(self, facts: SessionFacts, purpose_of: Any) -> _Verdict:
@@ -318,6 +336,7 @@ class _OptOutCheck(_Check):
         after = flow.id in self.after_ids if self.after_ids is not None else later
         if after and flow.purpose in self.purposes:
             self.hits.add(position)
+            self.cite(flow.findings)
         self.later += later
 
     def verdict(self, facts: SessionFacts, purpose_of: Any) -> _Verdict:
@@ -361,21 +380,26 @@ class ClaimsEvaluation:
     """Every claim of a set, checked over the session's flows in one pass.
 
     `add(position, flow)` per flow (attributes: id, timestamp, purpose, party,
-    organization, host, audit_error, findings), then `entries(...)`.
+    organization, host, audit_error, findings), then `entries(...)`. `item_of` names
+    a finding's digest item (DigestKeys.key_of), for the entries to cite.
     """
 
-    def __init__(self, claims: ClaimSet, facts: SessionFacts) -> None:
+    def __init__(self, claims: ClaimSet, facts: SessionFacts, item_of: Any = None) -> None:
         self.claims = claims
         self.facts = facts
         self.checks = [_check_for(claim, facts) for claim in claims.claims]
+        for check in self.checks:
+            check.item_of = item_of
 
     def add(self, position: int, flow: Any) -> None:
         for check in self.checks:
             check.add(position, flow)
 
-    def entries(self, facts: SessionFacts, purpose_of: Any, id_of: Any) -> list[dict[str, Any]]:
+    def entries(self, facts: SessionFacts, purpose_of: Any, id_of: Any,
+                digest_ids: Mapping[ItemKey, str] | None = None) -> list[dict[str, Any]]:
         """The report's `claims[]` entries, in file order. `purpose_of(position)` and
-        `id_of(position)` describe the session's flows."""
+        `id_of(position)` describe the session's flows; `digest_ids` names the digest's
+        entries, which a contradicted verdict cites (`digest`)."""
         out = []
         for claim, check in zip(self.claims.claims, self.checks, strict=True):
             result = check.verdict(facts, purpose_of)
@@ -388,6 +412,8 @@ class ClaimsEvaluation:
                 "reason": result.reason,
                 "evidence": evidence[:EVIDENCE_LIMIT],
                 "evidence_count": count,
+                "digest": entry_ids(check.items, digest_ids or {})
+                if result.verdict == "contradicted" else [],
                 "check": claim.check,
                 "vendor": self.claims.vendor,
                 "source": claim.source.as_dict(),
@@ -402,7 +428,7 @@ class _Flow:
     """A report flow dict, read the way the checks read a typed flow."""
 
     __slots__ = ("id", "timestamp", "purpose", "party", "organization", "host", "audit_error",
-                 "findings")
+                 "findings", "trigger")
 
     def __init__(self, flow: Mapping[str, Any]) -> None:
         from .records import Finding
@@ -413,6 +439,7 @@ class _Flow:
         self.party = flow.get("party")
         self.organization = flow.get("organization")
         self.host = flow.get("host")
+        self.trigger = flow.get("trigger") or "unknown"
         self.audit_error = flow.get("audit_error")
         self.findings = msgspec.convert(list(flow.get("findings") or ()), tuple[Finding, ...])
 
@@ -427,10 +454,12 @@ def evaluate_claims(report: Mapping[str, Any], claims: ClaimSet) -> list[dict[st
     facts = SessionFacts(inputs=report.get("inputs") or {}, markers=report.get("markers") or (),
                          after_opt_out=report.get("after_opt_out")
                          if "after_opt_out" in report else None, linked=linked)
-    evaluation = ClaimsEvaluation(claims, facts)
+    _, keys, digest_ids = digest_of_flows(flows)
+    evaluation = ClaimsEvaluation(claims, facts, item_of=keys.key_of)
     for i, flow in enumerate(flows):
         evaluation.add(i, flow)
-    return evaluation.entries(facts, lambda i: flows[i].purpose, lambda i: flows[i].id)
+    return evaluation.entries(facts, lambda i: flows[i].purpose, lambda i: flows[i].id,
+                              digest_ids)
 
 
 def run_claim_tests(claims: ClaimSet) -> list[tuple[Claim, list[str]]]:

@@ -66,6 +66,8 @@ class Finding(Struct, frozen=True, kw_only=True):
     confidence: float | UnsetType = UNSET
     reason: str | None | UnsetType = UNSET
     fingerprint: str | None | UnsetType = UNSET
+    identity: str | UnsetType = UNSET
+    """The identity file's key an identity match is of ("email", "meeting_titles" …)."""
     value: Any | UnsetType = UNSET
 
 

@@ -23,6 +23,7 @@ from ..bundled import builtin_rules_dir
 from ..model import Marker, severity_rank
 from .app import AppVotes, party_for
 from .claims import ClaimsEvaluation, SessionFacts, load_claims
+from .digest import Digest, DigestEntry, DigestKeys
 from .fleet import Fleet
 from .groups import FindingGroup, FindingGroups
 from .persistent import PersistentIds
@@ -85,6 +86,8 @@ class Analysis:
     """Flows a session stage left out, by position."""
     groups: list[FindingGroup]
     tally: Tally
+    digest: list[DigestEntry]
+    """Each personal item and where it went, in report order (`digest[]`)."""
     highest_severity: str | None
 
     def apply(self, position: int, flow: FlowT) -> FlowT:
@@ -208,6 +211,7 @@ def analyze(
 
     # pass 1: what the timeline and the app read of each flow
     votes = AppVotes()
+    digest_keys = DigestKeys()
     ids: list[str] = []
     purposes: list[str] = []
     timeline_flows: list[TimelineFlow] = []
@@ -216,6 +220,7 @@ def analyze(
         ids.append(flow.id)
         purposes.append(intern(flow.purpose))
         votes.add(flow.vendor_pack, flow.purpose, flow.organization)
+        digest_keys.learn(flow.findings)
         try:
             view = TimelineFlow.of(flow)
         except Exception as e:  # noqa: BLE001 - this flow's data breaks the stage
@@ -247,17 +252,18 @@ def analyze(
     paths = app_claims_paths(app_name) if claims_paths is None else claims_paths
     for path in paths:
         claim_sets.append(load_claims(path))
-    evaluations = [ClaimsEvaluation(claims, SessionFacts(**facts_base))  # type: ignore[arg-type]
+    evaluations = [ClaimsEvaluation(claims, SessionFacts(**facts_base),  # type: ignore[arg-type]
+                                    item_of=digest_keys.key_of)
                    for claims in claim_sets]
 
     # pass 2: each flow as the report shows it, counted
     persistent, summary, groups = PersistentIds(), Summary(), FindingGroups()
-    fleet, tally = Fleet(), SessionTally()
+    fleet, tally, digest = Fleet(), SessionTally(), Digest(digest_keys)
     any_sensor = False
     worst: str | None = None
     audit_errors = 0
     stages = {name: _Stage(name, stage_errors)
-              for name in ("persistent_ids", "summary", "finding_groups", "claims")}
+              for name in ("persistent_ids", "summary", "finding_groups", "digest", "claims")}
     for position, flow in enumerate(source.flows(FlowView)):
         flow = _applied(flow, position, ids, contexts, app_name, stage_errors)
         flow = stages["persistent_ids"].run(position, flow, lambda f=flow, p=position: (
@@ -265,6 +271,7 @@ def analyze(
         flow = stages["summary"].run(position, flow, lambda f=flow: summary.add(f))
         flow = stages["finding_groups"].run(position, flow, lambda f=flow, p=position: (
             groups.add(p, f.id, f.timestamp, f.host, f.trigger, f.findings)))
+        flow = stages["digest"].run(position, flow, lambda f=flow: digest.add(f))
         for evaluation in evaluations:
             flow = stages["claims"].run(position, flow, lambda f=flow, p=position, e=evaluation: (
                 e.add(p, f)))
@@ -283,9 +290,11 @@ def analyze(
                          linked=[(entry, list(seen.flows))
                                  for entry, (_, seen) in zip(persistent_ids, linked,
                                                              strict=True)])
+    digest_entries, digest_ids = digest.entries()
     claims: list[dict[str, Any]] = []
     for evaluation in evaluations:
-        claims.extend(evaluation.entries(facts, purposes.__getitem__, ids.__getitem__))
+        claims.extend(evaluation.entries(facts, purposes.__getitem__, ids.__getitem__,
+                                         digest_ids))
     for entry in persistent_ids:
         if worst is None or severity_rank(entry["severity"]) > severity_rank(worst):
             worst = entry["severity"]
@@ -304,6 +313,7 @@ def analyze(
         "tool": {"name": "phonehome", "version": __version__, "mitmproxy": _mitmproxy_version()},
         "inputs": inputs,
         "app": audited,
+        "digest": digest_entries,
         "claims": claims,
         "summary": summary_section,
     }
@@ -320,7 +330,8 @@ def analyze(
     tail["finding_groups"] = group_list
     return Analysis(head=head, tail=tail, flow_count=count, app=app_name, timeline=timeline,
                     contexts=contexts, ids=ids, stage_errors=stage_errors, groups=group_list,
-                    tally=tally.tally(timeline.cadence), highest_severity=worst)
+                    tally=tally.tally(timeline.cadence), highest_severity=worst,
+                    digest=digest_entries)
 
 
 class MemoryFlows:

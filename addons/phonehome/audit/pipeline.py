@@ -147,6 +147,8 @@ def _finding_dict(finding: Finding, reveal: bool) -> dict[str, Any]:
         "reason": finding.reason,
         "fingerprint": finding.fingerprint,
     }
+    if finding.identity is not None:
+        data["identity"] = finding.identity
     if reveal:
         data["value"] = finding.value
     return data

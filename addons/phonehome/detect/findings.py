@@ -198,6 +198,7 @@ def _identity_finding(form: IdentityForm, text: str, declared: str, location: st
         confidence=0.95 if form.aligned else 1.0,
         reason=reason,
         fingerprint=fingerprint(text, key),
+        identity=form.field,
         value=text,
     )
 
