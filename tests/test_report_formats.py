@@ -372,25 +372,43 @@ def section_order(dom: Node) -> list[str]:
 
 
 @pytest.mark.parametrize("name", FIXTURE_NAMES)
-def test_html_structure_claims_first(name: str) -> None:
+def test_html_structure_digest_then_claims(name: str) -> None:
     report = load(name)
     by_id = {f["id"]: f for f in report["flows"]}
     dom = parse_html(format_html(report))
     order = section_order(dom)
-    assert order[0] == "claims"
+    assert order[:2] == ["digest", "claims"]
     for needed in ("summary", "timeline", "endpoints", "findings", "flows"):
         assert needed in order
+    entries = [n for n in dom.find_all("details") if n.has_class("digest-entry")]
+    assert report["digest"]
+    assert [n.attrs["data-digest"] for n in entries] == [e["id"] for e in report["digest"]]
+    for node, entry in zip(entries, report["digest"], strict=True):
+        text = node.text()
+        assert entry["label"] in text and entry["evidence"] in text
+        assert format_time(entry["first_seen"]) in text  # a time, not epoch seconds
+        assert str(entry["first_seen"]) not in text
+        for org in entry["organizations"]:
+            assert org in text
+        rows = [r for r in node.find_all("tr") if r.has_class("destination")]
+        assert [r.find_all("td")[1].text() for r in rows] == [
+            d["host"] for d in entry["destinations"]]
     articles = [n for n in dom.find_all("article") if n.attrs.get("data-claim")]
     assert [a.attrs["data-claim"] for a in articles] == [c["id"] for c in report["claims"]]
     for article, claim in zip(articles, report["claims"], strict=True):
         assert article.attrs["data-verdict"] == claim["verdict"]
         assert claim["statement"] in article.text()
         assert claim["reason"] in article.text()
-        # readable examples (time, host, field, value, trigger) of the first evidence flows
-        first = claim["evidence"][:EXAMPLES_PER_CLAIM]
-        assert [a.attrs["href"] for a in article.find_all("a")] == [f"#flow-{i}" for i in first]
+        links = [a.attrs["href"] or "" for a in article.find_all("a")]
+        assert [h for h in links if h.startswith("#digest-")] == [
+            f"#digest-{d}" for d in claim.get("digest") or ()]
+        # readable examples (time, host, field, value, trigger) of evidence flows, in order
+        flows = [h.removeprefix("#flow-") for h in links if h.startswith("#flow-")]
+        evidence = [i for i in claim["evidence"] if i in flows]
+        assert flows == evidence
+        assert len(flows) == min(EXAMPLES_PER_CLAIM, len(claim["evidence"]))
         rows = [r for r in article.find_all("tr") if r.has_class("example")]
-        for row, flow_id in zip(rows, first, strict=True):
+        for row, flow_id in zip(rows, flows, strict=True):
             flow = by_id[flow_id]
             cells = [c.text() for c in row.find_all("td")]
             assert cells[0] == format_time(flow["timestamp"]) and cells[1] == flow["host"]
@@ -519,6 +537,6 @@ def test_empty_report_renders_in_every_format() -> None:
               "claims": []}
     assert "## Claims" in format_markdown(report)
     dom = parse_html(format_html(report))
-    assert section_order(dom)[0] == "claims"
+    assert section_order(dom)[:2] == ["digest", "claims"]
     assert read_csv(format_flows_csv(report))[1] == []
     assert read_csv(format_findings_csv(report))[1] == []

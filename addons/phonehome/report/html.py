@@ -22,7 +22,7 @@ import jinja2
 
 from ..model import CATEGORIES, PARTIES, TRIGGERS
 from .document import ROWS_SHOWN, Document, as_document
-from .html_parts import EXAMPLES_PER_CLAIM, claim_examples, finding_sections
+from .html_parts import EXAMPLES_PER_CLAIM, claim_examples, digest_matcher, finding_sections
 from .html_tree import html_text, payload_tree
 from .view import format_size, format_time, max_severity
 
@@ -295,6 +295,8 @@ def format_html(report: Mapping[str, Any] | Document) -> str:
         verdicts[claim["verdict"]] = verdicts.get(claim["verdict"], 0) + 1
     shown = {str(f["id"]) for f in document.flows}
     by_id = {str(f["id"]): f for f in document.flows}
+    digest = list(sections.get("digest") or ())
+    digest_by_id = {str(e["id"]): e for e in digest}
     tree_budget = max(6000, min(150_000, TREE_BUDGET // max(1, len(document.flows))))
     return env.get_template("audit.html.j2").render(
         report=sections,
@@ -309,7 +311,12 @@ def format_html(report: Mapping[str, Any] | Document) -> str:
         by_id=by_id,
         groups=document.groups,
         sections=finding_sections(document.groups[:ROWS_SHOWN]),
-        examples={str(c["id"]): claim_examples(c, by_id) for c in sections.get("claims") or ()},
+        digest=digest[:ROWS_SHOWN],
+        digest_count=len(digest),
+        digest_by_id=digest_by_id,
+        examples={str(c["id"]): claim_examples(c, by_id, digest_matcher(
+            [digest_by_id[d] for d in c.get("digest") or () if d in digest_by_id],
+            document.flows)) for c in sections.get("claims") or ()},
         examples_per_claim=EXAMPLES_PER_CLAIM,
         tree=lambda flow: payload_tree(flow.get("decoded"), flow.get("findings") or (),
                                        flow.get("events") or (), tree_budget),

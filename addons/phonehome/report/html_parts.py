@@ -4,25 +4,45 @@ finding groups gathered by type. Pure functions of the report's data; html.py re
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
+from ..analysis.digest import digest_location
 from ..model import severity_rank
 from ..terms import parse_location
 from .view import endpoint_key, split_endpoint
 
-__all__ = ["claim_examples", "finding_sections", "EXAMPLES_PER_CLAIM"]
+__all__ = ["claim_examples", "digest_matcher", "finding_sections", "EXAMPLES_PER_CLAIM"]
 
 EXAMPLES_PER_CLAIM = 5
 
 
-def _telling(findings: Sequence[Mapping[str, Any]], wanted: set[str]) -> Mapping[str, Any] | None:
-    """The finding an example shows: one a cited digest entry holds, else the most severe."""
+Matcher = Callable[[Mapping[str, Any]], bool]
+
+
+def digest_matcher(entries: Iterable[Mapping[str, Any]],
+                   flows: Iterable[Mapping[str, Any]]) -> Matcher:
+    """Whether a finding is of one of these digest entries: an identity key's match, a
+    value one of its matches carries (by fingerprint), or a detected item's value."""
+    keys = {str(e.get("item")) for e in entries if e.get("kind") == "identity"}
+    detected = {(str(e.get("item")), e.get("fingerprint")) for e in entries
+                if e.get("kind") != "identity"}
+    types = {item for item, fingerprint in detected if not fingerprint}
+    prints = {str(f.get("fingerprint")) for flow in flows for f in flow.get("findings") or ()
+              if f.get("identity") in keys and f.get("fingerprint")}
+
+    def match(finding: Mapping[str, Any]) -> bool:
+        return (finding.get("identity") in keys or str(finding.get("fingerprint")) in prints
+                or (str(finding.get("type")), finding.get("fingerprint")) in detected
+                or str(finding.get("type")) in types)
+    return match
+
+
+def _telling(findings: Sequence[Mapping[str, Any]], match: Matcher) -> Mapping[str, Any] | None:
+    """The finding an example shows: one of a cited digest entry, else the most severe."""
     if not findings:
         return None
-    return max(findings, key=lambda f: (str(f.get("fingerprint")) in wanted
-                                        or str(f.get("type")) in wanted,
-                                        severity_rank(str(f.get("severity")))))
+    return max(findings, key=lambda f: (match(f), severity_rank(str(f.get("severity")))))
 
 
 def _event_trigger(flow: Mapping[str, Any], location: str) -> str:
@@ -37,34 +57,43 @@ def _event_trigger(flow: Mapping[str, Any], location: str) -> str:
     return best
 
 
+def _example(flow_id: str, flow: Mapping[str, Any], match: Matcher) -> dict[str, Any]:
+    finding = _telling(flow.get("findings") or (), match)
+    if finding is not None:
+        field, value = str(finding.get("location") or ""), str(finding.get("evidence") or "")
+        trigger = _event_trigger(flow, field)
+    else:
+        method, _host, path = split_endpoint(endpoint_key(flow))
+        field, value, trigger = f"{method} {path}", "", str(flow.get("trigger") or "")
+    return {"flow": flow_id, "time": flow.get("timestamp"), "host": str(flow.get("host") or ""),
+            "field": field, "value": value, "trigger": trigger,
+            "type": str(finding.get("type")) if finding else "",
+            "severity": str(finding.get("severity")) if finding else "",
+            "same": (str(flow.get("host")), digest_location(field), value)}
+
+
 def claim_examples(claim: Mapping[str, Any], by_id: Mapping[str, Mapping[str, Any]],
-                   wanted: Iterable[str] = (), limit: int = EXAMPLES_PER_CLAIM
+                   match: Matcher = lambda finding: False, limit: int = EXAMPLES_PER_CLAIM
                    ) -> list[dict[str, Any]]:
     """Up to `limit` of a claim's evidence flows shown on the page, each as one line:
-    time, host, field, redacted value, trigger. `wanted` are fingerprints or types
-    of the digest entries the claim cites."""
-    wanted = set(wanted)
+    time, host, field, redacted value, trigger. The finding shown is one of the digest
+    entries the claim cites (`match`); the same host, field and value shows once while
+    other examples are left."""
+    candidates = [_example(str(i), by_id[str(i)], match)
+                  for i in claim.get("evidence") or () if str(i) in by_id]
     rows: list[dict[str, Any]] = []
-    for flow_id in claim.get("evidence") or ():
-        flow = by_id.get(str(flow_id))
-        if flow is None:
-            continue
-        finding = _telling(flow.get("findings") or (), wanted)
-        if finding is not None:
-            field, value = str(finding.get("location") or ""), str(finding.get("evidence") or "")
-            trigger = _event_trigger(flow, field)
-        else:
-            method, _host, path = split_endpoint(endpoint_key(flow))
-            field = f"{method} {path}"
-            value, trigger = "", str(flow.get("trigger") or "")
-        rows.append({"flow": str(flow_id), "time": flow.get("timestamp"),
-                     "host": str(flow.get("host") or ""), "field": field, "value": value,
-                     "trigger": trigger,
-                     "type": str(finding.get("type")) if finding else "",
-                     "severity": str(finding.get("severity")) if finding else ""})
+    seen: set[tuple[str, str, str]] = set()
+    for row in candidates:
+        if row["same"] not in seen and len(rows) < limit:
+            seen.add(row["same"])
+            rows.append(row)
+    for row in candidates:
         if len(rows) >= limit:
             break
-    return rows
+        if row not in rows:
+            rows.append(row)
+    order = {id(row): n for n, row in enumerate(candidates)}
+    return sorted(rows, key=lambda row: order[id(row)])
 
 
 def finding_sections(groups: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
