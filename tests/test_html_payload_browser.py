@@ -52,7 +52,7 @@ class Page:
         box = self.js(f"""(function () {{
             var el = document.querySelector({json.dumps(selector)});
             el.scrollIntoView({{block: "center"}});
-            var r = el.getBoundingClientRect();
+            var r = el.getClientRects()[0];
             return [r.left + Math.min(r.width / 2, 40), r.top + r.height / 2];
         }}())""")
         for kind in ("mousePressed", "mouseReleased"):
@@ -155,3 +155,18 @@ def test_search_box_filters_flows(page: Page, audited, what: str) -> None:
     page.js('document.getElementById("search").dispatchEvent(new Event("input"))')
     assert page.shown_flows() == every
     assert page.js("window.__violations") == []
+
+
+def test_digest_comes_first_and_its_example_link_opens_the_flow(page: Page, audited) -> None:
+    _html, report = audited
+    first = page.js('document.querySelector("main > section").id')
+    assert first == "digest"
+    entry = report["digest"][0]
+    shown = page.js(f"""Array.from(document.querySelectorAll(
+        "#digest-{entry['id']} tr.destination td:nth-child(2)"))
+        .map(function (td) {{ return td.textContent; }})""")
+    assert shown == [d["host"] for d in entry["destinations"]]
+    example = entry["destinations"][0]["example_flow"]
+    page.click(f'#digest-{entry["id"]} a[href="#flow-{example}"]')
+    assert page.js(f'document.getElementById("flow-{example}").open') is True
+    assert page.js("location.hash") == f"#flow-{example}"

@@ -60,14 +60,18 @@
   form.addEventListener("change", apply);
   if (search) { search.addEventListener("input", apply); }
 
-  // a link to a flow opens it
-  function openTarget() {
-    var id = decodeURIComponent(location.hash.slice(1));
+  // a link to a flow or a digest item opens it
+  function openTarget(hash) {
+    var id = decodeURIComponent(hash.slice(1));
     var target = id ? document.getElementById(id) : null;
     if (target && target.tagName === "DETAILS") { target.open = true; }
   }
-  window.addEventListener("hashchange", openTarget);
-  openTarget();
+  document.addEventListener("click", function (event) {
+    var link = event.target.closest ? event.target.closest("a[href^='#']") : null;
+    if (link) { openTarget(link.getAttribute("href")); }
+  });
+  window.addEventListener("hashchange", function () { openTarget(location.hash); });
+  openTarget(location.hash);
   var buttons = form.querySelectorAll("button[data-all]");
   for (var k = 0; k < buttons.length; k++) {
     buttons[k].addEventListener("click", function (event) {
