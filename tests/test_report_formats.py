@@ -122,7 +122,7 @@ def tree_json(tree: Node) -> Any:
             return key, {k: v for k, v in members}
         return key, [v for _k, v in members]
 
-    (root,) = _children(tree, "li")
+    (root,) = [li for li in _children(tree, "li") if not li.has_class("cut")]
     return item(root)[1]
 
 

@@ -117,13 +117,15 @@ class _Tree:
             kind, text = "l", "{}" if isinstance(value, dict) else "[]"
         else:
             kind, text = _scalar(value)
+        note = ""
         if path in self.toward:  # a JSON string the decoder opened: findings lie inside
             attrs = ' class="inner"'
-            inner = [loc for p, found in self.flagged.items() if p[:len(path)] == path
-                     for loc in {str(f.get("location")) for f in found}]
-            text += f'  ⟵ {len(inner)} finding{"s" * (len(inner) != 1)} inside'
+            inner = sorted({str(f.get("location")) for p, found in self.flagged.items()
+                            if p[:len(path)] == path for f in found})
+            note = (f' <span class="fnd">{len(inner)} finding{"s" * (len(inner) != 1)} '
+                    f'inside: {_esc(", ".join(inner[:5]))}</span>')
         self.emit(f'<li{attrs}>{label}{": " if label else ""}'
-                  f'<code class="{kind}">{_esc(text)}</code>{self.marks(path)}</li>')
+                  f'<code class="{kind}">{_esc(text)}</code>{self.marks(path)}{note}</li>')
 
 
 def payload_tree(decoded: Any, findings: Iterable[Mapping[str, Any]] = (),
