@@ -262,7 +262,8 @@ def test_markdown_structure_and_claims_first(name: str) -> None:
     text = format_markdown(report)
     headings = md_headings(text)
     assert headings[0] == "# phonehome audit report"
-    assert headings[1] == "## Claims"
+    assert headings[1] == "## What of yours went where"
+    assert headings[2] == "## Claims"
     for expected in ("## Summary", "## Findings", "## Endpoints", "## Flows"):
         assert any(h.startswith(expected) for h in headings), expected
     rows = md_table(md_section(text, "## Claims"))
@@ -271,8 +272,9 @@ def test_markdown_structure_and_claims_first(name: str) -> None:
         assert row[0] == f"**{claim['verdict'].upper()}**"
         assert f"`{claim['id']}`" in row[1]
         assert md_unescape(row[2]) == claim["reason"]
+        assert re.findall(r"`(d\d+)`", row[3]) == claim["digest"]
         for flow_id in claim["evidence"]:
-            assert flow_id in row[3]
+            assert flow_id in row[4]
 
 
 @pytest.mark.parametrize("name", FIXTURE_NAMES)

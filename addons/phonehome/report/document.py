@@ -1,5 +1,5 @@
 """What the formats for people (terminal, Markdown, HTML) show, in bounded size: the
-whole-session analysis, the finding groups, and the flows shown in full (all of a
+digest, the whole-session analysis, the finding groups, and the flows shown in full (all of a
 small session; of a large one, those behind the top groups and the claims' first
 evidence). The rest is a count and a pointer to audit.json.
 """
@@ -10,6 +10,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from ..analysis.digest import digest_of_flows
 from ..analysis.groups import FindingGroups
 from ..analysis.records import FlowView, flow_from_mapping, to_builtins
 from ..analysis.session import Analysis, SessionReport
@@ -42,6 +43,8 @@ class Document:
     flows: list[dict[str, Any]]
     """The flows shown in full, in session order."""
     flow_count: int
+    digest: list[dict[str, Any]]
+    """Each personal item and where it went (the report's `digest[]`), first screen first."""
 
     @property
     def flows_left(self) -> int:
@@ -77,12 +80,15 @@ def document_from_report(report: Mapping[str, Any]) -> Document:
         tally.add(view)
         groups.add(position, view.id, view.timestamp, view.host, view.trigger, view.findings)
     group_list = list(report.get("finding_groups") or ()) or to_builtins(groups.groups())
+    digest = report.get("digest")
+    if digest is None:  # a report saved before the digest
+        digest = to_builtins(digest_of_flows(views)[0])
     shown = shown_flow_ids(len(flows), group_list, report.get("claims") or ())
     sections = {k: v for k, v in report.items() if k != "flows"}
     return Document(report=sections, timeline=timeline_from_report(report),
                     tally=tally.tally(report.get("cadence") or ()), groups=group_list,
                     flows=[f for f in flows if shown is None or str(f.get("id")) in shown],
-                    flow_count=len(flows))
+                    flow_count=len(flows), digest=list(digest))
 
 
 def document_from_analysis(analysis: Analysis, flows: Sequence[Any] = ()) -> Document:
@@ -91,7 +97,7 @@ def document_from_analysis(analysis: Analysis, flows: Sequence[Any] = ()) -> Doc
     return Document(report={**head, **tail}, timeline=analysis.timeline, tally=analysis.tally,
                     groups=tail.get("finding_groups") or [],
                     flows=[to_builtins(flow) for flow in flows],
-                    flow_count=analysis.flow_count)
+                    flow_count=analysis.flow_count, digest=head.get("digest") or [])
 
 
 def session_shown_ids(analysis: Analysis) -> set[str] | None:

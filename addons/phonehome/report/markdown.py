@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Mapping
+from collections import Counter
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -19,8 +20,10 @@ from .document import ROWS_SHOWN, Document, as_document
 from .safe_text import visible
 from .view import format_size, format_time, max_severity
 
-__all__ = ["format_markdown", "markdown_environment", "md_escape"]
+__all__ = ["digest_spread", "format_markdown", "markdown_environment", "md_escape"]
 
+DESTINATIONS_SHOWN = 6
+"""Destinations shown per digest item; audit.json has them all."""
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 
 
@@ -71,6 +74,34 @@ def _ids(values: Any, limit: int = 10, total: int | None = None) -> _Raw:
     return _Raw(shown)
 
 
+def _counts(values: Mapping[str, int] | None, limit: int = 4) -> _Raw:
+    """`sign_in` 6, `setup` 1 …: a name-to-count mapping, most first as given."""
+    items = list((values or {}).items())
+    shown = ", ".join(f"{_code(name)} {int(n)}" for name, n in items[:limit])
+    if len(items) > limit:
+        shown += f" +{len(items) - limit}"
+    return _Raw(shown)
+
+
+def digest_spread(digest: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """Who received the digest's items: organisations (most items first), the third
+    parties among them, and how many hosts have no known organisation."""
+    organizations: Counter[str] = Counter()
+    third: dict[str, None] = {}
+    unnamed: set[str] = set()
+    for entry in digest:
+        for destination in entry.get("destinations") or ():
+            name = destination.get("organization")
+            if not name:
+                unnamed.add(str(destination.get("host")))
+                continue
+            organizations[str(name)] += 1
+            if destination.get("party") == "third":
+                third[str(name)] = None
+    return {"organizations": [name for name, _ in organizations.most_common()],
+            "third": sorted(third), "unnamed": len(unnamed)}
+
+
 @functools.cache
 def markdown_environment() -> jinja2.Environment:
     """Built once: the loader, filters and escaping finalizer."""
@@ -87,6 +118,7 @@ def markdown_environment() -> jinja2.Environment:
         code=_code,
         codes=_codes,
         ids=_ids,
+        counts=_counts,
         size=format_size,
         time=format_time,
         raw=_Raw,
@@ -101,6 +133,9 @@ def format_markdown(report: Mapping[str, Any] | Document) -> str:
     template = markdown_environment().get_template("audit.md.j2")
     text = template.render(
         report=sections,
+        digest=document.digest,
+        spread=digest_spread(document.digest),
+        destinations_shown=DESTINATIONS_SHOWN,
         claims=list(sections.get("claims") or ()),
         summary=sections.get("summary") or {},
         inputs=sections.get("inputs") or {},
