@@ -295,7 +295,7 @@ def format_html(report: Mapping[str, Any] | Document) -> str:
         verdicts[claim["verdict"]] = verdicts.get(claim["verdict"], 0) + 1
     shown = {str(f["id"]) for f in document.flows}
     by_id = {str(f["id"]): f for f in document.flows}
-    digest = list(sections.get("digest") or ())
+    digest = list(document.digest)
     digest_by_id = {str(e["id"]): e for e in digest}
     tree_budget = max(6000, min(150_000, TREE_BUDGET // max(1, len(document.flows))))
     return env.get_template("audit.html.j2").render(
