@@ -26,8 +26,9 @@ from phonehome.report.csv_export import (
     format_flows_csv,
 )
 from phonehome.report.html import format_html, timeline_model
+from phonehome.report.html_parts import EXAMPLES_PER_CLAIM
 from phonehome.report.markdown import format_markdown, md_escape
-from phonehome.report.view import endpoint_key, path_template
+from phonehome.report.view import endpoint_key, format_time, path_template
 
 SCHEMA = ROOT / "addons" / "phonehome" / "report" / "report.schema.json"
 FIXTURE_NAMES = ("report_webex_session1.json", "report_webex_session2.json")
@@ -99,6 +100,30 @@ def parse_html(text: str) -> Node:
     builder.feed(text)
     builder.close()
     return builder.root
+
+
+def _children(node: Node, tag: str) -> list[Node]:
+    return [c for c in node.children if isinstance(c, Node) and c.tag == tag]
+
+
+def tree_json(tree: Node) -> Any:
+    """The JSON a payload tree (ul.tree) shows, read back from its nodes."""
+
+    def item(li: Node) -> tuple[str | None, Any]:
+        details = _children(li, "details")
+        head = details[0].children[0] if details else li
+        keys = [c for c in _children(head, "span") if c.has_class("k")]
+        key = keys[0].text() if keys else None
+        if not details:
+            return key, json.loads(_children(li, "code")[0].text())
+        (size,) = [c for c in _children(head, "span") if c.has_class("n")]
+        members = [item(c) for c in _children(_children(details[0], "ul")[0], "li")]
+        if size.text().startswith("{"):
+            return key, {k: v for k, v in members}
+        return key, [v for _k, v in members]
+
+    (root,) = [li for li in _children(tree, "li") if not li.has_class("cut")]
+    return item(root)[1]
 
 
 # --- Markdown helpers ----------------------------------------------------------------------
@@ -349,21 +374,49 @@ def section_order(dom: Node) -> list[str]:
 
 
 @pytest.mark.parametrize("name", FIXTURE_NAMES)
-def test_html_structure_claims_first(name: str) -> None:
+def test_html_structure_digest_then_claims(name: str) -> None:
     report = load(name)
+    by_id = {f["id"]: f for f in report["flows"]}
     dom = parse_html(format_html(report))
     order = section_order(dom)
-    assert order[0] == "claims"
+    assert order[:2] == ["digest", "claims"]
     for needed in ("summary", "timeline", "endpoints", "findings", "flows"):
         assert needed in order
+    entries = [n for n in dom.find_all("details") if n.has_class("digest-entry")]
+    assert report["digest"]
+    assert [n.attrs["data-digest"] for n in entries] == [e["id"] for e in report["digest"]]
+    for node, entry in zip(entries, report["digest"], strict=True):
+        text = node.text()
+        assert entry["label"] in text and entry["evidence"] in text
+        assert format_time(entry["first_seen"]) in text  # a time, not epoch seconds
+        assert str(entry["first_seen"]) not in text
+        for org in entry["organizations"]:
+            assert org in text
+        rows = [r for r in node.find_all("tr") if r.has_class("destination")]
+        assert [r.find_all("td")[1].text() for r in rows] == [
+            d["host"] for d in entry["destinations"]]
     articles = [n for n in dom.find_all("article") if n.attrs.get("data-claim")]
     assert [a.attrs["data-claim"] for a in articles] == [c["id"] for c in report["claims"]]
     for article, claim in zip(articles, report["claims"], strict=True):
         assert article.attrs["data-verdict"] == claim["verdict"]
         assert claim["statement"] in article.text()
         assert claim["reason"] in article.text()
-        links = [a.attrs["href"] for a in article.find_all("a")]
-        assert links == [f"#flow-{i}" for i in claim["evidence"]]
+        links = [a.attrs["href"] or "" for a in article.find_all("a")]
+        assert [h for h in links if h.startswith("#digest-")] == [
+            f"#digest-{d}" for d in claim.get("digest") or ()]
+        # readable examples (time, host, field, value, trigger) of evidence flows, in order
+        flows = [h.removeprefix("#flow-") for h in links if h.startswith("#flow-")]
+        evidence = [i for i in claim["evidence"] if i in flows]
+        assert flows == evidence
+        assert len(flows) == min(EXAMPLES_PER_CLAIM, len(claim["evidence"]))
+        rows = [r for r in article.find_all("tr") if r.has_class("example")]
+        for row, flow_id in zip(rows, flows, strict=True):
+            flow = by_id[flow_id]
+            cells = [c.text() for c in row.find_all("td")]
+            assert cells[0] == format_time(flow["timestamp"]) and cells[1] == flow["host"]
+            if flow["findings"]:
+                assert cells[3] in {f["evidence"] for f in flow["findings"]}
+                assert any(cells[2].startswith(f["location"]) for f in flow["findings"])
 
 
 @pytest.mark.parametrize("name", FIXTURE_NAMES)
@@ -387,8 +440,8 @@ def test_html_content_agrees_with_json(name: str) -> None:
         for rule_id in flow["rule_ids"]:
             assert rule_id in text
         if flow.get("decoded"):
-            (pre,) = [p for p in node.find_all("pre") if p.has_class("payload")]
-            assert json.loads(pre.text()) == flow["decoded"]
+            (tree,) = [u for u in node.find_all("ul") if u.has_class("tree")]
+            assert tree_json(tree) == flow["decoded"]
     svg = dom.find_all("svg")[0]
     dots = svg.find_all("circle")
     assert len(dots) == len(report["flows"])
@@ -433,7 +486,9 @@ def test_html_readable_without_javascript() -> None:
     dom = parse_html(format_html(report))
     (filters,) = [n for n in dom.find_all("div") if n.attrs.get("id") == "filters"]
     assert "hidden" in filters.attrs  # shown by the script only
-    boxes = filters.find_all("input")
+    boxes = [b for b in filters.find_all("input") if b.attrs.get("type") == "checkbox"]
+    assert [b.attrs.get("id") for b in filters.find_all("input")
+            if b.attrs.get("type") == "search"] == ["search"]  # hidden with the filters
     names = Counter(b.attrs["name"] for b in boxes)
     assert names["trigger"] == len({f["trigger"] for f in report["flows"]})
     assert names["party"] == len({f["party"] for f in report["flows"]})
@@ -452,8 +507,8 @@ def test_html_escapes_hostile_payloads() -> None:
     for node in dom.iter():
         assert not any(name.startswith("on") for name in node.attrs), (node.tag, node.attrs)
     flow = next(n for n in dom.find_all("details") if n.attrs.get("id") == "flow-f04")
-    (pre,) = [p for p in flow.find_all("pre") if p.has_class("payload")]
-    assert json.loads(pre.text()) == HOSTILE_DECODED
+    (tree,) = [u for u in flow.find_all("ul") if u.has_class("tree")]
+    assert tree_json(tree) == HOSTILE_DECODED
     assert HOSTILE_URL in flow.text()
     assert HOSTILE_HOST in flow.text()
     assert "&lt;script&gt;alert(&#39;url&#39;)&lt;/script&gt;" in text
@@ -484,6 +539,6 @@ def test_empty_report_renders_in_every_format() -> None:
               "claims": []}
     assert "## Claims" in format_markdown(report)
     dom = parse_html(format_html(report))
-    assert section_order(dom)[0] == "claims"
+    assert section_order(dom)[:2] == ["digest", "claims"]
     assert read_csv(format_flows_csv(report))[1] == []
     assert read_csv(format_findings_csv(report))[1] == []

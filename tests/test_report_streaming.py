@@ -52,6 +52,8 @@ def test_streamed_reports_equal_the_in_memory_ones(tmp_path: Path, name: str) ->
     for flow in got["json"]["flows"]:  # and the identity key an identity match is of
         for finding in flow["findings"]:
             finding.pop("identity", None)
+        for event in flow["events"]:  # and where an event sits in its batch
+            event.pop("location", None)
     assert got["json"] == want["json"]
     assert got["flows_csv"] == want["flows_csv"]
     assert got["findings_csv"] == want["findings_csv"]

@@ -51,6 +51,8 @@ class Event(Struct, frozen=True, kw_only=True):
     categories: tuple[str, ...] = ()
     name_trigger: NameVerdict | UnsetType = UNSET
     trigger_source: str | UnsetType = UNSET
+    location: str | UnsetType = UNSET
+    """Where in the body the event's item sits (`$.metrics[3]`); unset for the whole body."""
 
 
 class Finding(Struct, frozen=True, kw_only=True):

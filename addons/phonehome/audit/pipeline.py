@@ -29,6 +29,7 @@ from ..detect import (
 )
 from ..model import Classification, EventHit, Finding, Observation, Payload
 from ..rules import RuleSet, load_rules
+from ..terms import format_location
 from .store import dumps_record, record_default
 
 __all__ = ["AuditSettings", "Auditor", "AuditResult", "EncodedRecord", "encode_record",
@@ -162,6 +163,8 @@ def _decoded_for_record(payload: Payload, findings: list[Finding], reveal: bool)
 def _event_dict(hit: EventHit) -> dict[str, Any]:
     data: dict[str, Any] = {"name": hit.name, "rule_id": hit.rule_id, "trigger": hit.trigger,
                             "categories": list(hit.categories)}
+    if hit.prefix:  # where in a batch: reports label the payload's item with its event
+        data["location"] = format_location("body", hit.prefix)
     if hit.name_trigger is not None or hit.name_candidates:
         # what the name says; the timeline weighs it against the timing
         data["name_trigger"] = {"trigger": hit.name_trigger, "confidence": hit.name_confidence,

@@ -1,12 +1,9 @@
 """The self-contained HTML report: one file, no network, readable with JavaScript off.
 
-A Jinja2 template with autoescape on renders everything server-side,
-including the timeline as inline SVG. The inline script only filters what
-is already there (by trigger, category and party). A Content-Security-Policy
-meta tag allows exactly that script and stylesheet (by hash) and nothing
-else, so even a payload that slipped past escaping could not load or run
-anything. Every value also goes through `_visible` (the environment's
-finalize), so control, bidi and zero-width characters show as `\u202e`.
+Jinja2 (autoescape on) renders everything server-side: the timeline as inline SVG,
+each payload as a tree (html_tree). The inline script only filters and searches what
+is there; the CSP allows exactly that script and stylesheet (by hash). Every value
+goes through `html_text` first, so control, bidi and zero-width characters show.
 """
 
 from __future__ import annotations
@@ -22,11 +19,11 @@ from pathlib import Path
 from typing import Any
 
 import jinja2
-import markupsafe
 
 from ..model import CATEGORIES, PARTIES, TRIGGERS
 from .document import ROWS_SHOWN, Document, as_document
-from .safe_text import visible
+from .html_parts import EXAMPLES_PER_CLAIM, claim_examples, digest_matcher, finding_sections
+from .html_tree import html_text, payload_tree
 from .view import format_size, format_time, max_severity
 
 __all__ = ["format_html", "html_environment", "timeline_model", "TRIGGER_COLORS"]
@@ -38,6 +35,9 @@ MAX_MARKER_LINES = 200
 """Marker lines drawn on the timeline; the markers table and audit.json list them all."""
 DECODED_BUDGET = 2_500_000
 """... and all the payloads of a page share this many characters."""
+TREE_BUDGET = 3_000_000
+"""Characters of payload-tree markup a page holds; a flow's share is cut to the way to
+its findings (the fields a finding points at always show)."""
 
 TRIGGER_COLORS: Mapping[str, str] = {
     "setup": "#6a3d9a",
@@ -220,16 +220,6 @@ def _csp_hash(text: str) -> str:
     return "sha256-" + base64.b64encode(hashlib.sha256(text.encode("utf-8")).digest()).decode()
 
 
-def _visible(value: Any) -> Any:
-    """The one escaping step before autoescape: control, bidi and zero-width characters show.
-
-    Newlines and tabs stay: HTML shows them as spaces, and a <pre> payload keeps its lines.
-    """
-    if isinstance(value, str) and not isinstance(value, markupsafe.Markup):
-        return visible(value, lines=True)
-    return value
-
-
 def _pretty(value: Any, limit: int = MAX_DECODED_CHARS) -> str:
     if value is None:
         return ""
@@ -256,7 +246,7 @@ def html_environment() -> tuple[jinja2.Environment, _Assets]:
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(str(TEMPLATES)),
         autoescape=True,
-        finalize=_visible,
+        finalize=html_text,
         trim_blocks=True,
         lstrip_blocks=True,
         undefined=jinja2.StrictUndefined,
@@ -304,6 +294,10 @@ def format_html(report: Mapping[str, Any] | Document) -> str:
     for claim in sections.get("claims") or ():
         verdicts[claim["verdict"]] = verdicts.get(claim["verdict"], 0) + 1
     shown = {str(f["id"]) for f in document.flows}
+    by_id = {str(f["id"]): f for f in document.flows}
+    digest = list(document.digest)
+    digest_by_id = {str(e["id"]): e for e in digest}
+    tree_budget = max(6000, min(150_000, TREE_BUDGET // max(1, len(document.flows))))
     return env.get_template("audit.html.j2").render(
         report=sections,
         inputs=sections.get("inputs") or {},
@@ -314,8 +308,18 @@ def format_html(report: Mapping[str, Any] | Document) -> str:
         flow_count=document.flow_count,
         flows_left=document.flows_left,
         shown=shown,
-        by_id={f["id"]: f for f in document.flows},
+        by_id=by_id,
         groups=document.groups,
+        sections=finding_sections(document.groups[:ROWS_SHOWN]),
+        digest=digest[:ROWS_SHOWN],
+        digest_count=len(digest),
+        digest_by_id=digest_by_id,
+        examples={str(c["id"]): claim_examples(c, by_id, digest_matcher(
+            [digest_by_id[d] for d in c.get("digest") or () if d in digest_by_id],
+            document.flows)) for c in sections.get("claims") or ()},
+        examples_per_claim=EXAMPLES_PER_CLAIM,
+        tree=lambda flow: payload_tree(flow.get("decoded"), flow.get("findings") or (),
+                                       flow.get("events") or (), tree_budget),
         finding_count=document.finding_count,
         endpoints=document.tally.endpoints,
         timeline=timeline_model(document),
