@@ -142,6 +142,11 @@ def test_html_and_markdown_of_20000_flows_stay_small(tmp_path: Path) -> None:
     assert page.groups > 0
     text = " ".join(" ".join(page.text).split())
     assert f"{flows - shown:,} more flows in audit.json" in text
+    # the digest's example flows are among those shown: each link opens a flow
+    digest_section = html.split('id="digest"', 1)[1].split("</section>", 1)[0]
+    links = re.findall(r'href="#flow-([^"]+)"', digest_section)
+    assert links and set(links) <= set(f.removeprefix("flow-") for f in page.flows)
+    assert "in audit.json</span>" not in digest_section
     assert re.search(rf"{flows - shown:,} more flows in audit\.json", markdown)
     # the CSVs still hold every flow
     with (out / "audit-flows.csv").open(encoding="utf-8") as rows:

@@ -31,6 +31,8 @@ EVIDENCE_PER_CLAIM = 5
 """... and the first evidence of each claim."""
 ROWS_SHOWN = 100
 """Rows of each long table (endpoints, groups, cadence, markers …) shown."""
+DESTINATIONS_SHOWN = 8
+"""Destinations of each digest entry whose example flow is shown in full."""
 
 
 @dataclass(frozen=True)
@@ -56,11 +58,16 @@ class Document:
 
 
 def shown_flow_ids(flow_count: int, groups: Sequence[Mapping[str, Any]],
-                   claims: Sequence[Mapping[str, Any]]) -> set[str] | None:
+                   claims: Sequence[Mapping[str, Any]],
+                   digest: Sequence[Mapping[str, Any]] = ()) -> set[str] | None:
     """The ids of the flows a large session shows in full (None: all of them)."""
     if flow_count <= ALL_FLOWS_UP_TO:
         return None
     wanted: dict[str, None] = {}
+    for entry in digest[:ROWS_SHOWN]:
+        wanted[str(entry.get("example_flow"))] = None
+        for destination in list(entry.get("destinations") or ())[:DESTINATIONS_SHOWN]:
+            wanted[str(destination.get("example_flow"))] = None
     for group in groups[:TOP_GROUPS]:
         wanted.update(dict.fromkeys(str(i) for i in list(group.get("flows") or ())
                                     [:FLOWS_PER_GROUP]))
@@ -83,7 +90,7 @@ def document_from_report(report: Mapping[str, Any]) -> Document:
     digest = report.get("digest")
     if digest is None:  # a report saved before the digest
         digest = to_builtins(digest_of_flows(views)[0])
-    shown = shown_flow_ids(len(flows), group_list, report.get("claims") or ())
+    shown = shown_flow_ids(len(flows), group_list, report.get("claims") or (), digest)
     sections = {k: v for k, v in report.items() if k != "flows"}
     return Document(report=sections, timeline=timeline_from_report(report),
                     tally=tally.tally(report.get("cadence") or ()), groups=group_list,
@@ -102,7 +109,8 @@ def document_from_analysis(analysis: Analysis, flows: Sequence[Any] = ()) -> Doc
 
 def session_shown_ids(analysis: Analysis) -> set[str] | None:
     return shown_flow_ids(analysis.flow_count, to_builtins(analysis.groups),
-                          analysis.head.get("claims") or ())
+                          analysis.head.get("claims") or (),
+                          to_builtins(analysis.head.get("digest") or ()))
 
 
 def as_document(report: Mapping[str, Any] | Document | SessionReport) -> Document:
