@@ -210,7 +210,7 @@ class Detector:
     severity: ClassVar[str] = "medium"
     pattern: ClassVar[str | tuple[str, ...] | None] = None
     """One regex, or several (run separately, e.g. IPv4 and IPv6)."""
-    trigger: ClassVar[str | tuple[str, ...] | None] = None
+    prefilter: ClassVar[str | tuple[str, ...] | None] = None
     """Cheaper patterns, one per `pattern`, that every match of it contains: the
     engine's single re2.Set pass over a payload uses them to pick the regexes
     worth running (full patterns with counted repeats make one combined DFA
@@ -229,18 +229,18 @@ class Detector:
     """`inspect` reads Context.event/siblings/host (the engine fills them per leaf
     where `reads_neighbours` says so)."""
 
-    __slots__ = ("regexes", "byte_regexes", "triggers")
+    __slots__ = ("regexes", "byte_regexes", "prefilters")
 
     def __init__(self) -> None:
         patterns = _as_tuple(self.pattern)
-        triggers = _as_tuple(self.trigger) or patterns
-        if len(triggers) != len(patterns):
-            raise ValueError(f"{self.name}: one trigger per pattern")
+        prefilters = _as_tuple(self.prefilter) or patterns
+        if len(prefilters) != len(patterns):
+            raise ValueError(f"{self.name}: one prefilter per pattern")
         self.regexes: tuple[Any, ...] = tuple(compile_re2(p) for p in patterns)
         # The same patterns over bytes: for all-ASCII text, byte offsets are character
         # offsets and re2 skips its per-match offset translation.
         self.byte_regexes: tuple[Any, ...] = tuple(compile_re2(p.encode()) for p in patterns)
-        self.triggers: tuple[str, ...] = triggers
+        self.prefilters: tuple[str, ...] = prefilters
 
     # --- key context
 

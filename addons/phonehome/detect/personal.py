@@ -76,7 +76,7 @@ class EmailDetector(Detector):
         r"[A-Za-z0-9._%+-]{1,64}@(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.){1,8}"
         r"[A-Za-z]{2,24}\b"
     )
-    trigger = r"@[A-Za-z0-9][A-Za-z0-9-]*\.[A-Za-z0-9]"
+    prefilter = r"@[A-Za-z0-9][A-Za-z0-9-]*\.[A-Za-z0-9]"
     positive_keys = frozenset(
         {"email", "emailaddress", "mail", "useremail", "upn", "login", "sipuri", "sip",
          "contact", "from", "to", "cc", "recipient", "sender", "owner", "attendee"}
@@ -135,7 +135,7 @@ class PhoneDetector(Detector):
     base_confidence = 0.8
     single_line = True
     pattern = r"\+[1-9][0-9 ().-]{6,20}[0-9]"
-    trigger = r"\+[1-9][0-9 ().-]{6}"
+    prefilter = r"\+[1-9][0-9 ().-]{6}"
     positive_keys = _PHONE_KEYS
 
     def accept(self, value: str, start: int, end: int, ctx: Context) -> Hit | None:
@@ -223,7 +223,7 @@ class PersonNameDetector(Detector):
     severity = "medium"
     single_line = True
     pattern = _LABELLED_NAME_PATTERN
-    trigger = r"[Nn]ame[\"']?[ \t]*[:=]"
+    prefilter = r"[Nn]ame[\"']?[ \t]*[:=]"
 
     def accept(self, value: str, start: int, end: int, ctx: Context) -> Hit | None:
         if ctx.source in ("url", "header"):
@@ -328,7 +328,7 @@ class IpAddressDetector(Detector):
         r"\b(?:[0-9]{1,3}\.){3}[0-9]{1,3}\b",
         r"\b[0-9A-Fa-f]{0,4}(?::[0-9A-Fa-f]{0,4}){2,7}",
     )
-    trigger = (
+    prefilter = (
         r"[0-9]\.[0-9]{1,3}\.[0-9]{1,3}\.[0-9]",
         r"[0-9A-Fa-f]::|[0-9A-Fa-f]:[0-9A-Fa-f]{1,4}:[0-9A-Fa-f]{1,4}:[0-9A-Fa-f]{1,4}:",
     )
@@ -412,7 +412,7 @@ class MacAddressDetector(Detector):
         r"|\b[0-9A-Fa-f]{2}(?:-[0-9A-Fa-f]{2}){5}\b"
         r"|\b[0-9A-Fa-f]{4}\.[0-9A-Fa-f]{4}\.[0-9A-Fa-f]{4}\b"
     )
-    trigger = (
+    prefilter = (
         r"[0-9A-Fa-f]{2}[:-][0-9A-Fa-f]{2}[:-][0-9A-Fa-f]{2}[:-]"
         r"|[0-9A-Fa-f]{4}\.[0-9A-Fa-f]{4}\."
     )
@@ -489,7 +489,7 @@ class GeoLocationDetector(Detector):
     neighbours = True
     single_line = True
     pattern = _GEO_TEXT
-    trigger = r"[Ll]at(?:itude)?[\"']?[ \t]*[:=]"
+    prefilter = r"[Ll]at(?:itude)?[\"']?[ \t]*[:=]"
 
     def accept(self, value: str, start: int, end: int, ctx: Context) -> Hit | None:
         m = _GEO_TEXT_RE.search(value[start:end])
@@ -595,7 +595,7 @@ class HostnameDetector(Detector):
     severity = "medium"
     single_line = True
     pattern = _LABELLED_HOST_PATTERN
-    trigger = r"(?i:name|hostname)[\"']?[ \t]*[:=]"
+    prefilter = r"(?i:name|hostname)[\"']?[ \t]*[:=]"
 
     def applies(self, ctx: Context) -> bool:
         if ctx.source != "body" and ctx.source != "query":
@@ -675,7 +675,7 @@ class UsernameDetector(Detector):
         r"|%2[Ff](?:Users|home)%2[Ff])"
         r"[^/\\\s\"':*?<>|%]{1,64}"
     )
-    trigger = r"/Users/|/home/|\\(?:Users|Documents and Settings)\\|%2[Ff](?:Users|home)%2[Ff]"
+    prefilter = r"/Users/|/home/|\\(?:Users|Documents and Settings)\\|%2[Ff](?:Users|home)%2[Ff]"
 
     def accept(self, value: str, start: int, end: int, ctx: Context) -> Hit | None:
         prev = _before(value, start)
@@ -758,7 +758,7 @@ class DeviceSerialDetector(Detector):
     numeric = True
     single_line = True
     pattern = _LABELLED_SERIAL_PATTERN
-    trigger = r"(?i:serial|service[ _]?tag)"
+    prefilter = r"(?i:serial|service[ _]?tag)"
 
     def accept(self, value: str, start: int, end: int, ctx: Context) -> Hit | None:
         m = _LABELLED_SERIAL.search(value[start:end])
@@ -813,7 +813,7 @@ class WifiNetworkDetector(Detector):
     severity = "medium"
     single_line = True
     pattern = _LABELLED_SSID_PATTERN
-    trigger = r"\b(?:SSID|[Ss]sid)[\"']?[ \t]*[:=]"
+    prefilter = r"\b(?:SSID|[Ss]sid)[\"']?[ \t]*[:=]"
 
     def accept(self, value: str, start: int, end: int, ctx: Context) -> Hit | None:
         m = _LABELLED_SSID.search(value[start:end])
@@ -915,7 +915,7 @@ class CreditCardDetector(Detector):
         r"|\b[0-9]{4}(?:[ -][0-9]{4}){2,3}(?:[ -][0-9]{1,3})?\b"
         r"|\b[0-9]{4}[ -][0-9]{6}[ -][0-9]{4,5}\b"
     )
-    trigger = r"[0-9]{4}[ -]?[0-9]{4}|[0-9]{4}[ -][0-9]{6}"
+    prefilter = r"[0-9]{4}[ -]?[0-9]{4}|[0-9]{4}[ -][0-9]{6}"
     positive_keys = _CARD_KEYS
 
     def accept(self, value: str, start: int, end: int, ctx: Context) -> Hit | None:
@@ -967,7 +967,7 @@ class NationalIdDetector(Detector):
         r"|\b[A-Z]{2}[0-9]{2}(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,4})?\b"
         r"|\b[0-9]{8}-?[A-Z]\b"
     )
-    trigger = r"[0-9]{3}-[0-9]{2}-[0-9]{4}|[A-Z]{2}[0-9]{2} ?[A-Z0-9]{4}|[0-9]{8}-?[A-Z]"
+    prefilter = r"[0-9]{3}-[0-9]{2}-[0-9]{4}|[A-Z]{2}[0-9]{2} ?[A-Z0-9]{4}|[0-9]{8}-?[A-Z]"
     positive_keys = _NATIONAL_KEYS
 
     def accept(self, value: str, start: int, end: int, ctx: Context) -> Hit | None:
@@ -1096,7 +1096,7 @@ class AuthTokenDetector(Detector):
         r"|\bxox[abprs]-[A-Za-z0-9-]{10,}"
         r"|\b[sr]k_live_[0-9A-Za-z]{16,}"
     )
-    trigger = (
+    prefilter = (
         r"eyJ[A-Za-z0-9_-]{8}|[Bb]earer\s|[Bb]asic\s|AKIA[0-9A-Z]{4}|AIza|gh[pousr]_"
         r"|xox[abprs]-|[sr]k_live_"
     )

@@ -1,7 +1,7 @@
 """What the texts of a payload hold, found in a few C passes.
 
 What a text holds does not depend on where it sits: identity matches, matches
-of single-line patterns (`Detector.single_line`) and the triggers of the
+of single-line patterns (`Detector.single_line`) and the prefilters of the
 others. Texts never seen are searched together: joined with "\\n", one
 automaton pass (pyahocorasick), one re2.Set pass, and the fired single-line
 regexes; each answer is memoized per distinct text. Matches then go to their
@@ -37,7 +37,7 @@ class Scan(NamedTuple):
 
     fired: tuple[int, ...]
     """Set entries (detector regexes) to run for this text: single-line ones with
-    matches in it, and the others whose trigger occurs inside it."""
+    matches in it, and the others whose prefilter occurs inside it."""
     spans: dict[int, tuple[tuple[int, int], ...]]
     """Every match of each fired single-line regex (at most MAX_MATCHES + 1)."""
     identity: tuple[tuple[int, int, IdentityForm], ...]
@@ -76,11 +76,11 @@ def _first(item: tuple[Any, ...]) -> Any:
 
 
 class TextScanner:
-    """The pattern detectors' regexes (one re2.Set of their triggers) and the identity
+    """The pattern detectors' regexes (one re2.Set of their prefilters) and the identity
     automaton, with the memo of what each text holds and of accepted matches."""
 
     def __init__(self, detectors: Sequence[Detector], index: IdentityIndex | None) -> None:
-        # One Set entry per (detector, regex); its trigger is what the Set looks for.
+        # One Set entry per (detector, regex); its prefilter is what the Set looks for.
         self.patterned: tuple[tuple[Detector, Any, Any], ...] = tuple(
             (d, regex, byte_regex)
             for d in detectors
@@ -90,8 +90,8 @@ class TextScanner:
         options.max_mem = 64 << 20
         self.prefilter = re2.Set.SearchSet(options)
         for detector in detectors:
-            for trigger in detector.triggers:
-                self.prefilter.Add(trigger)
+            for prefilter in detector.prefilters:
+                self.prefilter.Add(prefilter)
         self.prefilter.Compile()
         self.index = index
         self.single_line = tuple(d.single_line for d, _, _ in self.patterned)
@@ -129,7 +129,7 @@ class TextScanner:
     def search(self, texts: list[str]) -> dict[int, Scan]:
         """What each of these distinct texts holds (by index; texts holding nothing
         are left out): identity matches, single-line pattern matches, and the
-        triggers of newline-spanning patterns that fire inside the text. All are
+        prefilters of newline-spanning patterns that fire inside the text. All are
         searched at once over the texts joined by "\\n"; none of them crosses a
         newline, so what one text holds never depends on its neighbours."""
         joined = "\n".join(texts)
@@ -160,7 +160,7 @@ class TextScanner:
                 else:
                     spanning = True
             if spanning:
-                # A pattern that may span a newline counts only where its trigger
+                # A pattern that may span a newline counts only where its prefilter
                 # occurs inside one text.
                 within = self._fired_within(texts)
         out: dict[int, Scan] = {}
@@ -217,7 +217,7 @@ class TextScanner:
         return set()
 
     def _fired_within(self, texts: list[str]) -> dict[int, set[int]]:
-        """Set entries whose trigger occurs inside each text (not across two)."""
+        """Set entries whose prefilter occurs inside each text (not across two)."""
         within: dict[int, set[int]] = {}
         for j, text in enumerate(texts):
             fired = self.prefilter.Match(text.encode("ascii") if text.isascii() else text)
