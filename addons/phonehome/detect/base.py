@@ -45,6 +45,8 @@ __all__ = [
     "neighbours_of",
     "safe_text",
     "tokens",
+    "ALNUM",
+    "text_before",
 ]
 
 MIN_CONFIDENCE = 0.5
@@ -60,6 +62,14 @@ _RE2_OPTIONS.max_mem = 64 << 20
 def compile_re2(pattern: str | bytes) -> Any:
     """A google-re2 pattern with a memory bound (patterns are compiled at import/init)."""
     return re2.compile(pattern, options=_RE2_OPTIONS)
+
+
+# ASCII letters and digits: what may not stand right before or after a match.
+ALNUM = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789")
+
+
+def text_before(value: str, start: int, n: int = 1) -> str:
+    return value[max(0, start - n) : start]
 
 
 def normalize_key(key: str) -> str:

@@ -15,7 +15,7 @@ from .base import (
     looks_like_text,
     tokens,
 )
-from .personal import name_tokens
+from .people import name_tokens
 from .redact import redact
 
 __all__ = [

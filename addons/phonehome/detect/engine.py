@@ -32,27 +32,16 @@ from .content import (
     ParticipantListDetector,
     TranscriptDetector,
 )
+from .device import DeviceSerialDetector, HostnameDetector, MacAddressDetector, UsernameDetector
 from .findings import FindingMaker, drop_summary_repeats
 from .identity import Identity, IdentityForm, IdentityIndex
+from .location import GeoLocationDetector, IpAddressDetector, WifiNetworkDetector
+from .numbers import CreditCardDetector, NationalIdDetector
+from .people import EmailDetector, OrganizationNameDetector, PersonNameDetector, PhoneDetector
 from .persistent import IdentifierScanner
-from .personal import (
-    AuthTokenDetector,
-    CreditCardDetector,
-    DeviceSerialDetector,
-    EmailDetector,
-    GeoLocationDetector,
-    HostnameDetector,
-    IpAddressDetector,
-    MacAddressDetector,
-    NationalIdDetector,
-    OrganizationNameDetector,
-    PersonNameDetector,
-    PhoneDetector,
-    UsernameDetector,
-    WifiNetworkDetector,
-)
 from .redact import EPHEMERAL_KEY
 from .scan import MAX_SCAN_CHARS, NOTHING, Raw, Scan, TextScanner, scannable
+from .tokens import AuthTokenDetector
 from .vendor_tags import merge_tag_findings, tag_findings
 
 __all__ = ["DETECTORS", "DetectionEngine", "location_of"]
