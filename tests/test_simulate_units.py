@@ -31,7 +31,7 @@ from phonehome.simulate import ALL_LEAKS, RESOLVER_ADDON_PATH, parse_leaks, reso
 from phonehome.simulate import payloads as p
 from phonehome.simulate.identity import make_identity, write_identity
 from phonehome.simulate.leaks import jsonpath
-from phonehome.simulate.scenario import (
+from phonehome.simulate.timeline import (
     MUTE_END,
     MUTE_START,
     SESSION_SECONDS,
