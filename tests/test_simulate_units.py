@@ -39,7 +39,8 @@ from phonehome.simulate.timeline import (
     Step,
     play_timeline,
 )
-from phonehome.simulate.vendor_server import VendorServer, read_record, route
+from phonehome.simulate.vendor_replies import route
+from phonehome.simulate.vendor_server import VendorServer, read_record
 
 # --- leaks ------------------------------------------------------------------------
 
