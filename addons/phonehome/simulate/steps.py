@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlencode
 
+from . import diagnostics, media
 from . import payloads as p
 from .client import Request, Sender, Sent, SimulationError
 from .leaks import Plant
@@ -311,7 +312,7 @@ def meeting_join(run: Run) -> None:
 
 def rtc(number: int) -> Callable[[Run], None]:
     def step(run: Run) -> None:
-        body = p.rtc_body(run.env, run.live, number, time.time())
+        body = media.rtc_body(run.env, run.live, number, time.time())
         run.send(Request("POST", f"{UNIFIED_TELEMETRY}/metric/v2", run.phase, json=body,
                          gzip=True, events=("rtcMetrics stats-report",),
                          headers=(("type", "webrtcMedia"), ("appId", p.RTC_APP_ID))))
@@ -320,7 +321,7 @@ def rtc(number: int) -> Callable[[Run], None]:
 
 def mqe(number: int) -> Callable[[Run], None]:
     def step(run: Run) -> None:
-        run.metrics([p.mqe_item(run.env, run.live, number, time.time())], gzip=True)
+        run.metrics([media.mqe_item(run.env, run.live, number, time.time())], gzip=True)
     return step
 
 
@@ -373,13 +374,13 @@ def error_report(run: Run) -> None:
                         finding_types=("username", "identity_match")),)
     run.metrics([run.ca("client.crash", marks=marks, event={
         "canProceed": True,
-        "crashReport": {"eventData": {"crashStack": p.crash_stack(run.env),
+        "crashReport": {"eventData": {"crashStack": diagnostics.crash_stack(run.env),
                                       "processName": "Webex Helper (Renderer)",
                                       "lastAction": "share.stop"}},
         "errors": [{"fatal": False, "category": "other", "errorCode": 9999,
                     "name": "other", "shownToUser": False,
                     "errorDescription": "RendererCrashed"}]})])
-    body, plants = p.sentry_envelope(run.env, run.live, time.time())
+    body, plants = diagnostics.sentry_envelope(run.env, run.live, time.time())
     run.send(Request("POST", SENTRY, run.phase, content=body,
                      content_type="application/x-sentry-envelope", http2=True, vendor=False,
                      events=("sentry.event",), plants=tuple(plants),
@@ -400,11 +401,11 @@ def leave(run: Run) -> None:
     if not isinstance(temp_url, str):
         raise SimulationError("log upload: the server gave no tempURL")
     start = run.marks.get("join", time.time())
-    run.send(Request("PUT", temp_url, run.phase, content=p.log_file(run.env, live, start,
+    run.send(Request("PUT", temp_url, run.phase, content=diagnostics.log_file(run.env, live, start,
                                                                     time.time()),
                      content_type="text/plain", gzip=True, events=("client log upload",)))
     run.send(Request("POST", f"{CLIENT_LOGS}/logs/meta", run.phase,
-                     json=p.log_meta_body(run.env, live, filename),
+                     json=diagnostics.log_meta_body(run.env, live, filename),
                      events=("client log upload",)))
     run.metrics([run.legacy("js_sdk_upload_logs_success",
                             fields={"correlation_id": live.correlation_id})])
