@@ -37,7 +37,7 @@ from .policy import (
     EnforcePolicy,
     load_enforce_file,
 )
-from .rewrite import UnsafeRedaction
+from .redactor import UnsafeRedaction
 
 __all__ = [
     "MODES",

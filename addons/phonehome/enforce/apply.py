@@ -24,16 +24,8 @@ from ..decode import DecodeLimits, decode
 from ..decode.body import body_charset
 from ..model import Finding, Observation, Payload
 from .plan import EnforcementPlan
-from .rewrite import (
-    MIN_NEEDLE,
-    Redactor,
-    UnsafeRedaction,
-    body_text,
-    build_redactor,
-    decode_content,
-    redact_body,
-    redact_request,
-)
+from .redactor import MIN_NEEDLE, Redactor, UnsafeRedaction, build_redactor
+from .rewrite import body_text, decode_content, redact_body, redact_request
 
 __all__ = [
     "apply_enforcement",
