@@ -69,7 +69,7 @@ def is_postgres_url(target: object) -> bool:
 def store_label(target: StoreTarget) -> str:
     """How to name a store in messages: a DSN never shows its password."""
     if is_postgres_url(target):
-        from .store_pg import mask_dsn
+        from .pg_schema import mask_dsn
 
         return mask_dsn(str(target))
     return str(target)
@@ -115,7 +115,7 @@ def store_key(target: StoreTarget) -> bytes:
     """The fingerprint key of a store: a shared store keeps one for all its sensors (so
     fingerprints link across them); a file store's lives in `.phonehome-key` beside it."""
     if is_postgres_url(target):
-        from .store_pg import check_shared_store
+        from .pg_schema import check_shared_store
 
         return check_shared_store(str(target))
     return fingerprint_key(Path(target).parent)
