@@ -7,15 +7,7 @@ import ipaddress
 from stdnum import imei
 
 from ..model import Scalar
-from .base import (
-    ALNUM,
-    Context,
-    Detector,
-    Hit,
-    compile_re2,
-    is_machine_token,
-    text_before,
-)
+from .base import ALNUM, Context, Detector, Hit, compile_re2, is_machine_token, text_before
 
 __all__ = [
     "MacAddressDetector",

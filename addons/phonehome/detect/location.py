@@ -8,15 +8,7 @@ from __future__ import annotations
 import ipaddress
 
 from ..model import Scalar
-from .base import (
-    Context,
-    Detector,
-    Hit,
-    compile_re2,
-    is_version_key,
-    normalize_key,
-    text_before,
-)
+from .base import Context, Detector, Hit, compile_re2, is_version_key, normalize_key, text_before
 
 __all__ = [
     "IpAddressDetector",

@@ -10,12 +10,7 @@ from stdnum.nl import bsn
 from stdnum.us import ssn
 
 from ..model import Scalar
-from .base import (
-    Context,
-    Detector,
-    Hit,
-    text_before,
-)
+from .base import Context, Detector, Hit, text_before
 
 __all__ = [
     "CreditCardDetector",

@@ -8,15 +8,7 @@ from __future__ import annotations
 import phonenumbers
 
 from ..model import Scalar
-from .base import (
-    ALNUM,
-    Context,
-    Detector,
-    Hit,
-    compile_re2,
-    is_machine_token,
-    text_before,
-)
+from .base import ALNUM, Context, Detector, Hit, compile_re2, is_machine_token, text_before
 
 __all__ = [
     "EmailDetector",

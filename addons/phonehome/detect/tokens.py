@@ -7,12 +7,7 @@ import binascii
 import json
 
 from ..model import Scalar
-from .base import (
-    Context,
-    Detector,
-    Hit,
-    compile_re2,
-)
+from .base import Context, Detector, Hit, compile_re2
 
 __all__ = [
     "AuthTokenDetector",
