@@ -233,7 +233,6 @@ class TextScanner:
         """A single-line pattern's matches, text by text in payload order: the same
         matches, the same order and the same bounds as a scan of the joined text."""
         detector = self.patterned[number][0]
-        accepted = self._accepted
         examined = 0
         for i, value, plan, scan in marked:
             spans = scan.spans.get(number)
@@ -246,15 +245,21 @@ class TextScanner:
                     return
                 if kept >= MAX_HITS_PER_LEAF:
                     continue
-                key = (number, plan.number, value, start, end)
-                hit = accepted.get(key, _UNSEEN)
-                if hit is _UNSEEN:
-                    hit = detector.accept(value, start, end, plan.ctx)
-                    if len(value) <= MEMO_TEXT_CHARS:
-                        remember(accepted, key, hit)
+                hit = self._accept(number, detector, plan, value, start, end)
                 if hit is not None:
                     kept += 1
                     raw.append(Raw(i, detector, hit))
+
+    def _accept(self, number: int, detector: Detector, plan: Plan, value: str, start: int,
+                end: int) -> Hit | None:
+        """`detector.accept` of one match, remembered for short texts."""
+        key = (number, plan.number, value, start, end)
+        hit = self._accepted.get(key, _UNSEEN)
+        if hit is _UNSEEN:
+            hit = detector.accept(value, start, end, plan.ctx)
+            if len(value) <= MEMO_TEXT_CHARS:
+                remember(self._accepted, key, hit)
+        return hit
 
     def run_pattern(
         self, number: int, leaves: list[Leaf], plans: list[Plan], raw: list[Raw]
@@ -269,7 +274,6 @@ class TextScanner:
         starts = [0, *accumulate(len(t) + 1 for t in texts)]
         data: str | bytes = joined.encode("ascii") if joined.isascii() else joined
         scan = byte_regex if isinstance(data, bytes) else regex
-        accepted = self._accepted
         per_leaf: dict[int, int] = {}
         examined = 0
         for match in scan.finditer(data):
@@ -285,12 +289,7 @@ class TextScanner:
             start -= offset
             end -= offset
             plan = text_plans[j]
-            key = (number, plan.number, value, start, end)
-            hit = accepted.get(key, _UNSEEN)
-            if hit is _UNSEEN:
-                hit = detector.accept(value, start, end, plan.ctx)
-                if len(value) <= MEMO_TEXT_CHARS:
-                    remember(accepted, key, hit)
+            hit = self._accept(number, detector, plan, value, start, end)
             if hit is not None:
                 per_leaf[j] = per_leaf.get(j, 0) + 1
                 raw.append(Raw(owners[j], detector, hit))

@@ -39,27 +39,8 @@ from .policy import (
 )
 from .redactor import UnsafeRedaction
 
-__all__ = [
-    "MODES",
-    "ACTIONS",
-    "PROTECTED_PURPOSES",
-    "MODE_PURPOSES",
-    "Action",
-    "EnforceError",
-    "EnforceFile",
-    "EnforcePolicy",
-    "EnforcementPlan",
-    "Recheck",
-    "UnsafeRedaction",
-    "BLOCK_HEADER",
-    "load_enforce_file",
-    "plan_enforcement",
-    "is_telemetry",
-    "apply_enforcement",
-    "apply_message_enforcement",
-    "redacted_request",
-    "redacted_message",
-    "block_flow",
-    "placeholder",
-    "mask_text",
-]
+__all__ = ["MODES", "ACTIONS", "PROTECTED_PURPOSES", "MODE_PURPOSES", "Action", "EnforceError",
+           "EnforceFile", "EnforcePolicy", "EnforcementPlan", "Recheck", "UnsafeRedaction",
+           "BLOCK_HEADER", "load_enforce_file", "plan_enforcement", "is_telemetry",
+           "apply_enforcement", "apply_message_enforcement", "redacted_request",
+           "redacted_message", "block_flow", "placeholder", "mask_text"]

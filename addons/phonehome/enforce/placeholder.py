@@ -144,13 +144,20 @@ def _hex_digest(value: str, algorithm: str | None) -> str | None:
     return _same_case(value, _digest(algorithm).hex())
 
 
-def _b64_digest(value: str, algorithm: str | None) -> str | None:
+def _b64_parts(value: str) -> tuple[tuple[bool, bool], bytes] | None:
+    """The base64 variant of `value` and the bytes it holds, or None."""
     variant = _b64_variant(value)
     if variant is None:
         return None
     raw = _b64_decode(value, variant[0])
-    if raw is None:
+    return None if raw is None else (variant, raw)
+
+
+def _b64_digest(value: str, algorithm: str | None) -> str | None:
+    parts = _b64_parts(value)
+    if parts is None:
         return None
+    variant, raw = parts
     if algorithm is None or hashlib.new(algorithm).digest_size != len(raw):
         algorithm = _DIGESTS_BY_SIZE.get(len(raw))
     if algorithm is None:
@@ -166,12 +173,10 @@ def _hash_name(encoding: str) -> str | None:
 
 def _b64_layer(value: str, finding_type: str, rest: str, depth: int) -> str | None:
     """base64 of something: decode, replace what it held, encode the same way."""
-    variant = _b64_variant(value)
-    if variant is None:
+    parts = _b64_parts(value)
+    if parts is None:
         return None
-    raw = _b64_decode(value, variant[0])
-    if raw is None:
-        return None
+    variant, raw = parts
     algorithm = _hash_name(rest)
     if algorithm is not None:
         if hashlib.new(algorithm).digest_size != len(raw):

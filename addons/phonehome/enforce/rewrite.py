@@ -22,6 +22,7 @@ caller blocks instead.
 
 from __future__ import annotations
 
+from typing import Any
 from urllib.parse import quote, quote_plus, unquote, unquote_plus
 
 from mitmproxy import http
@@ -59,31 +60,26 @@ def _codings(header: str) -> list[str]:
     return out
 
 
-def decode_content(raw: bytes, content_encoding: str) -> bytes:
-    """Undo every Content-Encoding layer (last applied first). Raises UnsafeRedaction."""
-    data = raw
-    for coding in reversed(_codings(content_encoding)):
+def _apply_codings(data: bytes, codings: list[str], code: Any, verb: str) -> bytes:
+    for coding in codings:
         try:
-            out = mitm_encoding.decode(data, coding)
+            out = code(data, coding)
         except (ValueError, TypeError) as e:
-            raise UnsafeRedaction(f"cannot decode content-encoding {coding!r}: {e}") from e
+            raise UnsafeRedaction(f"cannot {verb} content-encoding {coding!r}: {e}") from e
         if not isinstance(out, bytes):
             raise UnsafeRedaction(f"content-encoding {coding!r} is not a byte encoding")
         data = out
     return data
 
 
+def decode_content(raw: bytes, content_encoding: str) -> bytes:
+    """Undo every Content-Encoding layer (last applied first). Raises UnsafeRedaction."""
+    return _apply_codings(raw, _codings(content_encoding)[::-1], mitm_encoding.decode, "decode")
+
+
 def encode_content(data: bytes, content_encoding: str) -> bytes:
     """Apply every Content-Encoding layer again, in order. Raises UnsafeRedaction."""
-    out = data
-    for coding in _codings(content_encoding):
-        try:
-            encoded = mitm_encoding.encode(out, coding)
-        except (ValueError, TypeError) as e:
-            raise UnsafeRedaction(f"cannot re-encode content-encoding {coding!r}: {e}") from e
-        if not isinstance(encoded, bytes):
-            raise UnsafeRedaction(f"content-encoding {coding!r} is not a byte encoding")
-        out = encoded
+    out = _apply_codings(data, _codings(content_encoding), mitm_encoding.encode, "re-encode")
     if decode_content(out, content_encoding) != data:
         raise UnsafeRedaction("re-encoded body does not decode to the redacted body")
     return out
