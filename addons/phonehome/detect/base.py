@@ -215,6 +215,7 @@ class Detector:
     """Base class; subclasses set the class variables and override a hook or two."""
 
     name: ClassVar[str] = ""
+    """The stable user-facing name; the finding `type` unless a subclass sets its own."""
     type: ClassVar[str] = ""
     category: ClassVar[str] = "personal_data"
     severity: ClassVar[str] = "medium"
@@ -240,6 +241,11 @@ class Detector:
     where `reads_neighbours` says so)."""
 
     __slots__ = ("regexes", "byte_regexes", "prefilters")
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "name" not in cls.__dict__:
+            cls.name = cls.type
 
     def __init__(self) -> None:
         patterns = _as_tuple(self.pattern)

@@ -42,7 +42,6 @@ def _body_like(ctx: Context) -> bool:
 class MeetingTitleDetector(Detector):
     """Meeting titles and topics under title/topic/meetingName/subject keys."""
 
-    name = "meeting_title"
     type = "meeting_title"
     category = "meeting_content"
     severity = "high"
@@ -76,7 +75,6 @@ class MeetingTitleDetector(Detector):
 class ChatMessageDetector(Detector):
     """Natural-language text under message/text/chat/body/comments keys (not errors)."""
 
-    name = "chat_message"
     type = "chat_message"
     category = "meeting_content"
     severity = "high"
@@ -114,7 +112,6 @@ class ChatMessageDetector(Detector):
 class TranscriptDetector(Detector):
     """Spoken words: transcript/caption keys."""
 
-    name = "transcript"
     type = "transcript"
     category = "meeting_content"
     severity = "high"
@@ -177,7 +174,6 @@ class FileNameDetector(Detector):
     says so); a log or crash archive's name is `error_logs`; elsewhere a document or
     window name is low-severity `usage_statistics` (what the user works on)."""
 
-    name = "file_name"
     type = "file_name"
     category = "meeting_content"
     severity = "medium"
@@ -246,7 +242,6 @@ _EMAILISH = compile_re2(r"^[^@\s]+@[^@\s]+\.[A-Za-z]{2,}$")
 class ParticipantListDetector(Detector):
     """Names or emails inside participants/attendees/roster arrays: one finding per list."""
 
-    name = "participant_list"
     type = "participant_list"
     category = "meeting_content"
     severity = "high"
@@ -292,7 +287,6 @@ class ParticipantListDetector(Detector):
 class AudioLevelDetector(Detector):
     """Microphone activity: numbers under audioLevel/micLevel/… keys (series merge)."""
 
-    name = "audio_level"
     type = "audio_level"
     category = "meeting_content"
     severity = "medium"

@@ -28,7 +28,6 @@ _SPECIAL_MACS = frozenset({"000000000000", "ffffffffffff", "020000000000"})
 
 
 class MacAddressDetector(Detector):
-    name = "mac_address"
     type = "mac_address"
     severity = "high"
     single_line = True
@@ -98,7 +97,6 @@ class HostnameDetector(Detector):
     """The user's machine name under hostname/computerName keys, or labelled in a log
     line ("Computer Name: DESKTOP-4F2K9QX"); not server names."""
 
-    name = "hostname"
     type = "hostname"
     severity = "medium"
     single_line = True
@@ -174,7 +172,6 @@ _SEPARATORS = frozenset("/\\")
 class UsernameDetector(Detector):
     """Account names under user/login keys and inside home-directory paths in any string."""
 
-    name = "username"
     type = "username"
     severity = "medium"
     single_line = True
@@ -260,7 +257,6 @@ def serial_kind(text: str) -> str:
 class DeviceSerialDetector(Detector):
     """Hardware serials under serial keys, and labelled serials inside log lines."""
 
-    name = "device_serial"
     type = "device_serial"
     severity = "medium"
     numeric = True

@@ -73,7 +73,6 @@ _VERSION_WORD = compile_re2(
 class IpAddressDetector(Detector):
     """IPv4/IPv6 literals, public or private (noted); versions and loopback are not IPs."""
 
-    name = "ip_address"
     type = "ip_address"
     severity = "high"
     single_line = True
@@ -180,7 +179,6 @@ class GeoLocationDetector(Detector):
     GeoJSON-style coordinate lists, and labelled pairs in free text. 0/0 and values out
     of range are not places."""
 
-    name = "geo_location"
     type = "geo_location"
     severity = "high"
     numeric = True
@@ -281,7 +279,6 @@ class WifiNetworkDetector(Detector):
     """Wi-Fi network names (SSIDs) under network keys or labelled in a log line: a home
     or office network's name locates its user (public Wi-Fi maps index them)."""
 
-    name = "wifi_network"
     type = "wifi_network"
     severity = "medium"
     single_line = True

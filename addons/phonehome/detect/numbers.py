@@ -46,7 +46,6 @@ def card_brand(digits: str) -> str | None:
 
 
 class CreditCardDetector(Detector):
-    name = "credit_card"
     type = "credit_card"
     severity = "high"
     single_line = True
@@ -97,7 +96,6 @@ _ID_VALIDATORS = (
 class NationalIdDetector(Detector):
     """US SSN (dashed), IBAN and Spanish DNI anywhere; more kinds under id keys (stdnum)."""
 
-    name = "national_id"
     type = "national_id"
     severity = "high"
     numeric = True

@@ -29,7 +29,6 @@ _FILE_TLDS = frozenset(
 
 
 class EmailDetector(Detector):
-    name = "email"
     type = "email"
     severity = "high"
     base_confidence = 0.85
@@ -90,7 +89,6 @@ def _valid_phone(text: str, region: str | None) -> bool:
 class PhoneDetector(Detector):
     """International numbers (+CC…) anywhere; national numbers only under phone keys."""
 
-    name = "phone"
     type = "phone"
     severity = "high"
     numeric = True
@@ -180,7 +178,6 @@ class PersonNameDetector(Detector):
     """Names from key context (displayName, fullName, firstName…, `name` under a person)
     and "displayName: First Last" labels inside free-text log lines."""
 
-    name = "person_name"
     type = "person_name"
     severity = "medium"
     single_line = True
@@ -245,7 +242,6 @@ class OrganizationNameDetector(Detector):
     """The user's employer or tenant name (orgName, tenantName, companyName …): it
     narrows who the user is and names their employer."""
 
-    name = "organization_name"
     type = "organization_name"
     severity = "medium"
 

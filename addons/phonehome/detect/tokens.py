@@ -101,7 +101,6 @@ def _jwt_header(text: str) -> dict | None:
 class AuthTokenDetector(Detector):
     """JWTs, Bearer/Basic credentials, well-known API-key shapes, values under token keys."""
 
-    name = "auth_token"
     type = "auth_token"
     severity = "high"
     pattern = (
