@@ -75,32 +75,24 @@ def extra_steps(extra_events: Mapping[str, Sequence[str]]) -> tuple[Step, ...]:
 # 1290 s  periodic    idle heartbeats
 # 1500 s  shutdown    client.exit.app
 def _timeline() -> tuple[Step, ...]:
-    steps = [
-        Step(0.0, "setup", s.first_launch),
-        Step(1.0, "setup", s.wdm_register),
-        Step(1.5, "setup", s.wdm_success),
-        Step(2.0, "setup", s.region),
-        Step(2.5, "setup", s.meetings_registered),
-        Step(5.0, "sign_in", s.sign_in_start),
-        Step(6.5, "sign_in", s.u2c_catalog),
-        Step(7.0, "sign_in", s.identity_broker),
-        Step(8.0, "sign_in", s.alias),
-        Step(8.5, "sign_in", s.user_catalog),
-        Step(9.5, "sign_in", s.login_end),
-        Step(12.0, "app_start", s.app_start),
-        *(Step(t, "periodic", s.heartbeat) for t in (60.0, 120.0, 180.0, 240.0)),
-        Step(280.0, "meeting_create", s.meeting_create),
-        Step(JOIN_AT, "meeting_join", s.mark("join", s.meeting_join)),
-        Step(MUTE_START, "in_meeting", s.mute),
-        Step(MUTE_END, "in_meeting", s.unmute),
-        Step(SHARE_START, "screen_share", s.share_start),
-        Step(SHARE_END, "screen_share", s.share_stop),
-        Step(950.0, "collaboration", s.chat),
-        Step(1000.0, "error", s.error_report),
-        Step(LEAVE_AT, "meeting_leave", s.leave),
-        *(Step(t, "periodic", s.heartbeat) for t in (1290.0, 1350.0, 1410.0, 1470.0)),
-        Step(SESSION_SECONDS, "shutdown", s.exit_app),
-    ]
+    by_phase: tuple[tuple[str, tuple[tuple[float, Callable[[Run], None]], ...]], ...] = (
+        ("setup", ((0.0, s.first_launch), (1.0, s.wdm_register), (1.5, s.wdm_success),
+                   (2.0, s.region), (2.5, s.meetings_registered))),
+        ("sign_in", ((5.0, s.sign_in_start), (6.5, s.u2c_catalog), (7.0, s.identity_broker),
+                     (8.0, s.alias), (8.5, s.user_catalog), (9.5, s.login_end))),
+        ("app_start", ((12.0, s.app_start),)),
+        ("periodic", tuple((t, s.heartbeat) for t in (60.0, 120.0, 180.0, 240.0))),
+        ("meeting_create", ((280.0, s.meeting_create),)),
+        ("meeting_join", ((JOIN_AT, s.mark("join", s.meeting_join)),)),
+        ("in_meeting", ((MUTE_START, s.mute), (MUTE_END, s.unmute))),
+        ("screen_share", ((SHARE_START, s.share_start), (SHARE_END, s.share_stop))),
+        ("collaboration", ((950.0, s.chat),)),
+        ("error", ((1000.0, s.error_report),)),
+        ("meeting_leave", ((LEAVE_AT, s.leave),)),
+        ("periodic", tuple((t, s.heartbeat) for t in (1290.0, 1350.0, 1410.0, 1470.0))),
+        ("shutdown", ((SESSION_SECONDS, s.exit_app),)),
+    )
+    steps = [Step(at, phase, run) for phase, runs in by_phase for at, run in runs]
     rtc_times = [JOIN_AT + 6.0 + 30.0 * n for n in range(int((LEAVE_AT - JOIN_AT - 6) // 30))]
     steps += [Step(t, "in_meeting", s.rtc(n)) for n, t in enumerate(rtc_times, 1)]
     mqe_times = [JOIN_AT + 60.0 * n for n in range(1, int((LEAVE_AT - JOIN_AT) // 60) + 1)]
