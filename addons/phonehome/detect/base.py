@@ -258,6 +258,10 @@ class Detector:
         self.byte_regexes: tuple[Any, ...] = tuple(compile_re2(p.encode()) for p in patterns)
         self.prefilters: tuple[str, ...] = prefilters
 
+    def rematch(self, value: str, start: int, end: int) -> Any | None:
+        """The (single) pattern matched again over value[start:end], for its groups."""
+        return self.regexes[0].search(value[start:end])
+
     # --- key context
 
     def context_score(self, ctx: Context) -> float:

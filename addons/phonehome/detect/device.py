@@ -90,7 +90,6 @@ _LABELLED_HOST_PATTERN = (
     r"(?:(?i:computer|device|machine|host)[ _]?(?i:name)|hostname|HOSTNAME|Hostname)"
     r"[\"']?[ \t]*[:=][ \t]*[\"']?([A-Za-z0-9][A-Za-z0-9._'’ -]{1,62}[A-Za-z0-9])"
 )
-_LABELLED_HOST = compile_re2(_LABELLED_HOST_PATTERN)
 
 
 class HostnameDetector(Detector):
@@ -111,7 +110,7 @@ class HostnameDetector(Detector):
     def accept(self, value: str, start: int, end: int, ctx: Context) -> Hit | None:
         if ctx.source not in ("body", "query"):
             return None
-        m = _LABELLED_HOST.search(value[start:end])
+        m = self.rematch(value, start, end)
         if m is None:
             return None
         label = m.group(0)[: m.start(1) - m.start(0)].lower()
@@ -240,7 +239,6 @@ _LABELLED_SERIAL_PATTERN = (
     r"|[Ss]ervice[ _]?[Tt]ag|SERVICE[ _]?TAG)"
     r"(?:[ \t]*\([A-Za-z ]{1,20}\))?[\"']?[ \t]*(?:[:=]|=>)[ \t]*[\"']?([A-Z0-9]{7,20})\b"
 )
-_LABELLED_SERIAL = compile_re2(_LABELLED_SERIAL_PATTERN)
 _LETTER_AND_DIGIT = compile_re2(r"^(?:[0-9]+[A-Za-z]|[A-Za-z]+[0-9])")
 
 
@@ -265,7 +263,7 @@ class DeviceSerialDetector(Detector):
     prefilter = r"(?i:serial|service[ _]?tag)"
 
     def accept(self, value: str, start: int, end: int, ctx: Context) -> Hit | None:
-        m = _LABELLED_SERIAL.search(value[start:end])
+        m = self.rematch(value, start, end)
         if m is None:
             return None
         text = m.group(1)

@@ -161,7 +161,6 @@ _GEO_TEXT = (
     r"[ \t]*[,;&]?[ \t]*[\"']?(?:lng|lon|long|longitude)[\"']?[ \t]*[:=][ \t]*[\"']?"
     r"(-?[0-9]{1,3}\.[0-9]{2,})"
 )
-_GEO_TEXT_RE = compile_re2(_GEO_TEXT)
 
 
 def _decimals(value: float | int | str) -> int:
@@ -188,7 +187,7 @@ class GeoLocationDetector(Detector):
     prefilter = r"[Ll]at(?:itude)?[\"']?[ \t]*[:=]"
 
     def accept(self, value: str, start: int, end: int, ctx: Context) -> Hit | None:
-        m = _GEO_TEXT_RE.search(value[start:end])
+        m = self.rematch(value, start, end)
         if m is None:
             return None
         lat, lon = m.group(1), m.group(2)
@@ -272,7 +271,6 @@ _NOT_SSIDS = frozenset(
      "undefined", "<redacted>", "redacted", "not connected", "disconnected", "offline", "other"}
 )
 _LABELLED_SSID_PATTERN = r"\b(?:SSID|[Ss]sid)[\"']?[ \t]*[:=][ \t]*\"?([^\"\n\r,;]{1,32})"
-_LABELLED_SSID = compile_re2(_LABELLED_SSID_PATTERN)
 
 
 class WifiNetworkDetector(Detector):
@@ -286,7 +284,7 @@ class WifiNetworkDetector(Detector):
     prefilter = r"\b(?:SSID|[Ss]sid)[\"']?[ \t]*[:=]"
 
     def accept(self, value: str, start: int, end: int, ctx: Context) -> Hit | None:
-        m = _LABELLED_SSID.search(value[start:end])
+        m = self.rematch(value, start, end)
         if m is None:
             return None
         return self._judge(m.group(1).strip(), "Wi-Fi network name (SSID) in free text")

@@ -171,7 +171,6 @@ _LABELLED_NAME_PATTERN = (
     r"[\"']?[ \t]*[:=][ \t]*[\"']?([A-ZÀ-ÖØ-Þ][A-Za-zÀ-ÖØ-öø-ÿ'’-]+"
     r"(?:[ \t][A-ZÀ-ÖØ-Þ][A-Za-zÀ-ÖØ-öø-ÿ'’-]+){1,3})"
 )
-_LABELLED_NAME = compile_re2(_LABELLED_NAME_PATTERN)
 
 
 class PersonNameDetector(Detector):
@@ -187,7 +186,7 @@ class PersonNameDetector(Detector):
     def accept(self, value: str, start: int, end: int, ctx: Context) -> Hit | None:
         if ctx.source in ("url", "header"):
             return None
-        m = _LABELLED_NAME.search(value[start:end])
+        m = self.rematch(value, start, end)
         if m is None:
             return None
         name = m.group(1)
