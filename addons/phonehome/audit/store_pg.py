@@ -25,7 +25,7 @@ import msgspec
 from ..analysis.records import read_flow
 from ..model import Marker
 from .pg_schema import check_schema, connect, first_line, mask_dsn, migrate, psycopg_module
-from .store import FlowT, StoreError, dumps_record, is_postgres_url
+from .store import FlowT, Reader, StoreError, dumps_record, is_postgres_url
 
 __all__ = [
     "PostgresStore",
@@ -325,7 +325,7 @@ class StoreSelection:
         return (" WHERE " + " AND ".join(clauses)) if clauses else "", params
 
 
-class PostgresContents:
+class PostgresContents(Reader):
     """A read-only view of the shared store, with the SQLite reader's interface."""
 
     def __init__(self, dsn: str, selection: StoreSelection | None = None) -> None:
@@ -412,14 +412,6 @@ class PostgresContents:
             flow_id = flow.id if owner == sensor else f"{sensor}/{flow.id}"  # type: ignore[attr-defined]
             yield msgspec.structs.replace(flow, sensor=sensor, id=flow_id)  # type: ignore[type-var]
 
-    def close(self) -> None:
-        self._db.close()
-
-    def __enter__(self) -> PostgresContents:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
 
 def _merge_inputs(all_inputs: Sequence[dict[str, Any]]) -> dict[str, Any]:
