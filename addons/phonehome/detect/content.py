@@ -39,12 +39,17 @@ def _body_like(ctx: Context) -> bool:
     return ctx.source in ("body", "query", "cookie")
 
 
-class MeetingTitleDetector(Detector):
+class _ContentDetector(Detector):
+    """What a meeting is about or what is said in it: high unless a detector says less."""
+
+    category = "meeting_content"
+    severity = "high"
+
+
+class MeetingTitleDetector(_ContentDetector):
     """Meeting titles and topics under title/topic/meetingName/subject keys."""
 
     type = "meeting_title"
-    category = "meeting_content"
-    severity = "high"
     KEYS = frozenset(
         {"title", "topic", "meetingname", "meetingtitle", "subject", "meetingtopic",
          "conferencename", "confname", "meetingsubject", "sessiontitle", "sessionname",
@@ -72,12 +77,10 @@ class MeetingTitleDetector(Detector):
         return self.make(text, 0.8, f"free text under key {ctx.raw_key!r}")
 
 
-class ChatMessageDetector(Detector):
+class ChatMessageDetector(_ContentDetector):
     """Natural-language text under message/text/chat/body/comments keys (not errors)."""
 
     type = "chat_message"
-    category = "meeting_content"
-    severity = "high"
     KEYS = frozenset(
         {"message", "messages", "text", "chat", "chatmessage", "chattext", "body", "comment",
          "comments", "msg", "content", "feedback", "messagetext", "messagebody", "plaintext",
@@ -109,12 +112,10 @@ class ChatMessageDetector(Detector):
         return self.make(value, confidence, f"natural-language text under key {ctx.raw_key!r}")
 
 
-class TranscriptDetector(Detector):
+class TranscriptDetector(_ContentDetector):
     """Spoken words: transcript/caption keys."""
 
     type = "transcript"
-    category = "meeting_content"
-    severity = "high"
     KEYS = frozenset(
         {"transcript", "transcripts", "transcription", "caption", "captions", "closedcaption",
          "closedcaptions", "subtitle", "subtitles", "utterance", "utterances", "speechtext",
@@ -168,14 +169,13 @@ def _log_archive(text: str) -> bool:
     return ext in _ARCHIVE_EXTENSIONS and bool(tokens(stem) & _LOG_WORDS)
 
 
-class FileNameDetector(Detector):
+class FileNameDetector(_ContentDetector):
     """File, document and window names. Meeting content only where they are shown or
     sent to others (a share, a file transfer: the key path, the event name or the URL
     says so); a log or crash archive's name is `error_logs`; elsewhere a document or
     window name is low-severity `usage_statistics` (what the user works on)."""
 
     type = "file_name"
-    category = "meeting_content"
     severity = "medium"
     neighbours = True
     FILE_KEYS = frozenset(
@@ -239,12 +239,10 @@ def _titled(text: str) -> bool:
 _EMAILISH = compile_re2(r"^[^@\s]+@[^@\s]+\.[A-Za-z]{2,}$")
 
 
-class ParticipantListDetector(Detector):
+class ParticipantListDetector(_ContentDetector):
     """Names or emails inside participants/attendees/roster arrays: one finding per list."""
 
     type = "participant_list"
-    category = "meeting_content"
-    severity = "high"
     LIST_KEYS = frozenset(
         {"participants", "attendees", "attendeelist", "participantlist", "roster",
          "invitees", "panelists", "members", "attendeeslist", "participantslist", "cohosts"}
@@ -284,11 +282,10 @@ class ParticipantListDetector(Detector):
         return "\n".join(texts), f"{len(texts)} {noun}: " + ", ".join(shown) + more
 
 
-class AudioLevelDetector(Detector):
+class AudioLevelDetector(_ContentDetector):
     """Microphone activity: numbers under audioLevel/micLevel/… keys (series merge)."""
 
     type = "audio_level"
-    category = "meeting_content"
     severity = "medium"
     numeric = True
     KEYS = frozenset(
