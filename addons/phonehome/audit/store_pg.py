@@ -1,9 +1,8 @@
 """The shared store: many sensors (proxies, offline imports) writing to one PostgreSQL.
 
-Writes go through a background thread in batches, so the proxy never waits on
-the network; when the database is away they are queued in a local SQLite spool
-(owner-only) and written, in order, when it comes back. psycopg is optional
-(`pip install 'phonehome[fleet]'`).
+Writes go through a background thread in batches, so the proxy never waits on the
+network; while the database is away they wait in a local SQLite spool (owner-only).
+psycopg is optional (`pip install 'phonehome[fleet]'`).
 """
 
 from __future__ import annotations

@@ -1,22 +1,6 @@
 """The detector contract: a leaf's context, a hit, and the base class.
 
-A detector is a small class with a stable `name`, one `type` from
-model.FINDING_TYPES, a `pattern` compiled once (google-re2), an optional
-`validate`-style structural check and key context in the manner of
-Presidio's context words. It is a pure function of (value, context): no
-globals, no settings.
-
-Two ways to fire, both pure:
-
-- `accept(value, start, end, ctx)`: a `pattern` match at value[start:end]
-  is checked (checksum, structure, surrounding characters, key context).
-  The engine finds the candidate spans for every pattern detector in one
-  pass over all the leaves of a payload.
-- `inspect(value, ctx)`: the whole value, for detectors driven by the key
-  (displayName, title, audioLevel, …); `applies(ctx)` says for which keys,
-  and the engine caches that answer per distinct path. A detector with
-  `neighbours = True` also reads what surrounds the value (`Context.event`,
-  `Context.siblings`, `Context.host`), which the engine fills in per leaf.
+A detector is a pure function of (value, context): no globals, no settings.
 """
 
 from __future__ import annotations
@@ -212,7 +196,26 @@ class Hit(NamedTuple):
 
 
 class Detector:
-    """Base class; subclasses set the class variables and override a hook or two."""
+    """Base class; subclasses set the class variables and override a hook or two.
+
+    A detector is a small class with a stable `name`, one `type` from
+    model.FINDING_TYPES, a `pattern` compiled once (google-re2), an optional
+    `validate`-style structural check and key context in the manner of
+    Presidio's context words. It is a pure function of (value, context): no
+    globals, no settings.
+
+    Two ways to fire, both pure:
+
+    - `accept(value, start, end, ctx)`: a `pattern` match at value[start:end]
+      is checked (checksum, structure, surrounding characters, key context).
+      The engine finds the candidate spans for every pattern detector in one
+      pass over all the leaves of a payload.
+    - `inspect(value, ctx)`: the whole value, for detectors driven by the key
+      (displayName, title, audioLevel, …); `applies(ctx)` says for which keys,
+      and the engine caches that answer per distinct path. A detector with
+      `neighbours = True` also reads what surrounds the value (`Context.event`,
+      `Context.siblings`, `Context.host`), which the engine fills in per leaf.
+    """
 
     name: ClassVar[str] = ""
     """The stable user-facing name; the finding `type` unless a subclass sets its own."""

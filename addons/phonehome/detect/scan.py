@@ -1,12 +1,7 @@
 """What the texts of a payload hold, found in a few C passes.
 
-What a text holds does not depend on where it sits: identity matches, matches
-of single-line patterns (`Detector.single_line`) and the prefilters of the
-others. Texts never seen are searched together: joined with "\\n", one
-automaton pass (pyahocorasick), one re2.Set pass, and the fired single-line
-regexes; each answer is memoized per distinct text. Matches then go to their
-detector's `accept`, text by text in payload order, under the same bounds as
-one scan of all the text (MAX_MATCHES per payload, MAX_HITS_PER_LEAF per leaf).
+What a text holds does not depend on where it sits, so each answer is memoized per
+distinct text (see `TextScanner`).
 """
 
 from __future__ import annotations
@@ -77,7 +72,16 @@ def _first(item: tuple[Any, ...]) -> Any:
 
 class TextScanner:
     """The pattern detectors' regexes (one re2.Set of their prefilters) and the identity
-    automaton, with the memo of what each text holds and of accepted matches."""
+    automaton, with the memo of what each text holds and of accepted matches.
+
+    What a text holds does not depend on where it sits: identity matches, matches
+    of single-line patterns (`Detector.single_line`) and the prefilters of the
+    others. Texts never seen are searched together: joined with "\\n", one
+    automaton pass (pyahocorasick), one re2.Set pass, and the fired single-line
+    regexes; each answer is memoized per distinct text. Matches then go to their
+    detector's `accept`, text by text in payload order, under the same bounds as
+    one scan of all the text (MAX_MATCHES per payload, MAX_HITS_PER_LEAF per leaf).
+    """
 
     def __init__(self, detectors: Sequence[Detector], index: IdentityIndex | None) -> None:
         # One Set entry per (detector, regex); its prefilter is what the Set looks for.

@@ -2,15 +2,7 @@
 
     policy = EnforcePolicy.from_options("redact", dry_run=False, enforce_file=path)
     plan = plan_enforcement(policy, observation, payload, classification, findings)
-    record["enforcement"] = apply_enforcement(flow, plan, payload, findings,
-                                              recheck=detector.detect)
-
-`observe` (the default) changes nothing. The other modes act only on flows a
-rule classifies as telemetry; anything else needs an entry in the enforce file
-(rules/enforce/example.yaml). `block` answers them locally (204 unless an entry
-says otherwise); `redact` replaces every flagged value with a same-shape
-placeholder, verifies the result with the detectors and blocks when it cannot
-redact safely or cannot read the body. Dry-run reports and changes nothing.
+    record["enforcement"] = apply_enforcement(flow, plan, payload, findings, recheck=...)
 """
 
 from __future__ import annotations

@@ -1,14 +1,7 @@
 """Carrying out a plan on a request or a WebSocket message, and proving a redaction worked.
 
-A redaction is built on a copy of the request, then checked before the
-real request is touched: the copy is decoded again and the detectors run
-over it (`recheck`); if any flagged value is still there, in any place or
-encoding the detectors know, or a flagged value of three or more characters
-is still in the bytes, the flow is blocked instead ("blocked_unsafe_redaction").
-A client-to-server WebSocket message is handled the same way: dropped
-instead of blocked, or its content rewritten (only its own body counts: the
-handshake's URL and headers went out with the request). In dry-run mode the
-same work is done and reported, and nothing is changed.
+A redaction that cannot be verified blocks the flow (or drops the message) instead;
+in dry-run the same work is done and reported, and nothing is changed.
 """
 
 from __future__ import annotations
@@ -110,6 +103,16 @@ def redacted_request(flow: http.HTTPFlow, plan: EnforcementPlan, payload: Payloa
     """A redacted, verified copy of the flow's request and the locations changed.
 
     Raises UnsafeRedaction when the request cannot be redacted faithfully.
+
+    A redaction is built on a copy of the request, then checked before the
+    real request is touched: the copy is decoded again and the detectors run
+    over it (`recheck`); if any flagged value is still there, in any place or
+    encoding the detectors know, or a flagged value of three or more characters
+    is still in the bytes, the flow is blocked instead ("blocked_unsafe_redaction").
+    A client-to-server WebSocket message is handled the same way: dropped
+    instead of blocked, or its content rewritten (only its own body counts: the
+    handshake's URL and headers went out with the request). In dry-run mode the
+    same work is done and reported, and nothing is changed.
     """
     limits = limits or DecodeLimits()
     payload = _complete(payload, "request", "payload")

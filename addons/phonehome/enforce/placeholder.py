@@ -1,18 +1,7 @@
 """Same-shape placeholders for flagged values.
 
-    placeholder("jane.roe@example.org")              → "xxxx.xxx@xxxx.invalid"
-    placeholder("<sha256 hex of the email>", "identity_match", "sha256")
-                                                      → sha256 hex of a fixed placeholder
-    placeholder("amFuZUBleGFtcGxlLm9yZw==", "identity_match", "base64")
-                                                      → base64 of "xxxx@xxxx.invalid"
-
-The shape is read from the value itself, with the finding's encoding as a
-hint: digests stay digests of the same algorithm and length (hex or base64,
-same case and padding), base64 stays base64 of a placeholder of what it held,
-URL-encoded stays URL-encoded, emails stay valid emails, IPs and MACs become
-documentation addresses, everything else keeps its length and character
-classes (letters → x, digits → 0). Where it can, a placeholder has the same
-length as the value, so length-prefixed formats (protobuf) stay valid.
+Where it can, a placeholder has the value's length, so length-prefixed formats
+(protobuf) stay valid; examples and rules at `placeholder`.
 """
 
 from __future__ import annotations
@@ -258,5 +247,20 @@ def _shape(value: str, finding_type: str, encoding: str, depth: int) -> str:
 
 
 def placeholder(value: str, finding_type: str = "", encoding: str | None = None) -> str:
-    """A same-shape stand-in for `value` (never equal to it when `value` is not empty)."""
+    """A same-shape stand-in for `value` (never equal to it when `value` is not empty).
+
+        placeholder("jane.roe@example.org")              → "xxxx.xxx@xxxx.invalid"
+        placeholder("<sha256 hex of the email>", "identity_match", "sha256")
+                                                          → sha256 hex of a fixed placeholder
+        placeholder("amFuZUBleGFtcGxlLm9yZw==", "identity_match", "base64")
+                                                          → base64 of "xxxx@xxxx.invalid"
+
+    The shape is read from the value itself, with the finding's encoding as a
+    hint: digests stay digests of the same algorithm and length (hex or base64,
+    same case and padding), base64 stays base64 of a placeholder of what it held,
+    URL-encoded stays URL-encoded, emails stay valid emails, IPs and MACs become
+    documentation addresses, everything else keeps its length and character
+    classes (letters → x, digits → 0). Where it can, a placeholder has the same
+    length as the value, so length-prefixed formats (protobuf) stay valid.
+    """
     return _shape(value, finding_type, encoding or "plain", 0)

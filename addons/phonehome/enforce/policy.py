@@ -108,7 +108,15 @@ class EnforceFile(NamedTuple):
 
 @dataclass(frozen=True)
 class EnforcePolicy:
-    """Everything plan_enforcement needs, parsed once at configure time."""
+    """Everything plan_enforcement needs, parsed once at configure time.
+
+    `observe` (the default) changes nothing. The other modes act only on flows a
+    rule classifies as telemetry; anything else needs an entry in the enforce file
+    (rules/enforce/example.yaml). `block` answers them locally (204 unless an entry
+    says otherwise); `redact` replaces every flagged value with a same-shape
+    placeholder, verifies the result with the detectors and blocks when it cannot
+    redact safely or cannot read the body. Dry-run reports and changes nothing.
+    """
 
     mode: str = "observe"
     dry_run: bool = False

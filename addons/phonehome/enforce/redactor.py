@@ -55,7 +55,19 @@ def _zero(number: str) -> str:
 
 
 class Redactor:
-    """Replacement state for one request; records the locations it changed."""
+    """Replacement state for one request; records the locations it changed.
+
+    Two ways to replace, both driven by the findings a plan selected:
+
+    - needles: each flagged raw value (and its URL-encoded / decoded twin) is
+      replaced wherever it occurs, in every string of the decoded body, in JSON
+      or base64-JSON nested inside strings, in header, query and cookie values
+      and in the URL path;
+    - masks: a flagged location whose value is not a substring of its leaf (a
+      number such as an audio level, a whole participant list, a grouped
+      series) is replaced at that location: numbers become 0 of the same type,
+      strings a same-shape placeholder, containers have every scalar replaced.
+    """
 
     def __init__(self, needles: Sequence[Needle], masks: dict[str, tuple[str, str | None]],
                  nested: int = 3) -> None:

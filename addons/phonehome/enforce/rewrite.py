@@ -1,23 +1,7 @@
 """Rewriting one request: every flagged value replaced by its placeholder.
 
-Two ways to replace, both driven by the findings a plan selected:
-
-- needles: each flagged raw value (and its URL-encoded / decoded twin) is
-  replaced wherever it occurs, in every string of the decoded body, in JSON
-  or base64-JSON nested inside strings, in header, query and cookie values
-  and in the URL path;
-- masks: a flagged location whose value is not a substring of its leaf (a
-  number such as an audio level, a whole participant list, a grouped
-  series) is replaced at that location: numbers become 0 of the same type,
-  strings a same-shape placeholder, containers have every scalar replaced.
-
-Bodies are rewritten by kind, in their own charset: in JSON and JSON lines
-only the tokens of flagged values change and every other byte stays as sent
-(numbers as written, whitespace, key order, escapes); forms and text the
-same way; multipart and length-prefixed binary formats by same-length byte
-replacement. The result is re-encoded with the request's Content-Encoding.
-Anything that cannot be rewritten faithfully raises `UnsafeRedaction`; the
-caller blocks instead.
+Bodies are rewritten by kind, in their own charset, changing only the flagged values'
+bytes; what cannot be rewritten faithfully raises `UnsafeRedaction` (the caller blocks).
 """
 
 from __future__ import annotations
@@ -224,7 +208,14 @@ def _path(path: str, r: Redactor) -> str:
 
 
 def redact_request(request: http.Request, kind: str, r: Redactor) -> None:
-    """Rewrite `request` in place (give it a copy). Raises UnsafeRedaction."""
+    """Rewrite `request` in place (give it a copy). Raises UnsafeRedaction.
+
+    Bodies are rewritten by kind, in their own charset: in JSON and JSON lines
+    only the tokens of flagged values change and every other byte stays as sent
+    (numbers as written, whitespace, key order, escapes); forms and text the
+    same way; multipart and length-prefixed binary formats by same-length byte
+    replacement. The result is re-encoded with the request's Content-Encoding.
+    """
     # URL path and query
     new_path = _path(request.path, r)
     if new_path != request.path:

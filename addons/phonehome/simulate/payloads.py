@@ -1,9 +1,8 @@
 """Request bodies of a Webex-like desktop app, built from ../shared/webex facts.
 
-Every builder is a pure function of the environment (identity, ids, leaks),
-the live session state and the wall-clock time it is given. Builders return
-`Item`s (one telemetry event) or bodies, with `Mark`s saying where a personal
-value was placed, so the ground truth is written by the same code that plants.
+Every builder is a pure function of the environment (identity, ids, leaks), the live
+session and the time it is given; `Mark`s say where a personal value is placed, so the
+ground truth is written by the same code that plants.
 """
 
 from __future__ import annotations

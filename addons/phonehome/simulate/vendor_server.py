@@ -1,14 +1,5 @@
 """A local HTTPS server standing in for the vendor's hosts and third parties.
 
-It accepts any Host header and any SNI with one self-signed certificate made at
-start (the proxy in front runs with ssl_insecure), answers plausible JSON for
-the Webex endpoints the simulator calls, and records every request it receives
-as one JSON line, flushed per request. It speaks HTTP/1.1 with keep-alive and
-HTTP/2 (when the proxy offers h2 in ALPN):
-
-    {"seq", "timestamp", "method", "host", "sni", "path", "query", "http_version",
-     "headers": [[name, value], …], "body_b64", "body_sha256", "body_size", "status"}
-
 Run it alone with `python -m phonehome.simulate.vendor_server --port N --record F`.
 """
 
@@ -335,6 +326,15 @@ class VendorServer:
 
         with VendorServer(Path("record.jsonl")) as server:
             port = server.port
+
+    It accepts any Host header and any SNI with one self-signed certificate made at
+    start (the proxy in front runs with ssl_insecure), answers plausible JSON for
+    the Webex endpoints the simulator calls, and records every request it receives
+    as one JSON line, flushed per request. It speaks HTTP/1.1 with keep-alive and
+    HTTP/2 (when the proxy offers h2 in ALPN):
+
+        {"seq", "timestamp", "method", "host", "sni", "path", "query", "http_version",
+         "headers": [[name, value], …], "body_b64", "body_sha256", "body_size", "status"}
     """
 
     def __init__(self, record_path: Path, host: str = "127.0.0.1", port: int = 0) -> None:
