@@ -17,6 +17,7 @@ __all__ = [
     "Context",
     "Detector",
     "Hit",
+    "LabelledDetector",
     "MIN_CONFIDENCE",
     "MAX_HITS_PER_LEAF",
     "normalize_key",
@@ -322,6 +323,22 @@ class Detector:
         if confidence < MIN_CONFIDENCE:
             return None
         return Hit(text, confidence, severity or self.severity, reason, group, category)
+
+
+
+class LabelledDetector(Detector):
+    """A detector whose one pattern reads a value after its label in free text
+    ("SSID: Home-5G"); each match is read again for its groups and judged by `labelled`."""
+
+    single_line = True
+
+    def accept(self, value: str, start: int, end: int, ctx: Context) -> Hit | None:
+        m = self.rematch(value, start, end)
+        return None if m is None else self.labelled(m, value[start:end], ctx)
+
+    def labelled(self, m: Any, span: str, ctx: Context) -> Hit | None:
+        """A Hit for the match `m` of `span`, or None to drop it."""
+        raise NotImplementedError
 
 
 def _as_tuple(value: str | tuple[str, ...] | None) -> tuple[str, ...]:

@@ -3,11 +3,21 @@
 from __future__ import annotations
 
 import ipaddress
+from typing import Any
 
 from stdnum import imei
 
 from ..model import Scalar
-from .base import ALNUM, Context, Detector, Hit, compile_re2, is_machine_token, text_before
+from .base import (
+    ALNUM,
+    Context,
+    Detector,
+    Hit,
+    LabelledDetector,
+    compile_re2,
+    is_machine_token,
+    text_before,
+)
 
 __all__ = [
     "MacAddressDetector",
@@ -92,13 +102,12 @@ _LABELLED_HOST_PATTERN = (
 )
 
 
-class HostnameDetector(Detector):
+class HostnameDetector(LabelledDetector):
     """The user's machine name under hostname/computerName keys, or labelled in a log
     line ("Computer Name: DESKTOP-4F2K9QX"); not server names."""
 
     type = "hostname"
     severity = "medium"
-    single_line = True
     pattern = _LABELLED_HOST_PATTERN
     prefilter = r"(?i:name|hostname)[\"']?[ \t]*[:=]"
 
@@ -107,11 +116,8 @@ class HostnameDetector(Detector):
             return False  # the Host header and the URL name the vendor's server
         return ctx.key in _HOST_KEYS or ctx.key in _MACHINE_KEYS
 
-    def accept(self, value: str, start: int, end: int, ctx: Context) -> Hit | None:
+    def labelled(self, m: Any, span: str, ctx: Context) -> Hit | None:
         if ctx.source not in ("body", "query"):
-            return None
-        m = self.rematch(value, start, end)
-        if m is None:
             return None
         label = m.group(0)[: m.start(1) - m.start(0)].lower()
         machine = not label.startswith("host")
@@ -252,20 +258,16 @@ def serial_kind(text: str) -> str:
     return "hardware serial"
 
 
-class DeviceSerialDetector(Detector):
+class DeviceSerialDetector(LabelledDetector):
     """Hardware serials under serial keys, and labelled serials inside log lines."""
 
     type = "device_serial"
     severity = "medium"
     numeric = True
-    single_line = True
     pattern = _LABELLED_SERIAL_PATTERN
     prefilter = r"(?i:serial|service[ _]?tag)"
 
-    def accept(self, value: str, start: int, end: int, ctx: Context) -> Hit | None:
-        m = self.rematch(value, start, end)
-        if m is None:
-            return None
+    def labelled(self, m: Any, span: str, ctx: Context) -> Hit | None:
         text = m.group(1)
         if text.lower() in _SERIAL_PLACEHOLDERS or len(set(text)) < 4:
             return None

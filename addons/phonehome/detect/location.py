@@ -6,9 +6,19 @@ An address in a private range is kept apart from a public one (`is_private_ip`).
 from __future__ import annotations
 
 import ipaddress
+from typing import Any
 
 from ..model import Scalar
-from .base import Context, Detector, Hit, compile_re2, is_version_key, normalize_key, text_before
+from .base import (
+    Context,
+    Detector,
+    Hit,
+    LabelledDetector,
+    compile_re2,
+    is_version_key,
+    normalize_key,
+    text_before,
+)
 
 __all__ = [
     "IpAddressDetector",
@@ -173,7 +183,7 @@ def _decimals(value: float | int | str) -> int:
     return len(text.partition(".")[2]) if "e" not in text else 0
 
 
-class GeoLocationDetector(Detector):
+class GeoLocationDetector(LabelledDetector):
     """Coordinates: lat/lng keys (a pair when both sit in one object), "lat,lng" strings,
     GeoJSON-style coordinate lists, and labelled pairs in free text. 0/0 and values out
     of range are not places."""
@@ -182,19 +192,15 @@ class GeoLocationDetector(Detector):
     severity = "high"
     numeric = True
     neighbours = True
-    single_line = True
     pattern = _GEO_TEXT
     prefilter = r"[Ll]at(?:itude)?[\"']?[ \t]*[:=]"
 
-    def accept(self, value: str, start: int, end: int, ctx: Context) -> Hit | None:
-        m = self.rematch(value, start, end)
-        if m is None:
-            return None
+    def labelled(self, m: Any, span: str, ctx: Context) -> Hit | None:
         lat, lon = m.group(1), m.group(2)
         if not self._place(float(lat), float(lon)):
             return None
         places = min(len(lat.partition(".")[2]), len(lon.partition(".")[2]))
-        return self._hit(value[start:end], places, "latitude/longitude pair in text", 0.85)
+        return self._hit(span, places, "latitude/longitude pair in text", 0.85)
 
     def applies(self, ctx: Context) -> bool:
         return ctx.key in _LAT_KEYS or ctx.key in _LON_KEYS or ctx.key in _PAIR_KEYS
@@ -273,20 +279,16 @@ _NOT_SSIDS = frozenset(
 _LABELLED_SSID_PATTERN = r"\b(?:SSID|[Ss]sid)[\"']?[ \t]*[:=][ \t]*\"?([^\"\n\r,;]{1,32})"
 
 
-class WifiNetworkDetector(Detector):
+class WifiNetworkDetector(LabelledDetector):
     """Wi-Fi network names (SSIDs) under network keys or labelled in a log line: a home
     or office network's name locates its user (public Wi-Fi maps index them)."""
 
     type = "wifi_network"
     severity = "medium"
-    single_line = True
     pattern = _LABELLED_SSID_PATTERN
     prefilter = r"\b(?:SSID|[Ss]sid)[\"']?[ \t]*[:=]"
 
-    def accept(self, value: str, start: int, end: int, ctx: Context) -> Hit | None:
-        m = self.rematch(value, start, end)
-        if m is None:
-            return None
+    def labelled(self, m: Any, span: str, ctx: Context) -> Hit | None:
         return self._judge(m.group(1).strip(), "Wi-Fi network name (SSID) in free text")
 
     def applies(self, ctx: Context) -> bool:

@@ -5,10 +5,21 @@ Patterns are google-re2 (linear time); phone numbers are checked with `phonenumb
 
 from __future__ import annotations
 
+from typing import Any
+
 import phonenumbers
 
 from ..model import Scalar
-from .base import ALNUM, Context, Detector, Hit, compile_re2, is_machine_token, text_before
+from .base import (
+    ALNUM,
+    Context,
+    Detector,
+    Hit,
+    LabelledDetector,
+    compile_re2,
+    is_machine_token,
+    text_before,
+)
 
 __all__ = [
     "EmailDetector",
@@ -173,21 +184,17 @@ _LABELLED_NAME_PATTERN = (
 )
 
 
-class PersonNameDetector(Detector):
+class PersonNameDetector(LabelledDetector):
     """Names from key context (displayName, fullName, firstName…, `name` under a person)
     and "displayName: First Last" labels inside free-text log lines."""
 
     type = "person_name"
     severity = "medium"
-    single_line = True
     pattern = _LABELLED_NAME_PATTERN
     prefilter = r"[Nn]ame[\"']?[ \t]*[:=]"
 
-    def accept(self, value: str, start: int, end: int, ctx: Context) -> Hit | None:
+    def labelled(self, m: Any, span: str, ctx: Context) -> Hit | None:
         if ctx.source in ("url", "header"):
-            return None
-        m = self.rematch(value, start, end)
-        if m is None:
             return None
         name = m.group(1)
         if name_tokens(name) is None or name.isupper():
