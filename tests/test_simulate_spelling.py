@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from phonehome.simulate.scenario import extra_steps
 from phonehome.simulate.spelling import respell, respeller
+from phonehome.simulate.timeline import extra_steps
 
 
 @pytest.mark.parametrize(("style", "spelled"), [

@@ -27,11 +27,18 @@ from mitmproxy.proxy import server_hooks
 
 from builders import ROOT
 from phonehome.commands import simulate as simulate_command
-from phonehome.simulate import ALL_LEAKS, RESOLVER_ADDON_PATH, parse_leaks, resolver_addon
+from phonehome.simulate import (
+    ALL_LEAKS,
+    RESOLVER_ADDON_PATH,
+    diagnostics,
+    media,
+    parse_leaks,
+    resolver_addon,
+)
 from phonehome.simulate import payloads as p
 from phonehome.simulate.identity import make_identity, write_identity
 from phonehome.simulate.leaks import jsonpath
-from phonehome.simulate.scenario import (
+from phonehome.simulate.timeline import (
     MUTE_END,
     MUTE_START,
     SESSION_SECONDS,
@@ -39,7 +46,8 @@ from phonehome.simulate.scenario import (
     Step,
     play_timeline,
 )
-from phonehome.simulate.vendor_server import VendorServer, read_record, route
+from phonehome.simulate.vendor_replies import route
+from phonehome.simulate.vendor_server import VendorServer, read_record
 
 # --- leaks ------------------------------------------------------------------------
 
@@ -143,7 +151,7 @@ def _live(muted: bool) -> p.Live:
 ])
 def test_mqe_audio_levels(muted: bool, leak_on: bool, levels: bool, marked: bool) -> None:
     env = _env({"muted_audio"} if leak_on else set())
-    item = p.mqe_item(env, _live(muted), 3, 1_700_000_000.0)
+    item = media.mqe_item(env, _live(muted), 3, 1_700_000_000.0)
     audio = item.data["eventPayload"]["event"]["intervals"][0]["audioTransmit"][0]
     assert ("levels" in audio) is levels
     assert ("audioAlgorithmModulesInfo" in audio["streams"][0]) is levels
@@ -155,7 +163,7 @@ def test_mqe_audio_levels(muted: bool, leak_on: bool, levels: bool, marked: bool
 @pytest.mark.parametrize("leak_on", [False, True])
 def test_mqe_public_ip(leak_on: bool) -> None:
     env = _env({"public_ip"} if leak_on else set())
-    item = p.mqe_item(env, _live(False), 1, 1_700_000_000.0)
+    item = media.mqe_item(env, _live(False), 1, 1_700_000_000.0)
     text = json.dumps(item.data)
     reflexive = item.data["eventPayload"]["event"]["intervals"][0]["intervalMetadata"][
         "peerReflexiveIP"]
@@ -182,7 +190,7 @@ def test_metrics_body_locates_marks_by_batch_index() -> None:
 def test_sentry_envelope(leak: str, needle: str) -> None:
     for on in (False, True):
         env = _env({leak} if on else set())
-        body, plants = p.sentry_envelope(env, _live(False), 1_700_000_000.0)
+        body, plants = diagnostics.sentry_envelope(env, _live(False), 1_700_000_000.0)
         lines = [json.loads(line) for line in body.decode().splitlines()]
         assert len(lines) == 3 and lines[1]["type"] == "event"
         assert lines[1]["length"] == len(json.dumps(lines[2], separators=(",", ":")))
@@ -219,7 +227,7 @@ def test_web_ha_url(on: bool) -> None:
 
 def test_log_file_names_no_one() -> None:
     env = _env(set(ALL_LEAKS))
-    text = p.log_file(env, _live(False), 0.0, 900.0).decode()
+    text = diagnostics.log_file(env, _live(False), 0.0, 900.0).decode()
     for value in (env.identity.email, env.identity.username, env.identity.hostname,
                   env.identity.ip, env.identity.meeting_title):
         assert value not in text

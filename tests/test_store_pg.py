@@ -10,15 +10,9 @@ import time
 import pytest
 
 from builders import ROOT
+from phonehome.audit.pg_schema import SCHEMA_VERSION, check_shared_store, mask_dsn
 from phonehome.audit.store import StoreError, read_store
-from phonehome.audit.store_pg import (
-    SCHEMA_VERSION,
-    PostgresContents,
-    PostgresStore,
-    StoreSelection,
-    check_shared_store,
-    mask_dsn,
-)
+from phonehome.audit.store_pg import PostgresContents, PostgresStore, StoreSelection
 from phonehome.model import Marker
 
 

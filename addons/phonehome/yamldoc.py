@@ -12,7 +12,7 @@ import difflib
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import yaml
 
@@ -29,6 +29,8 @@ __all__ = [
     "load_document",
     "typename",
 ]
+
+T = TypeVar("T")
 
 MAX_DOCUMENT_BYTES = 16 * 1024 * 1024
 MAX_DEPTH = 64
@@ -290,6 +292,17 @@ class Checker:
         self.err(pos, f"{label}{sep}{value!r} is not one of {', '.join(choices)}"
                       f"{did_you_mean(value, choices) if isinstance(value, str) else ''}")
         return False
+
+    def member(self, m: LDict, key: str, kind: type[T], shape: str) -> T | None:
+        """The `kind` (LList, LDict) under `key`: None when absent, or when of another
+        type, with an error: `'<key>' must be <shape>, not <type>`."""
+        if key not in m:
+            return None
+        value = m[key]
+        if not isinstance(value, kind):
+            self.err(self.vpos(m, key), f"{key!r} must be {shape}, not {typename(value)}")
+            return None
+        return value
 
     def string(self, m: LDict, key: str, *, choices: Sequence[str] | None = None,
                allow_number: bool = False) -> str | None:

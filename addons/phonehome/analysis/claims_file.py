@@ -17,17 +17,8 @@ from typing import Any
 from ..model import CATEGORIES, FINDING_TYPES, PARTIES, PURPOSES, SEVERITIES
 from ..yamldoc import Checker, DocumentError, LDict, LList, Pos, did_you_mean, load_document
 
-__all__ = [
-    "CHECKS",
-    "CLAIMS_SCHEMA",
-    "VERDICTS",
-    "Claim",
-    "ClaimSet",
-    "ClaimSource",
-    "ClaimTest",
-    "ClaimsError",
-    "load_claims",
-]
+__all__ = ["CHECKS", "CLAIMS_SCHEMA", "VERDICTS", "Claim", "ClaimSet", "ClaimSource", "ClaimTest",
+           "ClaimsError", "load_claims"]
 
 CLAIMS_SCHEMA = "phonehome.claims/1"
 VERDICTS = ("holds", "contradicted", "untested")

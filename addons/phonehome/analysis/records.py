@@ -92,8 +92,8 @@ class PayloadInfo(Struct, frozen=True, kw_only=True):
     notes: tuple[str, ...] | UnsetType = UNSET
 
 
-class FlowRecord(Struct, frozen=True, kw_only=True):
-    """The report's `flows[]` item (DESIGN.md's JSON contract), field for field."""
+class _FlowHead(Struct, frozen=True, kw_only=True):
+    """The fields every shape of a flow starts with, in JSON order."""
 
     id: str
     timestamp: float
@@ -114,6 +114,11 @@ class FlowRecord(Struct, frozen=True, kw_only=True):
     audit_error: AuditError | None | UnsetType = UNSET
     enforcement: dict[str, Any] | None | UnsetType = UNSET
     source: str | None | UnsetType = UNSET
+
+
+class FlowRecord(_FlowHead, frozen=True, kw_only=True):
+    """The report's `flows[]` item (DESIGN.md's JSON contract), field for field."""
+
     kind: str | UnsetType = UNSET
     http_version: str | None | UnsetType = UNSET
     status: int | None | UnsetType = UNSET
@@ -129,29 +134,10 @@ class FlowRecord(Struct, frozen=True, kw_only=True):
     trigger_reason: str | UnsetType = UNSET
 
 
-class FlowView(Struct, frozen=True, kw_only=True):
+class FlowView(_FlowHead, frozen=True, kw_only=True):
     """What the session's analysis reads of a flow: everything but the decoded body
     (the decoder skips it without building it) and the wire details."""
 
-    id: str
-    timestamp: float
-    method: str
-    url: str
-    host: str
-    purpose: str
-    party: str
-    organization: str | None = None
-    vendor_pack: str | None | UnsetType = UNSET
-    bytes_out: NonNegative
-    rule_ids: tuple[str, ...]
-    events: tuple[Event, ...]
-    trigger: str
-    trigger_source: str
-    categories: tuple[str, ...]
-    findings: tuple[Finding, ...]
-    audit_error: AuditError | None | UnsetType = UNSET
-    enforcement: dict[str, Any] | None | UnsetType = UNSET
-    source: str | None | UnsetType = UNSET
     status: int | None | UnsetType = UNSET
     content_type: str | None | UnsetType = UNSET
     payload: PayloadInfo | None | UnsetType = UNSET

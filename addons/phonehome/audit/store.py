@@ -17,7 +17,7 @@ import sqlite3
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar, Union
+from typing import TYPE_CHECKING, Any, Self, TypeVar, Union
 
 import orjson
 
@@ -31,7 +31,7 @@ FlowT = TypeVar("FlowT")
 StoreTarget = Union[Path, str]
 """A file path (the embedded SQLite store) or a postgresql:// URL (the shared store)."""
 
-__all__ = ["FindingsStore", "StoreError", "StoreTarget", "read_store", "open_store",
+__all__ = ["FindingsStore", "StoreError", "StoreTarget", "read_store", "open_store", "Reader",
            "StoreContents", "dumps_record", "is_postgres_url", "store_key", "store_label",
            "default_sensor", "fingerprint_key", "record_default"]
 
@@ -69,7 +69,7 @@ def is_postgres_url(target: object) -> bool:
 def store_label(target: StoreTarget) -> str:
     """How to name a store in messages: a DSN never shows its password."""
     if is_postgres_url(target):
-        from .store_pg import mask_dsn
+        from .pg_schema import mask_dsn
 
         return mask_dsn(str(target))
     return str(target)
@@ -115,7 +115,7 @@ def store_key(target: StoreTarget) -> bytes:
     """The fingerprint key of a store: a shared store keeps one for all its sensors (so
     fingerprints link across them); a file store's lives in `.phonehome-key` beside it."""
     if is_postgres_url(target):
-        from .store_pg import check_shared_store
+        from .pg_schema import check_shared_store
 
         return check_shared_store(str(target))
     return fingerprint_key(Path(target).parent)
@@ -281,7 +281,22 @@ class FindingsStore:
 # --- reading ---------------------------------------------------------------
 
 
-class StoreContents:
+class Reader:
+    """A reader over one database connection (`_db`), closed at the end of a with block."""
+
+    _db: Any
+
+    def close(self) -> None:
+        self._db.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class StoreContents(Reader):
     """A read-only view of a store: meta, markers, and records streamed in time order.
 
     `since`/`until` (epoch seconds, until exclusive) narrow it to a time window.
@@ -346,14 +361,6 @@ class StoreContents:
         for index, (stored_at, text) in enumerate(self._rows()):
             yield read_flow(text, kind, index, stored_at)
 
-    def close(self) -> None:
-        self._db.close()
-
-    def __enter__(self) -> StoreContents:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
 
 def read_store(target: StoreTarget, selection: StoreSelection | None = None

@@ -1,9 +1,8 @@
 """The shared store: many sensors (proxies, offline imports) writing to one PostgreSQL.
 
-Writes go through a background thread in batches, so the proxy never waits on
-the network; when the database is away they are queued in a local SQLite spool
-(owner-only) and written, in order, when it comes back. psycopg is optional
-(`pip install 'phonehome[fleet]'`).
+Writes go through a background thread in batches, so the proxy never waits on the
+network; while the database is away they wait in a local SQLite spool (owner-only).
+psycopg is optional (`pip install 'phonehome[fleet]'`).
 """
 
 from __future__ import annotations
@@ -11,7 +10,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import secrets
 import sqlite3
 import threading
 import time
@@ -20,177 +18,24 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 import msgspec
 
 from ..analysis.records import read_flow
 from ..model import Marker
-from .store import FlowT, StoreError, dumps_record, is_postgres_url
+from .pg_schema import check_schema, connect, first_line, mask_dsn, migrate, psycopg_module
+from .store import FlowT, Reader, StoreError, dumps_record, is_postgres_url
 
 __all__ = [
     "PostgresStore",
     "PostgresContents",
     "StoreSelection",
     "is_postgres_url",
-    "mask_dsn",
-    "migrate",
-    "check_shared_store",
-    "SCHEMA_VERSION",
 ]
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 1
-
-# Each entry brings the schema from version i to i + 1. Only ever append.
-MIGRATIONS: tuple[str, ...] = (
-    """
-    CREATE TABLE phonehome_meta (
-        sensor TEXT NOT NULL,
-        key TEXT NOT NULL,
-        value TEXT NOT NULL,
-        PRIMARY KEY (sensor, key)
-    );
-    CREATE TABLE phonehome_flows (
-        seq BIGSERIAL PRIMARY KEY,
-        sensor TEXT NOT NULL,
-        id TEXT NOT NULL,
-        timestamp DOUBLE PRECISION NOT NULL,
-        record TEXT NOT NULL,
-        UNIQUE (sensor, id)
-    );
-    CREATE INDEX phonehome_flows_by_time ON phonehome_flows (timestamp, sensor, seq);
-    CREATE TABLE phonehome_markers (
-        seq BIGSERIAL PRIMARY KEY,
-        sensor TEXT NOT NULL,
-        timestamp DOUBLE PRECISION NOT NULL,
-        label TEXT NOT NULL,
-        source TEXT NOT NULL,
-        flow_id TEXT
-    );
-    CREATE TABLE phonehome_secret (
-        name TEXT PRIMARY KEY,
-        value TEXT NOT NULL
-    );
-    """,
-)
-
-_MIGRATION_LOCK = 0x70686F6E65  # pg_advisory_xact_lock key: "phone"
-_CONNECT_TIMEOUT_S = 3
 _RETRY_EVERY_S = 1.0
-
-
-def mask_dsn(dsn: str) -> str:
-    """The DSN without its password, for messages and reports."""
-    try:
-        parts = urlsplit(dsn)
-    except ValueError:
-        return "postgresql://(unparsable DSN)"
-    netloc = parts.netloc
-    if "@" in netloc:
-        userinfo, _, hostport = netloc.rpartition("@")
-        user = userinfo.split(":", 1)[0]
-        netloc = f"{user}:***@{hostport}" if ":" in userinfo else f"{user}@{hostport}"
-    query = "&".join(
-        "password=***" if pair.lower().startswith("password=") else pair
-        for pair in parts.query.split("&")
-    ) if parts.query else ""
-    return urlunsplit((parts.scheme, netloc, parts.path, query, ""))
-
-
-def _psycopg() -> Any:
-    try:
-        import psycopg
-    except ImportError as e:
-        raise StoreError(
-            "a postgresql:// store needs psycopg: pip install 'phonehome[fleet]'") from e
-    return psycopg
-
-
-def _connect(dsn: str) -> Any:
-    psycopg = _psycopg()
-    try:
-        return psycopg.connect(dsn, connect_timeout=_CONNECT_TIMEOUT_S,
-                               application_name="phonehome")
-    except psycopg.Error as e:
-        raise StoreError(f"{mask_dsn(dsn)}: cannot connect ({_first_line(e)})") from e
-
-
-def _first_line(error: BaseException) -> str:
-    text = str(error).strip().splitlines()
-    return text[0] if text else type(error).__name__
-
-
-def _schema_version(connection: Any) -> int:
-    if connection.execute("SELECT to_regclass('phonehome_schema')").fetchone()[0] is None:
-        return 0
-    return int(connection.execute("SELECT max(version) FROM phonehome_schema").fetchone()[0]
-               or 0)
-
-
-def migrate(connection: Any) -> int:
-    """Create or upgrade the schema; the version it is at. Safe to run from many sensors,
-    and a role that may only insert and select passes when the schema is current."""
-    psycopg = _psycopg()
-    with connection.transaction():
-        current = _schema_version(connection)
-        if current == SCHEMA_VERSION:
-            return current
-        if current > SCHEMA_VERSION:
-            raise StoreError(f"the store's schema is version {current}, newer than this "
-                             f"phonehome knows ({SCHEMA_VERSION}): upgrade phonehome")
-        try:
-            connection.execute("SELECT pg_advisory_xact_lock(%s)", (_MIGRATION_LOCK,))
-            connection.execute(
-                "CREATE TABLE IF NOT EXISTS phonehome_schema (version INTEGER NOT NULL, "
-                "applied_at TIMESTAMPTZ NOT NULL DEFAULT now())")
-            current = _schema_version(connection)  # another sensor may have just done it
-            for version in range(current, SCHEMA_VERSION):
-                connection.execute(MIGRATIONS[version])
-                connection.execute("INSERT INTO phonehome_schema (version) VALUES (%s)",
-                                   (version + 1,))
-        except psycopg.errors.InsufficientPrivilege as e:
-            raise StoreError(f"the store's schema is at version {current} of {SCHEMA_VERSION} "
-                             "and this role may not upgrade it: run `phonehome store migrate "
-                             "DSN` as the database owner") from e
-    return SCHEMA_VERSION
-
-
-def _check_schema(connection: Any, dsn: str) -> None:
-    """Readers never migrate: they only check that the schema is one they can read."""
-    psycopg = _psycopg()
-    try:
-        row = connection.execute("SELECT max(version) FROM phonehome_schema").fetchone()
-    except psycopg.errors.UndefinedTable as e:
-        raise StoreError(f"{mask_dsn(dsn)}: not a phonehome store (no schema)") from e
-    if int(row[0] or 0) != SCHEMA_VERSION:
-        raise StoreError(f"{mask_dsn(dsn)}: store schema version {row[0]}, "
-                         f"this phonehome reads version {SCHEMA_VERSION}")
-
-
-def check_shared_store(dsn: str) -> bytes:
-    """Connect, create or upgrade the schema, and return the store's fingerprint key:
-    a wrong DSN fails before any traffic."""
-    connection = _connect(dsn)
-    try:
-        migrate(connection)
-        return shared_secret(connection)
-    except _psycopg().Error as e:
-        raise StoreError(f"{mask_dsn(dsn)}: {_first_line(e)}") from e
-    finally:
-        connection.close()
-
-
-def shared_secret(connection: Any) -> bytes:
-    """The fleet's fingerprint key: one per store, so every sensor links the same values."""
-    with connection.transaction():
-        connection.execute(
-            "INSERT INTO phonehome_secret (name, value) VALUES ('fingerprint', %s) "
-            "ON CONFLICT (name) DO NOTHING", (secrets.token_hex(32),))
-        row = connection.execute(
-            "SELECT value FROM phonehome_secret WHERE name = 'fingerprint'").fetchone()
-    return bytes.fromhex(row[0])
 
 
 # --- the local spool --------------------------------------------------------------
@@ -289,12 +134,12 @@ class PostgresStore:
 
     def _open(self) -> Any:
         """A connection with the schema checked (and created or upgraded when needed)."""
-        connection = _connect(self.dsn)
+        connection = connect(self.dsn)
         try:
             migrate(connection)
-        except _psycopg().Error as e:
+        except psycopg_module().Error as e:
             connection.close()
-            raise StoreError(f"{self.label}: {_first_line(e)}") from e
+            raise StoreError(f"{self.label}: {first_line(e)}") from e
         except StoreError:
             connection.close()
             raise
@@ -386,7 +231,7 @@ class PostgresStore:
                 if batch:
                     self._insert(batch)
                 return
-            except _psycopg().OperationalError as e:
+            except psycopg_module().OperationalError as e:
                 self._lost(e)
         if batch:
             self._spool.put(batch)
@@ -410,7 +255,7 @@ class PostgresStore:
     def _lost(self, error: BaseException) -> None:
         if self._down_since is None:
             self._down_since = time.monotonic()
-            log.warning(f"phonehome: store {self.label} unreachable ({_first_line(error)}); "
+            log.warning(f"phonehome: store {self.label} unreachable ({first_line(error)}); "
                         f"queueing flows in {self._spool.path}")
         if self._connection is not None:
             try:
@@ -479,19 +324,19 @@ class StoreSelection:
         return (" WHERE " + " AND ".join(clauses)) if clauses else "", params
 
 
-class PostgresContents:
+class PostgresContents(Reader):
     """A read-only view of the shared store, with the SQLite reader's interface."""
 
     def __init__(self, dsn: str, selection: StoreSelection | None = None) -> None:
         self.dsn = dsn
         self.label = mask_dsn(dsn)
         self.selection = selection or StoreSelection()
-        self._db = _connect(dsn)
+        self._db = connect(dsn)
         try:
             self._db.read_only = True
             # one snapshot for every pass a report makes over the flows
-            self._db.isolation_level = _psycopg().IsolationLevel.REPEATABLE_READ
-            _check_schema(self._db, dsn)
+            self._db.isolation_level = psycopg_module().IsolationLevel.REPEATABLE_READ
+            check_schema(self._db, dsn)
         except BaseException:
             self._db.close()
             raise
@@ -566,14 +411,6 @@ class PostgresContents:
             flow_id = flow.id if owner == sensor else f"{sensor}/{flow.id}"  # type: ignore[attr-defined]
             yield msgspec.structs.replace(flow, sensor=sensor, id=flow_id)  # type: ignore[type-var]
 
-    def close(self) -> None:
-        self._db.close()
-
-    def __enter__(self) -> PostgresContents:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
 
 def _merge_inputs(all_inputs: Sequence[dict[str, Any]]) -> dict[str, Any]:

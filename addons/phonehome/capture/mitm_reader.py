@@ -1,13 +1,7 @@
 """Reading mitmproxy flow files (.mitm) fast, one flow at a time.
 
-mitmproxy's FlowReader parses each flow with a pure-Python tnetstring parser
-that copies at every level, then rebuilds the whole flow: connections,
-certificates and all. An audit needs only what a rule filter can read, so a
-plain HTTP flow's state is parsed by index over one buffer, migrated with
-mitmproxy's own `compat.migrate_flow`, and rebuilt with mitmproxy's own
-`Request`/`Response` on connections that carry only their addresses. Anything
-else, and anything unusual, is rebuilt by mitmproxy's own code, so a broken
-file fails with mitmproxy's own exception, word for word.
+An audit needs only what a rule filter reads, so a plain HTTP flow is parsed by index
+over one buffer; anything unusual goes through mitmproxy's own code and errors.
 """
 
 from __future__ import annotations
@@ -264,6 +258,15 @@ def read_flow(fo: BinaryIO) -> Flow:
 
     A plain HTTP flow comes back light (see `_light_http_flow`); any other flow
     as `FlowReader` gives it. Raises what `FlowReader` would raise.
+
+    mitmproxy's FlowReader parses each flow with a pure-Python tnetstring parser
+    that copies at every level, then rebuilds the whole flow: connections,
+    certificates and all. An audit needs only what a rule filter can read, so a
+    plain HTTP flow's state is parsed by index over one buffer, migrated with
+    mitmproxy's own `compat.migrate_flow`, and rebuilt with mitmproxy's own
+    `Request`/`Response` on connections that carry only their addresses. Anything
+    else, and anything unusual, is rebuilt by mitmproxy's own code, so a broken
+    file fails with mitmproxy's own exception, word for word.
     """
     start = fo.tell()
 

@@ -11,6 +11,7 @@ from rich.console import Console
 from ..analysis.claims import ClaimsError, load_claims, run_claim_tests
 from ..bundled import builtin_rules_dir
 from ..exitcodes import ExitCode
+from .actions import action_parsers, print_test_result, print_test_totals
 
 __all__ = ["register", "test"]
 
@@ -30,25 +31,16 @@ def test(args: argparse.Namespace, console: Console | None = None) -> int:
         for claim, failures in run_claim_tests(claims):
             if not claim.tests:
                 failures = [f"{claim.id}: the claim has no tests"]
-            if failures:
-                failed += 1
-                console.print(f"FAIL {claim.id}", style="red", highlight=False)
-                for message in failures:
-                    console.print(f"  {message}", markup=False, highlight=False)
-            else:
+            if print_test_result(console, claim.id, len(claim.tests), failures):
                 passed += 1
-                console.print(f"PASS {claim.id} ({len(claim.tests)} tests)", highlight=False)
-    console.print(f"{passed} passed, {failed} failed", highlight=False)
-    return ExitCode.FAILED if failed else ExitCode.OK
-
+            else:
+                failed += 1
+    return print_test_totals(console, passed, failed)
 
 def register(subparsers: Any) -> None:
-    parser = subparsers.add_parser(
-        "claims", help="test claims files",
-        description="Work with vendor claims files (the bundled ones unless FILEs are given).")
-    sub = parser.add_subparsers(dest="claims_command", metavar="ACTION",
-                                parser_class=type(parser))
-    sub.required = True
+    sub = action_parsers(
+        subparsers, "claims", "test claims files",
+        "Work with vendor claims files (the bundled ones unless FILEs are given).")
     action = sub.add_parser("test", help="validate claims files and run their inline tests",
                             description="validate claims files and run their inline tests")
     action.add_argument("paths", nargs="*", metavar="FILE",

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import argparse
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +12,7 @@ from rich.table import Table
 
 from ..exitcodes import ExitCode
 from ..rules import RuleLoadError, RuleSet, load_rules, run_rule_tests
+from .actions import action_parsers, print_test_result, print_test_totals
 
 __all__ = ["register", "check", "test", "list_rules", "rules_table"]
 
@@ -28,33 +29,33 @@ def _load(args: argparse.Namespace, console: Console) -> RuleSet | None:
         return None
 
 
-def check(args: argparse.Namespace, console: Console | None = None) -> int:
-    console = console or Console()
-    ruleset = _load(args, console)
-    if ruleset is None:
-        return ExitCode.USAGE
+def _with_rules(body: Callable[[RuleSet, Console], int]
+                ) -> Callable[[argparse.Namespace, Console | None], int]:
+    """An action over the loaded packs; a pack that does not load exits with USAGE."""
+
+    def action(args: argparse.Namespace, console: Console | None = None) -> int:
+        console = console or Console()
+        ruleset = _load(args, console)
+        return ExitCode.USAGE if ruleset is None else body(ruleset, console)
+
+    return action
+
+
+@_with_rules
+def check(ruleset: RuleSet, console: Console) -> int:
     console.print(f"ok: {len(ruleset.packs)} packs, {len(ruleset.rules)} rules",
                   highlight=False)
     return ExitCode.OK
 
 
-def test(args: argparse.Namespace, console: Console | None = None) -> int:
-    console = console or Console()
-    ruleset = _load(args, console)
-    if ruleset is None:
-        return ExitCode.USAGE
+@_with_rules
+def test(ruleset: RuleSet, console: Console) -> int:
     results = run_rule_tests(ruleset)
     failed = 0
     for result in results:
-        if result.passed:
-            console.print(f"PASS {result.id} ({result.count} tests)", highlight=False)
-        else:
+        if not print_test_result(console, result.id, result.count, result.messages):
             failed += 1
-            console.print(f"FAIL {result.id}", style="red", highlight=False)
-            for message in result.messages:
-                console.print(f"  {message}", markup=False, highlight=False)
-    console.print(f"{len(results) - failed} passed, {failed} failed", highlight=False)
-    return ExitCode.FAILED if failed else ExitCode.OK
+    return print_test_totals(console, len(results) - failed, failed)
 
 
 def rules_table(ruleset: RuleSet) -> Table:
@@ -69,22 +70,15 @@ def rules_table(ruleset: RuleSet) -> Table:
     return table
 
 
-def list_rules(args: argparse.Namespace, console: Console | None = None) -> int:
-    console = console or Console()
-    ruleset = _load(args, console)
-    if ruleset is None:
-        return ExitCode.USAGE
+@_with_rules
+def list_rules(ruleset: RuleSet, console: Console) -> int:
     console.print(rules_table(ruleset))
     return ExitCode.OK
 
 
 def register(subparsers: Any) -> None:
-    parser = subparsers.add_parser(
-        "rules", help="check, test and list rule packs",
-        description="Work with rule packs (the bundled ones plus any PATH given).")
-    sub = parser.add_subparsers(dest="rules_command", metavar="ACTION",
-                                parser_class=type(parser))
-    sub.required = True
+    sub = action_parsers(subparsers, "rules", "check, test and list rule packs",
+                         "Work with rule packs (the bundled ones plus any PATH given).")
     actions: Sequence[tuple[str, Any, str]] = (
         ("check", check, "validate packs; print every error as path:line:col: message"),
         ("test", test, "run every rule's embedded tests"),

@@ -26,8 +26,8 @@ def register(subparsers: Any) -> None:
 
 
 def run_store(args: argparse.Namespace) -> int:
+    from ..audit.pg_schema import SCHEMA_VERSION, check_shared_store, mask_dsn
     from ..audit.store import StoreError, is_postgres_url
-    from ..audit.store_pg import SCHEMA_VERSION, check_shared_store, mask_dsn
 
     console = Console(soft_wrap=True, markup=False, highlight=False)
     errors = Console(file=sys.stderr, soft_wrap=True, markup=False, highlight=False)

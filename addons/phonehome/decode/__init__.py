@@ -2,15 +2,6 @@
 
     payload = decode(observation)              # never raises
     payload = decode(observation, DecodeLimits(max_leaves=1000))
-
-Steps: leaves of the URL, query, headers and cookies; Content-Encoding
-undone with a hard size cap (encodings.py); the charset and the body's format
-picked from Content-Type, BOM and sniffing (body.py): JSON, JSON lines, form, multipart,
-protobuf / gRPC, text, binary; one walk of the tree builds the body leaves,
-decoding JSON and base64-JSON found inside strings (walk.py, which also
-documents the location syntax). Limits that were hit go to
-`Payload.truncated`, recoverable problems to `Payload.notes`, and whatever
-was decoded up to that point is kept.
 """
 
 from __future__ import annotations
@@ -31,7 +22,17 @@ _DEFAULT_LIMITS = DecodeLimits()
 
 
 def decode(obs: Observation, limits: DecodeLimits = _DEFAULT_LIMITS) -> Payload:
-    """Decode `obs` within `limits`. Never raises: problems land in truncated/notes."""
+    """Decode `obs` within `limits`. Never raises: problems land in truncated/notes.
+
+    Steps: leaves of the URL, query, headers and cookies; Content-Encoding
+    undone with a hard size cap (encodings.py); the charset and the body's format
+    picked from Content-Type, BOM and sniffing (body.py): JSON, JSON lines, form, multipart,
+    protobuf / gRPC, text, binary; one walk of the tree builds the body leaves,
+    decoding JSON and base64-JSON found inside strings (walk.py, which also
+    documents the location syntax). Limits that were hit go to
+    `Payload.truncated`, recoverable problems to `Payload.notes`, and whatever
+    was decoded up to that point is kept.
+    """
     ctx = Context(limits)
     body = obs.body
     if isinstance(body, str):  # not what capture builds, but never worth an exception

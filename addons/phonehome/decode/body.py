@@ -1,9 +1,8 @@
 """Pick the body's charset and format (declared Content-Type, checked by sniffing), parse it.
 
-A text body in another charset (declared, a BOM, or JSON's NUL pattern) is read
-into UTF-8 first; one that does not decode in its declared charset is opaque.
-A body that starts with "{" or "[" and parses as JSON is JSON whatever was
-declared; otherwise sniffing picks JSON lines, form, printable text or binary.
+A text body in another charset (declared, BOM, JSON's NUL pattern) is read into UTF-8
+first. A body that starts with "{" or "[" and parses as JSON is JSON whatever the
+declared type; otherwise sniffing picks JSON lines, form, printable text or binary.
 """
 
 from __future__ import annotations
@@ -194,7 +193,7 @@ def _transcode(data: bytes, charset: Charset, ctx: Context) -> bytes | None:
         text = data[len(charset.bom) :].decode(charset.codec)
     except (UnicodeDecodeError, LookupError) as e:
         if charset.source == "sniffed":
-            return data  # only a guess: read it as before
+            return data  # only a guess: keep the bytes as sent
         what = getattr(e, "start", None)
         ctx.note(f"body is not valid {charset.codec}" + (f" (byte {what})" if what else ""))
         ctx.unreadable(f"body is not valid {charset.codec}")

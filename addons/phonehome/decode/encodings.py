@@ -1,10 +1,6 @@
 """Content-Encoding: gzip, deflate (zlib or raw), br, zstd, identity and chains of them.
 
-Every decoder streams with a hard output cap, so a decompression bomb never
-allocates much past `max_decompressed_bytes`: zlib through `max_length`,
-brotli through `output_buffer_limit` (Brotli >= 1.2) or one input byte at a
-time (older Brotli), zstd through `max_length` (compression.zstd /
-backports.zstd) or `stream_reader().read(n)` (zstandard).
+Every decoder streams with a hard output cap (see `decompress`).
 """
 
 from __future__ import annotations
@@ -201,6 +197,12 @@ def decompress(body: bytes, content_encoding: str, ctx: Context, cap: int | None
 
     Problems become notes or truncation entries on `ctx`; whatever was
     decoded so far is returned. `cap` defaults to max_decompressed_bytes.
+
+    Every decoder streams with a hard output cap, so a decompression bomb never
+    allocates much past `max_decompressed_bytes`: zlib through `max_length`,
+    brotli through `output_buffer_limit` (Brotli >= 1.2) or one input byte at a
+    time (older Brotli), zstd through `max_length` (compression.zstd /
+    backports.zstd) or `stream_reader().read(n)` (zstandard).
     """
     if cap is None:
         cap = ctx.limits.max_decompressed_bytes

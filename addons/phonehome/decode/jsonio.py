@@ -1,12 +1,7 @@
 """JSON parsing that is fast on good input and bounded on bad input.
 
-`parse_json` tries orjson (or json) first. When that fails (invalid JSON, a
-cut-off stream, nesting past orjson's 1024 levels) it falls back to
-`parse_tolerant`, an iterative parser that keeps everything up to the first
-error, skips containers nested deeper than the limit, and stops after
-`max_leaves` scalars. Neither path recurses, so any depth is safe.
-`json_tokens` yields a valid document's tokens with their spans, numbers as
-written, for rewriting one value without touching the bytes around it.
+Neither path recurses, so any depth is safe (see `parse_json`); `json_tokens` yields
+a valid document's tokens with their spans, for rewriting one value in place.
 """
 
 from __future__ import annotations
@@ -95,6 +90,14 @@ def parse_json(data: bytes, ctx: Context, what: str = "body") -> JsonResult | No
     A body with far more separators than the leaf limit goes straight to the
     tolerant parser, which stops at the limit: orjson would build the whole
     tree first (seconds for a million keys).
+
+    `parse_json` tries orjson (or json) first. When that fails (invalid JSON, a
+    cut-off stream, nesting past orjson's 1024 levels) it falls back to
+    `parse_tolerant`, an iterative parser that keeps everything up to the first
+    error, skips containers nested deeper than the limit, and stops after
+    `max_leaves` scalars. Neither path recurses, so any depth is safe.
+    `json_tokens` yields a valid document's tokens with their spans, numbers as
+    written, for rewriting one value without touching the bytes around it.
     """
     if data.count(b",") <= 2 * ctx.limits.max_leaves:
         ok, tree = loads_or_none(data)

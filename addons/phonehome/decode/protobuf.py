@@ -1,21 +1,7 @@
 """Schema-less protobuf wire format, and gRPC framing around it.
 
-A message becomes a dict keyed by field-number strings ("1", "2", …); a field
-seen more than once becomes a list in wire order, so locations read
-`$.1.3[0]` (see walk.py). Values:
-
-- varint → int (unsigned; no zigzag guess), fixed64 / fixed32 → unsigned int;
-- length-delimited → clean printable UTF-8 text → str; else a nested message
-  if the bytes parse as one completely; else any UTF-8 → str; else
-  {"size": n, "hex": "…"} (hex only up to 256 bytes, then "sha256" instead).
-  Text is tried before a nested message (unlike `protoc --decode_raw`) because
-  many printable strings happen to parse as messages and would become junk.
-- groups (wire types 3/4) end the message: they are deprecated and rare.
-
-gRPC bodies are a series of frames (1 flag byte, 4-byte big-endian length).
-One frame gives its message as the tree; several give a list. A compressed
-frame (flag 1) is decompressed with the grpc-encoding when possible, else kept
-as {"compressed": true, "size": n, "sha256": "…"}.
+A message becomes a dict keyed by field-number strings, so locations read `$.1.3[0]`
+(see walk.py); what each wire type becomes is said at `parse_protobuf`.
 """
 
 from __future__ import annotations
@@ -172,7 +158,25 @@ def parser_work(ctx: Context) -> int:
 
 
 def parse_protobuf(data: bytes, ctx: Context, what: str = "protobuf") -> ProtobufResult:
-    """Parse a protobuf message, keeping the fields read before any error."""
+    """Parse a protobuf message, keeping the fields read before any error.
+
+    A message becomes a dict keyed by field-number strings ("1", "2", …); a field
+    seen more than once becomes a list in wire order, so locations read
+    `$.1.3[0]` (see walk.py). Values:
+
+    - varint → int (unsigned; no zigzag guess), fixed64 / fixed32 → unsigned int;
+    - length-delimited → clean printable UTF-8 text → str; else a nested message
+      if the bytes parse as one completely; else any UTF-8 → str; else
+      {"size": n, "hex": "…"} (hex only up to 256 bytes, then "sha256" instead).
+      Text is tried before a nested message (unlike `protoc --decode_raw`) because
+      many printable strings happen to parse as messages and would become junk.
+    - groups (wire types 3/4) end the message: they are deprecated and rare.
+
+    gRPC bodies are a series of frames (1 flag byte, 4-byte big-endian length).
+    One frame gives its message as the tree; several give a list. A compressed
+    frame (flag 1) is decompressed with the grpc-encoding when possible, else kept
+    as {"compressed": true, "size": n, "sha256": "…"}.
+    """
     parser = _Parser(parser_work(ctx))
     # a list level sits between repeated fields and their messages: keep depth ≤ limit
     depth = max(1, ctx.max_depth // 2)

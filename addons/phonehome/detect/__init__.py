@@ -3,11 +3,6 @@
     engine = DetectionEngine(load_identity(Path("identity.yaml")))  # once
     findings = engine.detect(payload)                                # per flow
     identifiers = engine.identifiers(payload)                        # per flow
-
-One small class per finding type (personal.py, content.py), each a pure
-function of (value, key context); identity matching over every encoded form
-(identity.py); identifier candidates, linked across flows at analysis (persistent.py);
-redacted evidence (redact.py).
 """
 
 from __future__ import annotations

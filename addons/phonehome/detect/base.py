@@ -1,22 +1,6 @@
 """The detector contract: a leaf's context, a hit, and the base class.
 
-A detector is a small class with a stable `name`, one `type` from
-model.FINDING_TYPES, a `pattern` compiled once (google-re2), an optional
-`validate`-style structural check and key context in the manner of
-Presidio's context words. It is a pure function of (value, context): no
-globals, no settings.
-
-Two ways to fire, both pure:
-
-- `accept(value, start, end, ctx)`: a `pattern` match at value[start:end]
-  is checked (checksum, structure, surrounding characters, key context).
-  The engine finds the candidate spans for every pattern detector in one
-  pass over all the leaves of a payload.
-- `inspect(value, ctx)`: the whole value, for detectors driven by the key
-  (displayName, title, audioLevel, …); `applies(ctx)` says for which keys,
-  and the engine caches that answer per distinct path. A detector with
-  `neighbours = True` also reads what surrounds the value (`Context.event`,
-  `Context.siblings`, `Context.host`), which the engine fills in per leaf.
+A detector is a pure function of (value, context): no globals, no settings.
 """
 
 from __future__ import annotations
@@ -33,6 +17,7 @@ __all__ = [
     "Context",
     "Detector",
     "Hit",
+    "LabelledDetector",
     "MIN_CONFIDENCE",
     "MAX_HITS_PER_LEAF",
     "normalize_key",
@@ -45,6 +30,8 @@ __all__ = [
     "neighbours_of",
     "safe_text",
     "tokens",
+    "ALNUM",
+    "text_before",
 ]
 
 MIN_CONFIDENCE = 0.5
@@ -60,6 +47,14 @@ _RE2_OPTIONS.max_mem = 64 << 20
 def compile_re2(pattern: str | bytes) -> Any:
     """A google-re2 pattern with a memory bound (patterns are compiled at import/init)."""
     return re2.compile(pattern, options=_RE2_OPTIONS)
+
+
+# ASCII letters and digits: what may not stand right before or after a match.
+ALNUM = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789")
+
+
+def text_before(value: str, start: int, n: int = 1) -> str:
+    return value[max(0, start - n) : start]
 
 
 def normalize_key(key: str) -> str:
@@ -202,15 +197,35 @@ class Hit(NamedTuple):
 
 
 class Detector:
-    """Base class; subclasses set the class variables and override a hook or two."""
+    """Base class; subclasses set the class variables and override a hook or two.
+
+    A detector is a small class with a stable `name`, one `type` from
+    model.FINDING_TYPES, a `pattern` compiled once (google-re2), an optional
+    `validate`-style structural check and key context in the manner of
+    Presidio's context words. It is a pure function of (value, context): no
+    globals, no settings.
+
+    Two ways to fire, both pure:
+
+    - `accept(value, start, end, ctx)`: a `pattern` match at value[start:end]
+      is checked (checksum, structure, surrounding characters, key context).
+      The engine finds the candidate spans for every pattern detector in one
+      pass over all the leaves of a payload.
+    - `inspect(value, ctx)`: the whole value, for detectors driven by the key
+      (displayName, title, audioLevel, …); `applies(ctx)` says for which keys,
+      and the engine caches that answer per distinct path. A detector with
+      `neighbours = True` also reads what surrounds the value (`Context.event`,
+      `Context.siblings`, `Context.host`), which the engine fills in per leaf.
+    """
 
     name: ClassVar[str] = ""
+    """The stable user-facing name; the finding `type` unless a subclass sets its own."""
     type: ClassVar[str] = ""
     category: ClassVar[str] = "personal_data"
     severity: ClassVar[str] = "medium"
     pattern: ClassVar[str | tuple[str, ...] | None] = None
     """One regex, or several (run separately, e.g. IPv4 and IPv6)."""
-    trigger: ClassVar[str | tuple[str, ...] | None] = None
+    prefilter: ClassVar[str | tuple[str, ...] | None] = None
     """Cheaper patterns, one per `pattern`, that every match of it contains: the
     engine's single re2.Set pass over a payload uses them to pick the regexes
     worth running (full patterns with counted repeats make one combined DFA
@@ -229,18 +244,27 @@ class Detector:
     """`inspect` reads Context.event/siblings/host (the engine fills them per leaf
     where `reads_neighbours` says so)."""
 
-    __slots__ = ("regexes", "byte_regexes", "triggers")
+    __slots__ = ("regexes", "byte_regexes", "prefilters")
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "name" not in cls.__dict__:
+            cls.name = cls.type
 
     def __init__(self) -> None:
         patterns = _as_tuple(self.pattern)
-        triggers = _as_tuple(self.trigger) or patterns
-        if len(triggers) != len(patterns):
-            raise ValueError(f"{self.name}: one trigger per pattern")
+        prefilters = _as_tuple(self.prefilter) or patterns
+        if len(prefilters) != len(patterns):
+            raise ValueError(f"{self.name}: one prefilter per pattern")
         self.regexes: tuple[Any, ...] = tuple(compile_re2(p) for p in patterns)
         # The same patterns over bytes: for all-ASCII text, byte offsets are character
         # offsets and re2 skips its per-match offset translation.
         self.byte_regexes: tuple[Any, ...] = tuple(compile_re2(p.encode()) for p in patterns)
-        self.triggers: tuple[str, ...] = triggers
+        self.prefilters: tuple[str, ...] = prefilters
+
+    def rematch(self, value: str, start: int, end: int) -> Any | None:
+        """The (single) pattern matched again over value[start:end], for its groups."""
+        return self.regexes[0].search(value[start:end])
 
     # --- key context
 
@@ -299,6 +323,22 @@ class Detector:
         if confidence < MIN_CONFIDENCE:
             return None
         return Hit(text, confidence, severity or self.severity, reason, group, category)
+
+
+
+class LabelledDetector(Detector):
+    """A detector whose one pattern reads a value after its label in free text
+    ("SSID: Home-5G"); each match is read again for its groups and judged by `labelled`."""
+
+    single_line = True
+
+    def accept(self, value: str, start: int, end: int, ctx: Context) -> Hit | None:
+        m = self.rematch(value, start, end)
+        return None if m is None else self.labelled(m, value[start:end], ctx)
+
+    def labelled(self, m: Any, span: str, ctx: Context) -> Hit | None:
+        """A Hit for the match `m` of `span`, or None to drop it."""
+        raise NotImplementedError
 
 
 def _as_tuple(value: str | tuple[str, ...] | None) -> tuple[str, ...]:

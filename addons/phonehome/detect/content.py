@@ -15,7 +15,7 @@ from .base import (
     looks_like_text,
     tokens,
 )
-from .personal import name_tokens
+from .people import name_tokens
 from .redact import redact
 
 __all__ = [
@@ -39,13 +39,17 @@ def _body_like(ctx: Context) -> bool:
     return ctx.source in ("body", "query", "cookie")
 
 
-class MeetingTitleDetector(Detector):
-    """Meeting titles and topics under title/topic/meetingName/subject keys."""
+class _ContentDetector(Detector):
+    """What a meeting is about or what is said in it: high unless a detector says less."""
 
-    name = "meeting_title"
-    type = "meeting_title"
     category = "meeting_content"
     severity = "high"
+
+
+class MeetingTitleDetector(_ContentDetector):
+    """Meeting titles and topics under title/topic/meetingName/subject keys."""
+
+    type = "meeting_title"
     KEYS = frozenset(
         {"title", "topic", "meetingname", "meetingtitle", "subject", "meetingtopic",
          "conferencename", "confname", "meetingsubject", "sessiontitle", "sessionname",
@@ -73,13 +77,10 @@ class MeetingTitleDetector(Detector):
         return self.make(text, 0.8, f"free text under key {ctx.raw_key!r}")
 
 
-class ChatMessageDetector(Detector):
+class ChatMessageDetector(_ContentDetector):
     """Natural-language text under message/text/chat/body/comments keys (not errors)."""
 
-    name = "chat_message"
     type = "chat_message"
-    category = "meeting_content"
-    severity = "high"
     KEYS = frozenset(
         {"message", "messages", "text", "chat", "chatmessage", "chattext", "body", "comment",
          "comments", "msg", "content", "feedback", "messagetext", "messagebody", "plaintext",
@@ -111,13 +112,10 @@ class ChatMessageDetector(Detector):
         return self.make(value, confidence, f"natural-language text under key {ctx.raw_key!r}")
 
 
-class TranscriptDetector(Detector):
+class TranscriptDetector(_ContentDetector):
     """Spoken words: transcript/caption keys."""
 
-    name = "transcript"
     type = "transcript"
-    category = "meeting_content"
-    severity = "high"
     KEYS = frozenset(
         {"transcript", "transcripts", "transcription", "caption", "captions", "closedcaption",
          "closedcaptions", "subtitle", "subtitles", "utterance", "utterances", "speechtext",
@@ -171,15 +169,13 @@ def _log_archive(text: str) -> bool:
     return ext in _ARCHIVE_EXTENSIONS and bool(tokens(stem) & _LOG_WORDS)
 
 
-class FileNameDetector(Detector):
+class FileNameDetector(_ContentDetector):
     """File, document and window names. Meeting content only where they are shown or
     sent to others (a share, a file transfer: the key path, the event name or the URL
     says so); a log or crash archive's name is `error_logs`; elsewhere a document or
     window name is low-severity `usage_statistics` (what the user works on)."""
 
-    name = "file_name"
     type = "file_name"
-    category = "meeting_content"
     severity = "medium"
     neighbours = True
     FILE_KEYS = frozenset(
@@ -243,13 +239,10 @@ def _titled(text: str) -> bool:
 _EMAILISH = compile_re2(r"^[^@\s]+@[^@\s]+\.[A-Za-z]{2,}$")
 
 
-class ParticipantListDetector(Detector):
+class ParticipantListDetector(_ContentDetector):
     """Names or emails inside participants/attendees/roster arrays: one finding per list."""
 
-    name = "participant_list"
     type = "participant_list"
-    category = "meeting_content"
-    severity = "high"
     LIST_KEYS = frozenset(
         {"participants", "attendees", "attendeelist", "participantlist", "roster",
          "invitees", "panelists", "members", "attendeeslist", "participantslist", "cohosts"}
@@ -289,12 +282,10 @@ class ParticipantListDetector(Detector):
         return "\n".join(texts), f"{len(texts)} {noun}: " + ", ".join(shown) + more
 
 
-class AudioLevelDetector(Detector):
+class AudioLevelDetector(_ContentDetector):
     """Microphone activity: numbers under audioLevel/micLevel/… keys (series merge)."""
 
-    name = "audio_level"
     type = "audio_level"
-    category = "meeting_content"
     severity = "medium"
     numeric = True
     KEYS = frozenset(

@@ -1,17 +1,7 @@
 """The detection engine: every detector and the identity search, once per payload.
 
-How one payload is scanned (the memos live in cache.py, the text search in
-scan.py, hits become findings in findings.py; reference.py is the same
-evaluation written plainly, and a property test holds the two equal):
-
-1. Places. The payload's shape (its tuple of leaf locations) maps to one plan
-   per leaf: its Context and the key-driven detectors that apply there.
-2. Texts. Most leaves hold a text already seen holding nothing: those are
-   passed over in one C-level map. The others are searched (`TextScanner`).
-3. Matches. Each pattern match goes to its detector's `accept`; key-driven
-   detectors `inspect` the leaves their plans name, with the value's
-   neighbours where a detector reads them (`base.neighbours_of`).
-4. Findings. Hits become Findings with redacted evidence (`FindingMaker`).
+The memos live in cache.py, the text search in scan.py, findings in findings.py;
+reference.py is the same evaluation written plainly, held equal by a property test.
 """
 
 from __future__ import annotations
@@ -32,27 +22,16 @@ from .content import (
     ParticipantListDetector,
     TranscriptDetector,
 )
+from .device import DeviceSerialDetector, HostnameDetector, MacAddressDetector, UsernameDetector
 from .findings import FindingMaker, drop_summary_repeats
 from .identity import Identity, IdentityForm, IdentityIndex
+from .location import GeoLocationDetector, IpAddressDetector, WifiNetworkDetector
+from .numbers import CreditCardDetector, NationalIdDetector
+from .people import EmailDetector, OrganizationNameDetector, PersonNameDetector, PhoneDetector
 from .persistent import IdentifierScanner
-from .personal import (
-    AuthTokenDetector,
-    CreditCardDetector,
-    DeviceSerialDetector,
-    EmailDetector,
-    GeoLocationDetector,
-    HostnameDetector,
-    IpAddressDetector,
-    MacAddressDetector,
-    NationalIdDetector,
-    OrganizationNameDetector,
-    PersonNameDetector,
-    PhoneDetector,
-    UsernameDetector,
-    WifiNetworkDetector,
-)
 from .redact import EPHEMERAL_KEY
 from .scan import MAX_SCAN_CHARS, NOTHING, Raw, Scan, TextScanner, scannable
+from .tokens import AuthTokenDetector
 from .vendor_tags import merge_tag_findings, tag_findings
 
 __all__ = ["DETECTORS", "DetectionEngine", "location_of"]
@@ -85,7 +64,17 @@ _VALUE = attrgetter("value")
 
 
 class DetectionEngine:
-    """Every detector, compiled once; `detect(payload)` per flow."""
+    """Every detector, compiled once; `detect(payload)` per flow.
+
+    1. Places. The payload's shape (its tuple of leaf locations) maps to one plan
+       per leaf: its Context and the key-driven detectors that apply there.
+    2. Texts. Most leaves hold a text already seen holding nothing: those are
+       passed over in one C-level map. The others are searched (`TextScanner`).
+    3. Matches. Each pattern match goes to its detector's `accept`; key-driven
+       detectors `inspect` the leaves their plans name, with the value's
+       neighbours where a detector reads them (`base.neighbours_of`).
+    4. Findings. Hits become Findings with redacted evidence (`FindingMaker`).
+    """
 
     def __init__(self, identity: Identity | None = None, key: bytes | None = None) -> None:
         self.identity = identity

@@ -20,11 +20,11 @@ import phonenumbers
 
 from ..terms import BOUNDED_ENCODINGS, DIGESTS
 from ..yamldoc import (
+    TOP,
     Checker,
     DocumentError,
     LDict,
     LList,
-    Pos,
     did_you_mean,
     load_document,
     typename,
@@ -336,9 +336,9 @@ def load_identity(path: Path) -> Identity:
                                    text_scalars=True)
     checker.errors.extend(problems)  # duplicate keys, aliases: the rest is still checked
     if root is None and not problems:
-        checker.err(Pos(1, 1), "identity file is empty (expected field: value lines)")
+        checker.err(TOP, "identity file is empty (expected field: value lines)")
     elif root is not None and not isinstance(root, LDict):
-        checker.err(getattr(root, "pos", Pos(1, 1)), "expected a mapping of fields")
+        checker.err(getattr(root, "pos", TOP), "expected a mapping of fields")
     checker.raise_errors()
     entries: list[tuple[str, str]] = []
     for key, value in root.items():
@@ -361,7 +361,7 @@ def load_identity(path: Path) -> Identity:
                 entries.append((key, item))
     checker.raise_errors()
     if len(entries) > MAX_VALUES:
-        checker.err(Pos(1, 1), str(_bound_problem(entries)))
+        checker.err(TOP, str(_bound_problem(entries)))
         checker.raise_errors()
     return Identity.from_entries(entries)
 

@@ -1,18 +1,7 @@
 """Persistent identifiers: ids that recur unchanged across flows and captures.
 
-`identifier_candidates(payload)` lists, per flow, the values under id-like
-keys (deviceId, machineId, installId, userId, advertisingId, orgId, hardware
-hashes …) as fingerprints; analysis/persistent.py links the flows that carry
-the same one.
-
-Not persistent, by design:
-- per-event and per-request ids: eventId, messageId, requestId, trackingId,
-  traceId, spanId, nonce;
-- correlationId and sessionId (and sessionCorrelationId): Webex makes a new
-  correlationId per call/meeting and a new session per app run, so their
-  recurrence links flows of one meeting, not one person over time;
-- constants every install sends (1DS `Client-Id: NO_AUTH`, `default`, all-zero
-  ids, ENUM_WORDS): they link everyone, so they identify no one.
+Which keys count, and which ids do not by design, is said at `identifier_candidates`;
+analysis/persistent.py links the flows that carry the same one.
 """
 
 from __future__ import annotations
@@ -143,5 +132,15 @@ def identifier_candidates(payload: Payload) -> list[dict[str, str]]:
     """[{"key", "location", "fingerprint", "evidence"}] for values under id-like keys.
 
     Uses a shared bounded memo; `DetectionEngine.identifiers` is the same with the
-    engine's own."""
+    engine's own.
+
+    Not persistent, by design:
+    - per-event and per-request ids: eventId, messageId, requestId, trackingId,
+      traceId, spanId, nonce;
+    - correlationId and sessionId (and sessionCorrelationId): Webex makes a new
+      correlationId per call/meeting and a new session per app run, so their
+      recurrence links flows of one meeting, not one person over time;
+    - constants every install sends (1DS `Client-Id: NO_AUTH`, `default`, all-zero
+      ids, ENUM_WORDS): they link everyone, so they identify no one.
+    """
     return _SCANNER.candidates(payload)

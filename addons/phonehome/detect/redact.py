@@ -1,20 +1,8 @@
 """Redacted previews and fingerprints: enough to locate a value, nothing more.
 
-`redact(type, value)` gives the evidence string reports show:
-
-    email            jane.roe@example.org  → j***@e***.org
-    ip_address       203.0.113.42          → 203.0.113.x     (IPv6: first 4 groups + :x)
-    mac_address      a4:83:e7:12:34:56     → a4:83:e7:xx:xx:xx  (vendor prefix kept)
-    phone            +1 415 555 2671       → +1*******71
-    hex digests      (32/40/56/64/128 hex) → sha256:…     (no digits: they would confirm a guess)
-    names            Jane Roe              → J*** R***
-    free text        Q3 budget review      → Q*** (3 words, 16 chars)
-    file names       Q3 Budget.xlsx        → Q***.xlsx
-    tokens, ids      eyJhbGciOi…           → eyJh… (812 chars)
-
-`redact_tree(tree, findings)` copies a decoded body, and `redact_url(url,
-findings)` rewrites a URL, with every flagged value replaced by its evidence.
-`fingerprint(value, key)` is keyed (HMAC): it links, but a guess cannot confirm it.
+`redact` gives the evidence reports show; `redact_tree` and `redact_url` replace the
+flagged values of a body or URL by it; `fingerprint` is keyed (HMAC): it links values,
+and a guess cannot confirm it.
 """
 
 from __future__ import annotations
@@ -207,7 +195,20 @@ _BY_TYPE = {
 
 
 def redact(finding_type: str, value: str) -> str:
-    """A redacted preview of `value` for a finding of `finding_type`."""
+    """A redacted preview of `value` for a finding of `finding_type`.
+
+    For example:
+
+        email            jane.roe@example.org  → j***@e***.org
+        ip_address       203.0.113.42          → 203.0.113.x     (IPv6: first 4 groups + :x)
+        mac_address      a4:83:e7:12:34:56     → a4:83:e7:xx:xx:xx  (vendor prefix kept)
+        phone            +1 415 555 2671       → +1*******71
+        hex digests      (32/40/56/64/128 hex) → sha256:…  (no digits: they would confirm a guess)
+        names            Jane Roe              → J*** R***
+        free text        Q3 budget review      → Q*** (3 words, 16 chars)
+        file names       Q3 Budget.xlsx        → Q***.xlsx
+        tokens, ids      eyJhbGciOi…           → eyJh… (812 chars)
+    """
     value = safe_text(value if isinstance(value, str) else str(value))
     handler = _BY_TYPE.get(finding_type)
     if handler is not None:

@@ -1,12 +1,7 @@
 """What the texts of a payload hold, found in a few C passes.
 
-What a text holds does not depend on where it sits: identity matches, matches
-of single-line patterns (`Detector.single_line`) and the triggers of the
-others. Texts never seen are searched together: joined with "\\n", one
-automaton pass (pyahocorasick), one re2.Set pass, and the fired single-line
-regexes; each answer is memoized per distinct text. Matches then go to their
-detector's `accept`, text by text in payload order, under the same bounds as
-one scan of all the text (MAX_MATCHES per payload, MAX_HITS_PER_LEAF per leaf).
+What a text holds does not depend on where it sits, so each answer is memoized per
+distinct text (see `TextScanner`).
 """
 
 from __future__ import annotations
@@ -37,7 +32,7 @@ class Scan(NamedTuple):
 
     fired: tuple[int, ...]
     """Set entries (detector regexes) to run for this text: single-line ones with
-    matches in it, and the others whose trigger occurs inside it."""
+    matches in it, and the others whose prefilter occurs inside it."""
     spans: dict[int, tuple[tuple[int, int], ...]]
     """Every match of each fired single-line regex (at most MAX_MATCHES + 1)."""
     identity: tuple[tuple[int, int, IdentityForm], ...]
@@ -76,11 +71,20 @@ def _first(item: tuple[Any, ...]) -> Any:
 
 
 class TextScanner:
-    """The pattern detectors' regexes (one re2.Set of their triggers) and the identity
-    automaton, with the memo of what each text holds and of accepted matches."""
+    """The pattern detectors' regexes (one re2.Set of their prefilters) and the identity
+    automaton, with the memo of what each text holds and of accepted matches.
+
+    What a text holds does not depend on where it sits: identity matches, matches
+    of single-line patterns (`Detector.single_line`) and the prefilters of the
+    others. Texts never seen are searched together: joined with "\\n", one
+    automaton pass (pyahocorasick), one re2.Set pass, and the fired single-line
+    regexes; each answer is memoized per distinct text. Matches then go to their
+    detector's `accept`, text by text in payload order, under the same bounds as
+    one scan of all the text (MAX_MATCHES per payload, MAX_HITS_PER_LEAF per leaf).
+    """
 
     def __init__(self, detectors: Sequence[Detector], index: IdentityIndex | None) -> None:
-        # One Set entry per (detector, regex); its trigger is what the Set looks for.
+        # One Set entry per (detector, regex); its prefilter is what the Set looks for.
         self.patterned: tuple[tuple[Detector, Any, Any], ...] = tuple(
             (d, regex, byte_regex)
             for d in detectors
@@ -90,8 +94,8 @@ class TextScanner:
         options.max_mem = 64 << 20
         self.prefilter = re2.Set.SearchSet(options)
         for detector in detectors:
-            for trigger in detector.triggers:
-                self.prefilter.Add(trigger)
+            for prefilter in detector.prefilters:
+                self.prefilter.Add(prefilter)
         self.prefilter.Compile()
         self.index = index
         self.single_line = tuple(d.single_line for d, _, _ in self.patterned)
@@ -129,7 +133,7 @@ class TextScanner:
     def search(self, texts: list[str]) -> dict[int, Scan]:
         """What each of these distinct texts holds (by index; texts holding nothing
         are left out): identity matches, single-line pattern matches, and the
-        triggers of newline-spanning patterns that fire inside the text. All are
+        prefilters of newline-spanning patterns that fire inside the text. All are
         searched at once over the texts joined by "\\n"; none of them crosses a
         newline, so what one text holds never depends on its neighbours."""
         joined = "\n".join(texts)
@@ -160,7 +164,7 @@ class TextScanner:
                 else:
                     spanning = True
             if spanning:
-                # A pattern that may span a newline counts only where its trigger
+                # A pattern that may span a newline counts only where its prefilter
                 # occurs inside one text.
                 within = self._fired_within(texts)
         out: dict[int, Scan] = {}
@@ -217,7 +221,7 @@ class TextScanner:
         return set()
 
     def _fired_within(self, texts: list[str]) -> dict[int, set[int]]:
-        """Set entries whose trigger occurs inside each text (not across two)."""
+        """Set entries whose prefilter occurs inside each text (not across two)."""
         within: dict[int, set[int]] = {}
         for j, text in enumerate(texts):
             fired = self.prefilter.Match(text.encode("ascii") if text.isascii() else text)
@@ -233,7 +237,6 @@ class TextScanner:
         """A single-line pattern's matches, text by text in payload order: the same
         matches, the same order and the same bounds as a scan of the joined text."""
         detector = self.patterned[number][0]
-        accepted = self._accepted
         examined = 0
         for i, value, plan, scan in marked:
             spans = scan.spans.get(number)
@@ -246,15 +249,21 @@ class TextScanner:
                     return
                 if kept >= MAX_HITS_PER_LEAF:
                     continue
-                key = (number, plan.number, value, start, end)
-                hit = accepted.get(key, _UNSEEN)
-                if hit is _UNSEEN:
-                    hit = detector.accept(value, start, end, plan.ctx)
-                    if len(value) <= MEMO_TEXT_CHARS:
-                        remember(accepted, key, hit)
+                hit = self._accept(number, detector, plan, value, start, end)
                 if hit is not None:
                     kept += 1
                     raw.append(Raw(i, detector, hit))
+
+    def _accept(self, number: int, detector: Detector, plan: Plan, value: str, start: int,
+                end: int) -> Hit | None:
+        """`detector.accept` of one match, remembered for short texts."""
+        key = (number, plan.number, value, start, end)
+        hit = self._accepted.get(key, _UNSEEN)
+        if hit is _UNSEEN:
+            hit = detector.accept(value, start, end, plan.ctx)
+            if len(value) <= MEMO_TEXT_CHARS:
+                remember(self._accepted, key, hit)
+        return hit
 
     def run_pattern(
         self, number: int, leaves: list[Leaf], plans: list[Plan], raw: list[Raw]
@@ -269,7 +278,6 @@ class TextScanner:
         starts = [0, *accumulate(len(t) + 1 for t in texts)]
         data: str | bytes = joined.encode("ascii") if joined.isascii() else joined
         scan = byte_regex if isinstance(data, bytes) else regex
-        accepted = self._accepted
         per_leaf: dict[int, int] = {}
         examined = 0
         for match in scan.finditer(data):
@@ -285,12 +293,7 @@ class TextScanner:
             start -= offset
             end -= offset
             plan = text_plans[j]
-            key = (number, plan.number, value, start, end)
-            hit = accepted.get(key, _UNSEEN)
-            if hit is _UNSEEN:
-                hit = detector.accept(value, start, end, plan.ctx)
-                if len(value) <= MEMO_TEXT_CHARS:
-                    remember(accepted, key, hit)
+            hit = self._accept(number, detector, plan, value, start, end)
             if hit is not None:
                 per_leaf[j] = per_leaf.get(j, 0) + 1
                 raw.append(Raw(owners[j], detector, hit))

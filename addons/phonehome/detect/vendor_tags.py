@@ -1,9 +1,6 @@
 """Fields the app itself tagged as personal data or customer content (1DS PII tags).
 
-A Common Schema 4.0 record tags a property sent with a value kind in
-`ext.metadata.f.<field>.t = (kind << 5) | type`, customer content with bit 8192
-(getCommonSchemaMetaData, @microsoft/applicationinsights-core-js); `f.<a>.f.<b>`
-points at `data.a.b`, and `f.<a>.a.t` at every item of the array `data.a`.
+How a Common Schema 4.0 record tags its fields is said at `tag_findings`.
 """
 
 from __future__ import annotations
@@ -115,7 +112,13 @@ def tagged_fields(tree: Any) -> list[TaggedField]:
 
 
 def tag_findings(payload: Payload, key: bytes = EPHEMERAL_KEY) -> list[Finding]:
-    """One finding per body value inside a tagged field, saying that the app tagged it."""
+    """One finding per body value inside a tagged field, saying that the app tagged it.
+
+    A Common Schema 4.0 record tags a property sent with a value kind in
+    `ext.metadata.f.<field>.t = (kind << 5) | type`, customer content with bit 8192
+    (getCommonSchemaMetaData, @microsoft/applicationinsights-core-js); `f.<a>.f.<b>`
+    points at `data.a.b`, and `f.<a>.a.t` at every item of the array `data.a`.
+    """
     if payload.tree is None or payload.kind not in ("json", "ndjson"):
         return []
     fields = tagged_fields(payload.tree)

@@ -2,15 +2,7 @@
 
     policy = EnforcePolicy.from_options("redact", dry_run=False, enforce_file=path)
     plan = plan_enforcement(policy, observation, payload, classification, findings)
-    record["enforcement"] = apply_enforcement(flow, plan, payload, findings,
-                                              recheck=detector.detect)
-
-`observe` (the default) changes nothing. The other modes act only on flows a
-rule classifies as telemetry; anything else needs an entry in the enforce file
-(rules/enforce/example.yaml). `block` answers them locally (204 unless an entry
-says otherwise); `redact` replaces every flagged value with a same-shape
-placeholder, verifies the result with the detectors and blocks when it cannot
-redact safely or cannot read the body. Dry-run reports and changes nothing.
+    record["enforcement"] = apply_enforcement(flow, plan, payload, findings, recheck=...)
 """
 
 from __future__ import annotations
@@ -37,29 +29,10 @@ from .policy import (
     EnforcePolicy,
     load_enforce_file,
 )
-from .rewrite import UnsafeRedaction
+from .redactor import UnsafeRedaction
 
-__all__ = [
-    "MODES",
-    "ACTIONS",
-    "PROTECTED_PURPOSES",
-    "MODE_PURPOSES",
-    "Action",
-    "EnforceError",
-    "EnforceFile",
-    "EnforcePolicy",
-    "EnforcementPlan",
-    "Recheck",
-    "UnsafeRedaction",
-    "BLOCK_HEADER",
-    "load_enforce_file",
-    "plan_enforcement",
-    "is_telemetry",
-    "apply_enforcement",
-    "apply_message_enforcement",
-    "redacted_request",
-    "redacted_message",
-    "block_flow",
-    "placeholder",
-    "mask_text",
-]
+__all__ = ["MODES", "ACTIONS", "PROTECTED_PURPOSES", "MODE_PURPOSES", "Action", "EnforceError",
+           "EnforceFile", "EnforcePolicy", "EnforcementPlan", "Recheck", "UnsafeRedaction",
+           "BLOCK_HEADER", "load_enforce_file", "plan_enforcement", "is_telemetry",
+           "apply_enforcement", "apply_message_enforcement", "redacted_request",
+           "redacted_message", "block_flow", "placeholder", "mask_text"]

@@ -1,14 +1,7 @@
 """Carrying out a plan on a request or a WebSocket message, and proving a redaction worked.
 
-A redaction is built on a copy of the request, then checked before the
-real request is touched: the copy is decoded again and the detectors run
-over it (`recheck`); if any flagged value is still there, in any place or
-encoding the detectors know, or a flagged value of three or more characters
-is still in the bytes, the flow is blocked instead ("blocked_unsafe_redaction").
-A client-to-server WebSocket message is handled the same way: dropped
-instead of blocked, or its content rewritten (only its own body counts: the
-handshake's URL and headers went out with the request). In dry-run mode the
-same work is done and reported, and nothing is changed.
+A redaction that cannot be verified blocks the flow (or drops the message) instead;
+in dry-run the same work is done and reported, and nothing is changed.
 """
 
 from __future__ import annotations
@@ -24,16 +17,8 @@ from ..decode import DecodeLimits, decode
 from ..decode.body import body_charset
 from ..model import Finding, Observation, Payload
 from .plan import EnforcementPlan
-from .rewrite import (
-    MIN_NEEDLE,
-    Redactor,
-    UnsafeRedaction,
-    body_text,
-    build_redactor,
-    decode_content,
-    redact_body,
-    redact_request,
-)
+from .redactor import MIN_NEEDLE, Redactor, UnsafeRedaction, build_redactor
+from .rewrite import body_text, decode_content, redact_body, redact_request
 
 __all__ = [
     "apply_enforcement",
@@ -97,50 +82,88 @@ def _survivors(r: Redactor, request: http.Request, recheck_findings: Sequence[Fi
     return list(dict.fromkeys(left))
 
 
-def redacted_request(
-    flow: http.HTTPFlow,
-    plan: EnforcementPlan,
-    payload: Payload | None,
-    findings: Sequence[Finding],
-    *,
-    recheck: Recheck | None = None,
-    limits: DecodeLimits | None = None,
-) -> tuple[http.Request, list[str]]:
+def _complete(payload: Payload | None, subject: str, part: str) -> Payload:
+    """The payload, when it was decoded whole; raises UnsafeRedaction otherwise."""
+    if payload is None:
+        raise UnsafeRedaction(f"the {subject} could not be decoded")
+    if payload.truncated:
+        raise UnsafeRedaction(f"{part} only partly decoded ({payload.truncated[0]})")
+    return payload
+
+
+def _verified(left: list[str]) -> None:
+    if left:
+        left = list(dict.fromkeys(left))
+        raise UnsafeRedaction(f"flagged value still present at {', '.join(left[:5])}")
+
+
+def redacted_request(flow: http.HTTPFlow, plan: EnforcementPlan, payload: Payload | None,
+                     findings: Sequence[Finding], *, recheck: Recheck | None = None,
+                     limits: DecodeLimits | None = None) -> tuple[http.Request, list[str]]:
     """A redacted, verified copy of the flow's request and the locations changed.
 
     Raises UnsafeRedaction when the request cannot be redacted faithfully.
+
+    A redaction is built on a copy of the request, then checked before the
+    real request is touched: the copy is decoded again and the detectors run
+    over it (`recheck`); if any flagged value is still there, in any place or
+    encoding the detectors know, or a flagged value of three or more characters
+    is still in the bytes, the flow is blocked instead ("blocked_unsafe_redaction").
+    A client-to-server WebSocket message is handled the same way: dropped
+    instead of blocked, or its content rewritten (only its own body counts: the
+    handshake's URL and headers went out with the request). In dry-run mode the
+    same work is done and reported, and nothing is changed.
     """
     limits = limits or DecodeLimits()
-    if payload is None:
-        raise UnsafeRedaction("the request could not be decoded")
-    if payload.truncated:
-        raise UnsafeRedaction(f"payload only partly decoded ({payload.truncated[0]})")
-    selected = [f for f in findings if plan.selects(f)]
-    r = build_redactor(payload, selected, nested=limits.max_nested)
+    payload = _complete(payload, "request", "payload")
+    r = build_redactor(payload, [f for f in findings if plan.selects(f)],
+                       nested=limits.max_nested)
     copy = flow.copy()
     redact_request(copy.request, payload.kind, r)
     # verify on what would be sent
     # values replaced in place (numbers, lists) may be detected again as placeholders
     targets = set(r.needles)
-    again = decode(observe_request(copy), limits)
-    if again.truncated:
-        raise UnsafeRedaction(f"redacted payload only partly decoded ({again.truncated[0]})")
+    again = _complete(decode(observe_request(copy), limits), "request", "redacted payload")
     rechecked = list(recheck(again)) if recheck is not None else []
-    left = _survivors(r, copy.request, rechecked, targets)
-    if left:
-        raise UnsafeRedaction(f"flagged value still present at {', '.join(left[:5])}")
+    _verified(_survivors(r, copy.request, rechecked, targets))
     return copy.request, list(r.changed)
 
 
-def apply_enforcement(
-    flow: http.HTTPFlow,
-    plan: EnforcementPlan,
-    payload: Payload | None,
-    findings: Sequence[Finding],
-    *,
-    recheck: Recheck | None = None,
-    limits: DecodeLimits | None = None,
-) -> dict[str, Any]:
+def _carry_out(plan: EnforcementPlan, flagged: Callable[[], bool], nothing: str,
+               block: Callable[[], None], redact: Callable[[], tuple[Any, list[str]]],
+               commit: Callable[[Any], None], blocked: str = "",
+               **extra: Any) -> dict[str, Any]:
+    """The one sequence of outcomes for a request and a message: pass, block (or drop),
+    redact, or block because the redaction is unsafe; in dry-run, what would happen."""
+    if plan.action == "pass":
+        return _record("passed", plan, [], plan.reason)
+    if plan.action == "block":
+        if plan.dry_run:
+            return _record("would_block", plan, plan.locations, plan.reason, **extra)
+        block()
+        return _record("blocked", plan, plan.locations, plan.reason + blocked, **extra)
+    if plan.action != "redact":
+        raise ValueError(f"unknown enforcement action {plan.action!r}")
+    if not flagged():
+        return _record("passed", plan, [], f"{plan.reason}; {nothing}")
+    try:
+        result, changed = redact()
+    except UnsafeRedaction as e:
+        reason = f"{plan.reason}; redaction unsafe: {e}"
+        if plan.dry_run:
+            return _record("would_block", plan, plan.locations, reason, **extra)
+        block()
+        return _record("blocked_unsafe_redaction", plan, plan.locations, reason + blocked,
+                       **extra)
+    if plan.dry_run:
+        return _record("would_redact", plan, changed, plan.reason)
+    commit(result)
+    return _record("redacted", plan, changed, plan.reason)
+
+
+def apply_enforcement(flow: http.HTTPFlow, plan: EnforcementPlan, payload: Payload | None,
+                      findings: Sequence[Finding], *, recheck: Recheck | None = None,
+                      limits: DecodeLimits | None = None) -> dict[str, Any]:
     """Carry out `plan` on `flow` (nothing changes in dry-run); the record's `enforcement`.
 
     Call it from the `request` hook, before the request is sent. `recheck`
@@ -148,107 +171,56 @@ def apply_enforcement(
     verified in every encoding the detectors know; `limits` should be the
     decode limits the audit used.
     """
-    if plan.action == "pass":
-        return _record("passed", plan, [], plan.reason)
-    if plan.action == "block":
-        if plan.dry_run:
-            return _record("would_block", plan, plan.locations, plan.reason, status=plan.status)
-        block_flow(flow, plan.status)
-        return _record("blocked", plan, plan.locations, plan.reason, status=plan.status)
-    if plan.action != "redact":
-        raise ValueError(f"unknown enforcement action {plan.action!r}")
-    if not any(plan.selects(f) for f in findings):
-        return _record("passed", plan, [], f"{plan.reason}; nothing flagged to redact")
-    try:
-        request, changed = redacted_request(flow, plan, payload, findings, recheck=recheck,
-                                            limits=limits)
-    except UnsafeRedaction as e:
-        reason = f"{plan.reason}; redaction unsafe: {e}"
-        if plan.dry_run:
-            return _record("would_block", plan, plan.locations, reason, status=plan.status)
-        block_flow(flow, plan.status)
-        return _record("blocked_unsafe_redaction", plan, plan.locations, reason,
-                       status=plan.status)
-    if plan.dry_run:
-        return _record("would_redact", plan, changed, plan.reason)
-    flow.request.set_state(request.get_state())
-    return _record("redacted", plan, changed, plan.reason)
+    return _carry_out(
+        plan, lambda: any(plan.selects(f) for f in findings), "nothing flagged to redact",
+        lambda: block_flow(flow, plan.status),
+        lambda: redacted_request(flow, plan, payload, findings, recheck=recheck,
+                                 limits=limits),
+        lambda request: flow.request.set_state(request.get_state()),
+        status=plan.status)
 
 
 def _in_body(finding: Finding) -> bool:
     return finding.location.startswith("$")
 
 
-def redacted_message(
-    observation: Observation,
-    plan: EnforcementPlan,
-    payload: Payload | None,
-    findings: Sequence[Finding],
-    *,
-    recheck: Recheck | None = None,
-    limits: DecodeLimits | None = None,
-) -> tuple[bytes, list[str]]:
+def redacted_message(observation: Observation, plan: EnforcementPlan, payload: Payload | None,
+                     findings: Sequence[Finding], *, recheck: Recheck | None = None,
+                     limits: DecodeLimits | None = None) -> tuple[bytes, list[str]]:
     """A WebSocket message's redacted, verified content and the locations changed.
 
     Raises UnsafeRedaction when the message cannot be redacted faithfully.
     """
     limits = limits or DecodeLimits()
-    if payload is None:
-        raise UnsafeRedaction("the message could not be decoded")
-    if payload.truncated:
-        raise UnsafeRedaction(f"message only partly decoded ({payload.truncated[0]})")
-    selected = [f for f in findings if plan.selects(f) and _in_body(f)]
-    r = build_redactor(payload, selected, nested=limits.max_nested)
+    payload = _complete(payload, "message", "message")
+    r = build_redactor(payload, [f for f in findings if plan.selects(f) and _in_body(f)],
+                       nested=limits.max_nested)
     content = redact_body(observation.body, payload.kind, r, observation.content_type)
     again = decode(dataclasses.replace(observation, body=content), limits)
-    if again.truncated:
-        raise UnsafeRedaction(f"redacted message only partly decoded ({again.truncated[0]})")
+    again = _complete(again, "message", "redacted message")
     targets = set(r.needles)
     left = [f.location for f in (recheck(again) if recheck is not None else ())
             if _in_body(f) and (f.value if isinstance(f.value, str) else str(f.value)) in targets]
     text = body_text(content, body_charset(content, observation.content_type))
     left += [r.needles[v].locations[0] if r.needles[v].locations else "message"
              for v in r.needles if len(v) >= MIN_NEEDLE and v in text]
-    if left:
-        left = list(dict.fromkeys(left))
-        raise UnsafeRedaction(f"flagged value still present at {', '.join(left[:5])}")
+    _verified(left)
     return content, list(r.changed)
 
 
-def apply_message_enforcement(
-    message: Any,
-    observation: Observation,
-    plan: EnforcementPlan,
-    payload: Payload | None,
-    findings: Sequence[Finding],
-    *,
-    recheck: Recheck | None = None,
-    limits: DecodeLimits | None = None,
-) -> dict[str, Any]:
+def apply_message_enforcement(message: Any, observation: Observation, plan: EnforcementPlan,
+                              payload: Payload | None, findings: Sequence[Finding], *,
+                              recheck: Recheck | None = None,
+                              limits: DecodeLimits | None = None) -> dict[str, Any]:
     """Carry out `plan` on one client-to-server WebSocket message (mitmproxy's
     `WebSocketMessage`, from the `websocket_message` hook): drop it or rewrite it."""
-    if plan.action == "pass":
-        return _record("passed", plan, [], plan.reason)
-    if plan.action == "block":
-        if plan.dry_run:
-            return _record("would_block", plan, plan.locations, plan.reason)
-        message.drop()
-        return _record("blocked", plan, plan.locations, f"{plan.reason}; message dropped")
-    if plan.action != "redact":
-        raise ValueError(f"unknown enforcement action {plan.action!r}")
-    if not any(plan.selects(f) and _in_body(f) for f in findings):
-        return _record("passed", plan, [], f"{plan.reason}; nothing flagged in the message")
-    try:
-        content, changed = redacted_message(observation, plan, payload, findings,
-                                            recheck=recheck, limits=limits)
-    except UnsafeRedaction as e:
-        reason = f"{plan.reason}; redaction unsafe: {e}"
-        if plan.dry_run:
-            return _record("would_block", plan, plan.locations, reason)
-        message.drop()
-        return _record("blocked_unsafe_redaction", plan, plan.locations,
-                       f"{reason}; message dropped")
-    if plan.dry_run:
-        return _record("would_redact", plan, changed, plan.reason)
-    message.content = content
-    return _record("redacted", plan, changed, plan.reason)
+
+    def commit(content: bytes) -> None:
+        message.content = content
+
+    return _carry_out(
+        plan, lambda: any(plan.selects(f) and _in_body(f) for f in findings),
+        "nothing flagged in the message", message.drop,
+        lambda: redacted_message(observation, plan, payload, findings, recheck=recheck,
+                                 limits=limits),
+        commit, blocked="; message dropped")

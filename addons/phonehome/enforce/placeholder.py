@@ -1,18 +1,7 @@
 """Same-shape placeholders for flagged values.
 
-    placeholder("jane.roe@example.org")              → "xxxx.xxx@xxxx.invalid"
-    placeholder("<sha256 hex of the email>", "identity_match", "sha256")
-                                                      → sha256 hex of a fixed placeholder
-    placeholder("amFuZUBleGFtcGxlLm9yZw==", "identity_match", "base64")
-                                                      → base64 of "xxxx@xxxx.invalid"
-
-The shape is read from the value itself, with the finding's encoding as a
-hint: digests stay digests of the same algorithm and length (hex or base64,
-same case and padding), base64 stays base64 of a placeholder of what it held,
-URL-encoded stays URL-encoded, emails stay valid emails, IPs and MACs become
-documentation addresses, everything else keeps its length and character
-classes (letters → x, digits → 0). Where it can, a placeholder has the same
-length as the value, so length-prefixed formats (protobuf) stay valid.
+Where it can, a placeholder has the value's length, so length-prefixed formats
+(protobuf) stay valid; examples and rules at `placeholder`.
 """
 
 from __future__ import annotations
@@ -144,13 +133,20 @@ def _hex_digest(value: str, algorithm: str | None) -> str | None:
     return _same_case(value, _digest(algorithm).hex())
 
 
-def _b64_digest(value: str, algorithm: str | None) -> str | None:
+def _b64_parts(value: str) -> tuple[tuple[bool, bool], bytes] | None:
+    """The base64 variant of `value` and the bytes it holds, or None."""
     variant = _b64_variant(value)
     if variant is None:
         return None
     raw = _b64_decode(value, variant[0])
-    if raw is None:
+    return None if raw is None else (variant, raw)
+
+
+def _b64_digest(value: str, algorithm: str | None) -> str | None:
+    parts = _b64_parts(value)
+    if parts is None:
         return None
+    variant, raw = parts
     if algorithm is None or hashlib.new(algorithm).digest_size != len(raw):
         algorithm = _DIGESTS_BY_SIZE.get(len(raw))
     if algorithm is None:
@@ -166,12 +162,10 @@ def _hash_name(encoding: str) -> str | None:
 
 def _b64_layer(value: str, finding_type: str, rest: str, depth: int) -> str | None:
     """base64 of something: decode, replace what it held, encode the same way."""
-    variant = _b64_variant(value)
-    if variant is None:
+    parts = _b64_parts(value)
+    if parts is None:
         return None
-    raw = _b64_decode(value, variant[0])
-    if raw is None:
-        return None
+    variant, raw = parts
     algorithm = _hash_name(rest)
     if algorithm is not None:
         if hashlib.new(algorithm).digest_size != len(raw):
@@ -253,5 +247,20 @@ def _shape(value: str, finding_type: str, encoding: str, depth: int) -> str:
 
 
 def placeholder(value: str, finding_type: str = "", encoding: str | None = None) -> str:
-    """A same-shape stand-in for `value` (never equal to it when `value` is not empty)."""
+    """A same-shape stand-in for `value` (never equal to it when `value` is not empty).
+
+        placeholder("jane.roe@example.org")              → "xxxx.xxx@xxxx.invalid"
+        placeholder("<sha256 hex of the email>", "identity_match", "sha256")
+                                                          → sha256 hex of a fixed placeholder
+        placeholder("amFuZUBleGFtcGxlLm9yZw==", "identity_match", "base64")
+                                                          → base64 of "xxxx@xxxx.invalid"
+
+    The shape is read from the value itself, with the finding's encoding as a
+    hint: digests stay digests of the same algorithm and length (hex or base64,
+    same case and padding), base64 stays base64 of a placeholder of what it held,
+    URL-encoded stays URL-encoded, emails stay valid emails, IPs and MACs become
+    documentation addresses, everything else keeps its length and character
+    classes (letters → x, digits → 0). Where it can, a placeholder has the same
+    length as the value, so length-prefixed formats (protobuf) stay valid.
+    """
     return _shape(value, finding_type, encoding or "plain", 0)

@@ -95,7 +95,8 @@ def _frozen(mapping: Mapping[str, Action] | None = None) -> Mapping[str, Action]
 
 
 class EnforceFile(NamedTuple):
-    """What an enforce file says (unpacks as by_rule, by_category, by_finding, …)."""
+    """What an enforce file says (unpacks as by_rule, by_category, by_finding, …): the
+    fields of an `EnforcePolicy` after its mode and dry-run flag, by the same names."""
 
     by_rule: Mapping[str, Action]
     by_category: Mapping[str, Action]
@@ -107,7 +108,15 @@ class EnforceFile(NamedTuple):
 
 @dataclass(frozen=True)
 class EnforcePolicy:
-    """Everything plan_enforcement needs, parsed once at configure time."""
+    """Everything plan_enforcement needs, parsed once at configure time.
+
+    `observe` (the default) changes nothing. The other modes act only on flows a
+    rule classifies as telemetry; anything else needs an entry in the enforce file
+    (rules/enforce/example.yaml). `block` answers them locally (204 unless an entry
+    says otherwise); `redact` replaces every flagged value with a same-shape
+    placeholder, verifies the result with the detectors and blocks when it cannot
+    redact safely or cannot read the body. Dry-run reports and changes nothing.
+    """
 
     mode: str = "observe"
     dry_run: bool = False
@@ -150,16 +159,7 @@ class EnforcePolicy:
         if enforce_file is None or str(enforce_file) == "":
             return cls(mode=mode, dry_run=bool(dry_run))
         loaded = load_enforce_file(Path(enforce_file))
-        return cls(
-            mode=mode,
-            dry_run=bool(dry_run),
-            by_rule=loaded.by_rule,
-            by_category=loaded.by_category,
-            by_finding=loaded.by_finding,
-            block_status=loaded.block_status,
-            purposes=loaded.purposes,
-            min_severity=loaded.min_severity,
-        )
+        return cls(mode=mode, dry_run=bool(dry_run), **loaded._asdict())
 
     def unknown_rules(self, known: set[str] | frozenset[str]) -> list[str]:
         """Rule ids named in the enforce file that no loaded rule has (for a warning)."""

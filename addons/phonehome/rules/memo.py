@@ -1,12 +1,6 @@
 """Bounded memo tables for the engine's per-flow work.
 
-Telemetry repeats itself: the same hosts, URLs, leaf paths and event names
-come back flow after flow. The engine remembers what it worked out for each
-(which rules a URL passes, which references a leaf path reaches, which cases an
-event name selects) in plain dicts that all belong to one `MemoPool`. The pool
-counts entries and, past its limit, empties every table at once: memory stays
-bounded, and a forgotten entry is simply worked out again. A memo never
-changes a result, only how soon it is known.
+A memo never changes a result, only how soon it is known (see `MemoPool`).
 """
 
 from __future__ import annotations
@@ -27,6 +21,14 @@ class MemoPool:
 
     A limit of 0 remembers nothing: every look-up works its answer out again
     (the reference the memoized results are tested against).
+
+    Telemetry repeats itself: the same hosts, URLs, leaf paths and event names
+    come back flow after flow. The engine remembers what it worked out for each
+    (which rules a URL passes, which references a leaf path reaches, which cases an
+    event name selects) in plain dicts that all belong to one `MemoPool`. The pool
+    counts entries and, past its limit, empties every table at once: memory stays
+    bounded, and a forgotten entry is simply worked out again. A memo never
+    changes a result, only how soon it is known.
     """
 
     __slots__ = ("limit", "size", "_tables")

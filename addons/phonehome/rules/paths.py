@@ -1,21 +1,7 @@
 """JSONPath: parsed once with jsonpath-ng, compiled into matchers over leaf paths.
 
-Users write JSONPath, and jsonpath-ng's `find()` is the reference semantics.
-Per flow, though, running `find()` per path is too slow (hundreds of µs for
-`[*]` or `..`), and the decoder already walked the tree once: every leaf
-knows its path as a tuple such as `("metrics", 0, "eventPayload", "name")`.
-
-So each path made of the common steps is compiled into `Step`s:
-  `.name` / `["a","b"]`  → Key(names)      `[n, m]` (n ≥ 0) → Idx(indices)
-  `.*` / `[*]`           → Any()          `..`             → Desc (skip 0+ parts)
-and all the compiled paths of a rule go into one `Trie`, walked once per leaf
-(sharing work between consecutive leaves with a common prefix). Anything else
-(filters `[?()]`, slices, negative indices, `parent`, unions…) is not compiled
-and falls back to `find()` on the decoded tree.
-
-A path "finds" a leaf when some prefix of the leaf's path (or the whole path)
-matches: `$.identifiers` finds every leaf under `identifiers`. A path that
-finds nothing is absent; an empty object or array has no leaves and is absent.
+jsonpath-ng's `find()` is the reference semantics; the common steps compile into one
+`Trie` walked once per leaf, and anything else falls back to `find()`.
 """
 
 from __future__ import annotations
@@ -145,7 +131,25 @@ class TrieNode:
 
 
 class Trie:
-    """Many compiled paths, each with a target, matched in one walk."""
+    """Many compiled paths, each with a target, matched in one walk.
+
+    Users write JSONPath, and jsonpath-ng's `find()` is the reference semantics.
+    Per flow, though, running `find()` per path is too slow (hundreds of µs for
+    `[*]` or `..`), and the decoder already walked the tree once: every leaf
+    knows its path as a tuple such as `("metrics", 0, "eventPayload", "name")`.
+
+    So each path made of the common steps is compiled into `Step`s:
+      `.name` / `["a","b"]`  → Key(names)      `[n, m]` (n ≥ 0) → Idx(indices)
+      `.*` / `[*]`           → Any()          `..`             → Desc (skip 0+ parts)
+    and all the compiled paths of a rule go into one `Trie`, walked once per leaf
+    (sharing work between consecutive leaves with a common prefix). Anything else
+    (filters `[?()]`, slices, negative indices, `parent`, unions…) is not compiled
+    and falls back to `find()` on the decoded tree.
+
+    A path "finds" a leaf when some prefix of the leaf's path (or the whole path)
+    matches: `$.identifiers` finds every leaf under `identifiers`. A path that
+    finds nothing is absent; an empty object or array has no leaves and is absent.
+    """
 
     def __init__(self) -> None:
         self.root = TrieNode()

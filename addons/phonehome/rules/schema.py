@@ -316,12 +316,8 @@ class PackBuilder(Checker):
         return text, filt, domains
 
     def classify(self, m: LDict, *, has_events: bool) -> tuple[Case, ...]:
-        if "classify" not in m:
-            return ()
-        raw = m["classify"]
-        if not isinstance(raw, LList):
-            self.err(self.vpos(m, "classify"),
-                     f"'classify' must be a list of cases, not {typename(raw)}")
+        raw = self.member(m, "classify", LList, "a list of cases")
+        if raw is None:
             return ()
         cases = []
         for item, pos in zip(raw, raw.item_pos, strict=True):
@@ -375,12 +371,8 @@ class PackBuilder(Checker):
         )
 
     def fields(self, m: LDict) -> tuple[FieldSpec, ...]:
-        if "fields" not in m:
-            return ()
-        raw = m["fields"]
-        if not isinstance(raw, LDict):
-            self.err(self.vpos(m, "fields"),
-                     f"'fields' must be a mapping of field → category, not {typename(raw)}")
+        raw = self.member(m, "fields", LDict, "a mapping of field → category")
+        if raw is None:
             return ()
         out = []
         for key, value in raw.items():

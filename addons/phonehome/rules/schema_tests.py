@@ -9,7 +9,7 @@ from typing import Any
 
 from ..model import CATEGORIES, PARTIES, PURPOSES, TRIGGERS
 from ..terms import MARKS
-from ..yamldoc import Checker, LDict, LList, Pos, typename
+from ..yamldoc import Checker, LDict, LList, Pos
 
 __all__ = ["Expect", "RuleTest", "read_tests"]
 
@@ -40,11 +40,8 @@ class RuleTest:
 
 
 def read_tests(chk: Checker, m: LDict) -> tuple[RuleTest, ...]:
-    if "tests" not in m:
-        return ()
-    raw = m["tests"]
-    if not isinstance(raw, LList):
-        chk.err(chk.vpos(m, "tests"), f"'tests' must be a list, not {typename(raw)}")
+    raw = chk.member(m, "tests", LList, "a list")
+    if raw is None:
         return ()
     out = []
     for index, (item, pos) in enumerate(zip(raw, raw.item_pos, strict=True)):

@@ -2,8 +2,7 @@
 
     from phonehome.simulate import simulate, VendorServer, RESOLVER_ADDON_PATH
 
-`vendor_server` is imported lazily so `python -m phonehome.simulate.vendor_server`
-runs without a double import.
+`vendor_server` is imported lazily: `python -m phonehome.simulate.vendor_server` runs once.
 """
 
 from __future__ import annotations

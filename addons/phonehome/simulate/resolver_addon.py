@@ -2,13 +2,7 @@
 
     mitmdump -s resolver_addon.py --set phonehome_sim_upstream=127.0.0.1:8443
 
-The flow keeps its Host header, SNI and URL (https://metrics-a.wbx2.com/…);
-only the TCP destination changes, in `server_connect`, before any name is
-resolved. So the simulator's traffic looks exactly like the real app's while
-it reaches the local vendor server, with no network.
-
-This file is loaded by path with `mitmdump -s`, so it imports nothing from
-the phonehome package.
+Loaded by path with `mitmdump -s`, so it imports nothing from the phonehome package.
 """
 
 from __future__ import annotations
@@ -40,7 +34,13 @@ def parse_upstream(spec: str) -> tuple[str, int] | None:
 
 
 class ResolveAll:
-    """Rewrites the destination of every server connection."""
+    """Rewrites the destination of every server connection.
+
+    The flow keeps its Host header, SNI and URL (https://metrics-a.wbx2.com/…);
+    only the TCP destination changes, in `server_connect`, before any name is
+    resolved. So the simulator's traffic looks exactly like the real app's while
+    it reaches the local vendor server, with no network.
+    """
 
     def __init__(self) -> None:
         self.upstream: tuple[str, int] | None = None

@@ -1,9 +1,7 @@
 """Event names as another build of the app might spell them.
 
-A pack's name globs are written for one SDK's spelling (`client.exit.app`);
-other builds send the same event as `ClientExitApp` or `client_exit_app`.
-`respeller` makes such sessions, so a benchmark can measure what the audit
-does with names no glob was written for.
+Other builds send `client.exit.app` as `ClientExitApp` or `client_exit_app`; `respeller`
+makes such sessions, to measure what the audit does with names no glob was written for.
 """
 
 from __future__ import annotations
