@@ -42,7 +42,7 @@ __all__ = [
 
 INT_OPTIONS = ("phonehome_max_body", "phonehome_max_depth", "phonehome_max_leaves")
 BOOL_OPTIONS = ("phonehome_reveal", "phonehome_quiet", "phonehome_enforce_dry_run",
-                "phonehome_audit_process")
+                "phonehome_audit_process", "phonehome_mark_flows")
 OPTION_NAMES = frozenset(INT_OPTIONS + BOOL_OPTIONS + (
     "phonehome_scope", "phonehome_rules", "phonehome_identity", "phonehome_report_dir",
     "phonehome_store", "phonehome_formats", "phonehome_time_scale", "phonehome_marker_socket",
@@ -79,6 +79,8 @@ class AddonConfig:
     marker_socket: Path
     audit_process: bool
     quiet: bool
+    mark_flows: bool = True
+    """Comment each audited flow and mark those with a high finding."""
 
     @property
     def inline(self) -> bool:
@@ -137,6 +139,9 @@ def add_options(loader: Any) -> None:
     loader.add_option("phonehome_audit_process", bool, True,
                       "In observe mode, audit in a child process so proxying is not slowed "
                       "(enforce mode always audits inline).")
+    loader.add_option("phonehome_mark_flows", bool, True,
+                      "Comment each audited flow with a one-line summary and mark flows "
+                      "with a high finding (filter them with ~marked).")
 
 
 def hold_unconvertible(options: Any) -> dict[str, Any]:
@@ -275,7 +280,7 @@ def parse_config(options: Any) -> AddonConfig:
         max_depth=check("phonehome_max_depth", at_least(1), defaults.max_depth),
         max_leaves=check("phonehome_max_leaves", at_least(1), defaults.max_leaves),
     )
-    reveal, quiet, dry_run, audit_process = (
+    reveal, quiet, dry_run, audit_process, mark_flows = (
         check(name, _as_bool, False) for name in BOOL_OPTIONS)
     scope = check("phonehome_scope", _scope)
     formats = check("phonehome_formats", lambda text: tuple(parse_formats(text)), ())
@@ -329,6 +334,7 @@ def parse_config(options: Any) -> AddonConfig:
         scope=scope, formats=formats, settings=settings, rules=rules, identity=identity,
         policy=policy, time_scale=time_scale, report_dir=report_dir, store_path=store_path,
         sensor=sensor, marker_socket=marker_socket, audit_process=audit_process, quiet=quiet,
+        mark_flows=mark_flows,
     )
 
 
