@@ -32,7 +32,7 @@ def _options(tmp_path: Path, **overrides) -> SimpleNamespace:
         "phonehome_marker_socket": "", "phonehome_enforce": "observe",
         "phonehome_enforce_dry_run": False, "phonehome_enforce_file": "",
         "phonehome_audit_process": True, "phonehome_sensor": "", "phonehome_app": "auto",
-        "phonehome_details": False, "phonehome_total_interval": "30",
+        "phonehome_details": False, "phonehome_total_interval": "30", "phonehome_mark_flows": True,
     }
     assert set(values) == OPTION_NAMES
     values.update(overrides)

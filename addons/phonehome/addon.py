@@ -12,10 +12,11 @@ import logging
 import signal
 import sys
 import time
+from collections import OrderedDict
 from dataclasses import replace
 from typing import Any
 
-from mitmproxy import command, ctx, exceptions, http
+from mitmproxy import command, ctx, exceptions, hooks, http
 
 from .addon_config import (
     OPTION_NAMES,
@@ -30,6 +31,8 @@ from .audit.pipeline import Auditor, AuditResult
 from .audit.session import report_from_store, sensor_selection
 from .audit.sink import AuditSink, InlineSink, WorkerSink
 from .capture.observe import observe_request, observe_websocket_message
+from .contentview import register as register_view
+from .contentview import unregister as unregister_view
 from .enforce import (
     EnforcePolicy,
     apply_enforcement,
@@ -37,6 +40,7 @@ from .enforce import (
     block_flow,
     plan_enforcement,
 )
+from .flow_view import HIGH_MARK, Annotations, FlowNote, annotate, flow_note
 from .model import Observation
 from .report.terminal import LiveView, format_summary
 from .report.write import write_report
@@ -45,9 +49,12 @@ __all__ = ["PhonehomeAudit", "PhonehomeEnforce", "make_addons"]
 
 log = logging.getLogger(__name__)
 
-# What only the terminal shows needs no new audit sink.
-_VIEW_OPTIONS = {"phonehome_quiet", "phonehome_details"}
-_REBUILD_OPTIONS = OPTION_NAMES - _VIEW_OPTIONS
+# What only the terminal shows, or the flows' notes, needs no new audit sink.
+_TOGGLES = {"phonehome_quiet", "phonehome_details", "phonehome_mark_flows"}
+_REBUILD_OPTIONS = OPTION_NAMES - _TOGGLES
+
+# Flows whose audit the worker has yet to send back (the oldest are let go first).
+_MAX_AWAITED = 4096
 
 
 def make_addons() -> list[Any]:
@@ -88,6 +95,9 @@ class PhonehomeAudit:
         self._live: LiveView | None = None
         """The live view of flows audited in this process."""
         self._finished = False
+        self._awaited: OrderedDict[str, http.HTTPFlow] = OrderedDict()
+        self._viewer: Auditor | None = None
+        self._view: Any = None
 
     # --- options ---------------------------------------------------------
 
@@ -95,13 +105,18 @@ class PhonehomeAudit:
         add_options(loader)
         self._unconverted = hold_unconvertible(loader.master.options)
         show_config_errors_on_one_line()
+        try:
+            self._view = register_view(self.inspect)
+        except Exception as e:  # noqa: BLE001 - the audit runs without its view
+            log.warning(f"phonehome: no content view: {e}")
 
     def configure(self, updated: set[str]) -> None:
         # Another addon's option change must not restart the audit.
         if self.config is not None and not updated & _REBUILD_OPTIONS:
-            if updated & _VIEW_OPTIONS:
+            if updated & _TOGGLES:
                 self.config = replace(self.config, quiet=bool(ctx.options.phonehome_quiet),
-                                      details=bool(ctx.options.phonehome_details))
+                                      details=bool(ctx.options.phonehome_details),
+                                      mark_flows=bool(ctx.options.phonehome_mark_flows))
             return
         unconverted, self._unconverted = self._unconverted, {}
         config = parse_config(OptionView(ctx.options, unconverted))
@@ -112,6 +127,7 @@ class PhonehomeAudit:
                         if config.inline else None)
         if self._live is None or self._live.total.interval != config.total_interval:
             self._live = LiveView(self._console, config.total_interval)
+        self._viewer = None
         self.sink = self._sink_for(config)
         self.config = config
 
@@ -132,7 +148,8 @@ class PhonehomeAudit:
                               spool_dir=config.report_dir, on_record=self._show)
         return WorkerSink(config.settings, config.store_path, time_scale=config.time_scale,
                           fresh=fresh, sensor=config.sensor, spool_dir=config.report_dir,
-                          quiet=config.quiet, total_interval=config.total_interval)
+                          quiet=config.quiet, total_interval=config.total_interval,
+                          on_note=self._noted)
 
     def _show(self, record: dict[str, Any]) -> None:
         if self.config is not None and not self.config.quiet and self._live is not None:
@@ -238,14 +255,7 @@ class PhonehomeAudit:
             log.error(f"phonehome: audit failed for {flow.request.pretty_url}: {e}")
             return
         if result is not None:
-            record = result.record
-            meta.update({
-                "trigger": record["trigger"],
-                "purpose": record["purpose"],
-                "party": record["party"],
-                "rule_ids": record["rule_ids"],
-                "findings": sorted({f["type"] for f in record["findings"]}),
-            })
+            self._note(flow, flow_note(result.record))
 
     def response(self, flow: http.HTTPFlow) -> None:
         self._store(flow)
@@ -268,6 +278,7 @@ class PhonehomeAudit:
             except Exception as e:  # noqa: BLE001
                 log.error(f"phonehome: audit failed for {flow.request.pretty_url}: {e}")
                 return
+            self._await(observation.id, flow)
             self._submit(_unmarked(observation))
 
     def _submit(self, observation: Observation, record: dict[str, Any] | None = None) -> None:
@@ -285,17 +296,79 @@ class PhonehomeAudit:
             if self.auditor is not None:
                 result = self.audit_now(flow, index)
                 if result is not None:
+                    self._note(flow, flow_note(result.record))
                     self._submit(result.observation, result.record)
             elif self._mine(flow):
                 observation = observe_websocket_message(flow, index)
                 if observation is not None:
+                    self._await(observation.id, flow)
                     self._submit(_unmarked(observation))
         except Exception as e:  # noqa: BLE001
             log.error(f"phonehome: websocket audit failed: {e}")
         finally:
             self._audited.pop((flow.id, index), None)
 
+    # --- what a person sees in mitmproxy ---------------------------------------
+
+    def _await(self, record_id: str, flow: http.HTTPFlow) -> None:
+        if self.config is not None and self.config.mark_flows:
+            self._awaited[record_id] = flow
+            while len(self._awaited) > _MAX_AWAITED:
+                self._awaited.popitem(last=False)
+
+    def _noted(self, note: FlowNote) -> None:
+        """A flow's audit, back from the worker: shown on the flow a moment later."""
+        flow = self._awaited.pop(note.id, None)
+        if flow is None:
+            return
+        try:
+            self._note(flow, note)
+            ctx.master.addons.trigger(hooks.UpdateHook([flow]))  # mitmweb redraws it
+        except Exception as e:  # noqa: BLE001
+            log.error(f"phonehome: cannot note flow {note.id}: {e}")
+
+    def _note(self, flow: http.HTTPFlow, note: FlowNote) -> None:
+        """The audit's metadata on the flow; with `phonehome_mark_flows`, its comment
+        (for the request, not its WebSocket messages) and a mark when a finding is high.
+        A person's own comment or mark is left alone."""
+        meta = flow.metadata.setdefault("phonehome", {})
+        message = ":ws" in note.id
+        if not message:
+            meta.update(note.meta)
+        if self.config is None or not self.config.mark_flows:
+            return
+        if not message and (not flow.comment or flow.comment == meta.get("comment")):
+            flow.comment = meta["comment"] = note.comment
+        if note.high and not flow.marked:
+            flow.marked = HIGH_MARK
+
+    def inspect(self, flow: http.HTTPFlow,
+                message: int | None = None) -> tuple[dict[str, Any], Annotations] | None:
+        """The audit of `flow`'s request (or of its WebSocket `message`) for the content
+        view, run now: a view runs only when a person looks, and in worker mode this
+        process has no audit at hand. None when phonehome does not audit the flow."""
+        config = self.config
+        if config is None or self._finished or not isinstance(flow, http.HTTPFlow):
+            return None
+        if not self._mine(flow):
+            return None
+        observation = (observe_request(flow) if message is None
+                       else observe_websocket_message(flow, message))
+        if observation is None:
+            return None
+        auditor = self.auditor
+        if auditor is None:
+            if self._viewer is None:
+                self._viewer = Auditor(config.settings, rules=config.rules,
+                                       identity=config.identity)
+            auditor = self._viewer
+        result = auditor.audit_result(_unmarked(observation))
+        return result.record, annotate(auditor.rules, result.classification, result.payload)
+
     def done(self) -> None:
+        if self._view is not None:
+            unregister_view(self._view)
+            self._view = None
         if self._finished or self.sink is None or self.config is None:
             return
         self._finished = True

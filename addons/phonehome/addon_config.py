@@ -43,7 +43,7 @@ __all__ = [
 
 INT_OPTIONS = ("phonehome_max_body", "phonehome_max_depth", "phonehome_max_leaves")
 BOOL_OPTIONS = ("phonehome_reveal", "phonehome_quiet", "phonehome_enforce_dry_run",
-                "phonehome_audit_process", "phonehome_details")
+                "phonehome_audit_process", "phonehome_details", "phonehome_mark_flows")
 OPTION_NAMES = frozenset(INT_OPTIONS + BOOL_OPTIONS + (
     "phonehome_scope", "phonehome_rules", "phonehome_identity", "phonehome_report_dir",
     "phonehome_store", "phonehome_formats", "phonehome_time_scale", "phonehome_marker_socket",
@@ -85,6 +85,8 @@ class AddonConfig:
     """The summary when mitmdump stops: every table, not one screen."""
     total_interval: float
     """Seconds between the live view's running totals; 0: none."""
+    mark_flows: bool = True
+    """Comment each audited flow and mark those with a high finding."""
 
     @property
     def inline(self) -> bool:
@@ -148,6 +150,9 @@ def add_options(loader: Any) -> None:
     loader.add_option("phonehome_audit_process", bool, True,
                       "In observe mode, audit in a child process so proxying is not slowed "
                       "(enforce mode always audits inline).")
+    loader.add_option("phonehome_mark_flows", bool, True,
+                      "Comment each audited flow with a one-line summary and mark flows "
+                      "with a high finding (filter them with ~marked).")
 
 
 def hold_unconvertible(options: Any) -> dict[str, Any]:
@@ -286,7 +291,7 @@ def parse_config(options: Any) -> AddonConfig:
         max_depth=check("phonehome_max_depth", at_least(1), defaults.max_depth),
         max_leaves=check("phonehome_max_leaves", at_least(1), defaults.max_leaves),
     )
-    reveal, quiet, dry_run, audit_process, details = (
+    reveal, quiet, dry_run, audit_process, details, mark_flows = (
         check(name, _as_bool, False) for name in BOOL_OPTIONS)
     total_interval = check("phonehome_total_interval", _seconds, TOTAL_INTERVAL)
     scope = check("phonehome_scope", _scope)
@@ -341,7 +346,7 @@ def parse_config(options: Any) -> AddonConfig:
         scope=scope, formats=formats, settings=settings, rules=rules, identity=identity,
         policy=policy, time_scale=time_scale, report_dir=report_dir, store_path=store_path,
         sensor=sensor, marker_socket=marker_socket, audit_process=audit_process, quiet=quiet,
-        details=details, total_interval=total_interval,
+        details=details, total_interval=total_interval, mark_flows=mark_flows,
     )
 
 

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Protocol
 
+from ..flow_view import FlowNote, flow_note
 from ..model import Observation
 from .pipeline import Auditor, AuditSettings
 from .session import AuditSession
@@ -85,8 +86,10 @@ class WorkerSink:
 
     def __init__(self, settings: AuditSettings, store_path: StoreTarget, *, time_scale: float,
                  fresh: bool, sensor: str, spool_dir: Path, quiet: bool,
-                 total_interval: float = 0.0) -> None:
+                 total_interval: float = 0.0,
+                 on_note: Callable[[FlowNote], None] | None = None) -> None:
         self.store_path = store_path
+        self._on_note = on_note
         self._settings = settings
         self._time_scale = time_scale
         self._fresh = fresh
@@ -111,7 +114,8 @@ class WorkerSink:
                                       time_scale=self._time_scale, quiet=self._quiet,
                                       total_interval=self._total_interval,
                                       fresh=self._fresh, sensor=self._sensor,
-                                      spool_dir=self._spool_dir).start()
+                                      spool_dir=self._spool_dir,
+                                      notes=self._on_note is not None).start()
         if self.worker.alive:
             return self.worker
         self._fall_back()
@@ -127,9 +131,12 @@ class WorkerSink:
                 worker.finish(timeout=5)
             except Exception:  # noqa: BLE001 - it is gone either way
                 pass
-        self.session = AuditSession(self._settings, self.store_path, time_scale=self._time_scale,
-                                    inputs=_LIVE_INPUTS, fresh_store=False, sensor=self._sensor,
-                                    spool_dir=self._spool_dir, must_connect=False)
+        on_note = self._on_note
+        self.session = AuditSession(
+            self._settings, self.store_path, time_scale=self._time_scale, inputs=_LIVE_INPUTS,
+            fresh_store=False, sensor=self._sensor, spool_dir=self._spool_dir,
+            must_connect=False,
+            on_record=None if on_note is None else (lambda record: on_note(flow_note(record))))
 
     def submit(self, observation: Observation, record: dict[str, Any] | None = None) -> None:
         worker = self._live_worker()
@@ -151,8 +158,16 @@ class WorkerSink:
             self.session.mark(label, timestamp)
 
     def tick(self) -> None:
-        if self._live_worker() is None and self.session is not None:
-            self.session.tick()  # the worker commits on its own
+        worker = self._live_worker()
+        if worker is not None:
+            self._pass_notes(worker)  # the worker commits on its own
+        elif self.session is not None:
+            self.session.tick()
+
+    def _pass_notes(self, worker: AuditWorker) -> None:
+        if self._on_note is not None:
+            for note in worker.notes():
+                self._on_note(note)
 
     def finish(self) -> bool:
         if self.session is not None:
@@ -161,4 +176,5 @@ class WorkerSink:
         if self.worker is None:
             return False
         self.worker.finish()
+        self._pass_notes(self.worker)
         return True

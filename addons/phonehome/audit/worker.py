@@ -53,14 +53,18 @@ def _yield_to_the_proxy() -> None:
 def _worker_main(settings: AuditSettings, store_path: StoreTarget, inputs: Mapping[str, Any],
                  time_scale: float, quiet: bool, fresh: bool, inbox: Any,
                  sensor: str | None = None, spool_dir: Path | None = None,
-                 total_interval: float = 0.0) -> None:
+                 total_interval: float = 0.0, outbox: Any = None) -> None:
     # The proxy decides when we stop: Ctrl-C, SIGTERM and SIGHUP reach the whole
     # process group, and the proxy then asks us to finish the store.
     for signum in GROUP_SIGNALS:
         signal.signal(signum, signal.SIG_IGN)  # inherited already; made explicit
     _yield_to_the_proxy()
+    from ..flow_view import flow_note
     from ..report.terminal import LiveView
     from .session import AuditSession
+
+    if outbox is not None:
+        outbox.cancel_join_thread()  # notes unread at the end must not hold up the exit
 
     live = None
     if not quiet:
@@ -90,6 +94,8 @@ def _worker_main(settings: AuditSettings, store_path: StoreTarget, inputs: Mappi
                 session.mark(item[1], item[2])
             elif kind == _OBSERVATION:
                 record = session.submit(item[1], item[2])
+                if outbox is not None:
+                    outbox.put(flow_note(record))
                 if live is not None:
                     live.show(record)
     finally:
@@ -97,19 +103,22 @@ def _worker_main(settings: AuditSettings, store_path: StoreTarget, inputs: Mappi
 
 
 class AuditWorker:
-    """`submit()` observations and `mark()` moments; `finish()` waits for the store."""
+    """`submit()` observations and `mark()` moments; `finish()` waits for the store.
+    With `notes`, each audited flow's `FlowNote` comes back through `notes()`."""
 
     def __init__(self, settings: AuditSettings, store_path: StoreTarget, *,
                  inputs: Mapping[str, Any] | None = None, time_scale: float = 1.0,
                  quiet: bool = False, fresh: bool = True, sensor: str | None = None,
-                 spool_dir: Path | None = None, total_interval: float = 0.0) -> None:
+                 spool_dir: Path | None = None, total_interval: float = 0.0,
+                 notes: bool = False) -> None:
         context = multiprocessing.get_context("spawn")
         self._inbox = context.Queue()
+        self._outbox = context.Queue() if notes else None
         self.store_path = store_path
         self._process = context.Process(
             target=_worker_main,
             args=(settings, store_path, dict(inputs or {}), time_scale, quiet, fresh,
-                  self._inbox, sensor, spool_dir, total_interval),
+                  self._inbox, sensor, spool_dir, total_interval, self._outbox),
             name="phonehome-audit", daemon=True,
         )
 
@@ -144,6 +153,16 @@ class AuditWorker:
 
     def mark(self, label: str, timestamp: float) -> None:
         self._inbox.put((_MARK, label, timestamp))
+
+    def notes(self, limit: int = 10_000) -> list[Any]:
+        """The flow notes the child has sent so far (at most `limit`), without waiting."""
+        found: list[Any] = []
+        while self._outbox is not None and len(found) < limit:
+            try:
+                found.append(self._outbox.get_nowait())
+            except (queue.Empty, OSError, ValueError):  # empty, or closed at the end
+                break
+        return found
 
     def finish(self, timeout: float = 300.0) -> None:
         """Audit what is queued, close the store, and stop."""
