@@ -100,59 +100,66 @@ class AddonConfig:
 
 def add_options(loader: Any) -> None:
     """Declare every `phonehome_*` option (mitmproxy's `load` hook)."""
-    limits = DecodeLimits()
-    loader.add_option("phonehome_scope", str, "",
-                      "Audit only flows matching this mitmproxy filter (default: all).")
-    loader.add_option("phonehome_rules", Sequence[str], [],
-                      "Extra rule packs (YAML files or folders), added to the bundled ones.")
-    loader.add_option("phonehome_identity", str, "",
-                      "Identity file (YAML) with your own values to look for.")
-    loader.add_option("phonehome_reveal", bool, False,
-                      "Show raw values in reports instead of redacted evidence.")
-    loader.add_option("phonehome_report_dir", str, "reports",
-                      "Folder for the reports written when mitmdump stops.")
-    loader.add_option("phonehome_store", str, "",
-                      "Findings store: a SQLite file (default: <report_dir>/audit.sqlite) "
-                      "or a postgresql:// URL shared by many proxies.")
-    loader.add_option("phonehome_sensor", str, "",
-                      "This proxy's name in a shared store (default: the host name).")
-    loader.add_option("phonehome_formats", str, "json,md,html,csv",
-                      "Report formats: json, md, html, csv, or all.")
-    loader.add_option("phonehome_quiet", bool, False,
-                      "No live one-line-per-flow view.")
-    loader.add_option("phonehome_details", bool, False,
-                      "When mitmdump stops, print every table, not the one-screen summary.")
-    loader.add_option("phonehome_total_interval", str, f"{TOTAL_INTERVAL:g}",
-                      "Seconds between the live view's running totals (flows, findings, "
-                      "new destinations); 0: none.")
-    loader.add_option("phonehome_max_body", int, limits.max_decompressed_bytes,
-                      "Largest decompressed body to decode, in bytes.")
-    loader.add_option("phonehome_max_depth", int, limits.max_depth,
-                      "Deepest nesting to decode.")
-    loader.add_option("phonehome_max_leaves", int, limits.max_leaves,
-                      "Most values to decode per flow.")
-    loader.add_option("phonehome_time_scale", str, "1",
-                      "Stretch timestamps by this factor (for time-compressed simulations).")
-    loader.add_option("phonehome_marker_socket", str, "",
-                      "Socket for `phonehome mark`; default: "
-                      "<report_dir>/.phonehome-markers.sock.")
-    loader.add_option("phonehome_enforce", str, "observe",
-                      "observe (change nothing), redact flagged values, or block telemetry.",
-                      choices=MODES)
-    loader.add_option("phonehome_enforce_dry_run", bool, False,
-                      "Report what enforce mode would redact or block, and pass everything.")
-    loader.add_option("phonehome_enforce_file", str, "",
-                      "Enforce file (YAML): actions per rule id, category or finding type.")
-    loader.add_option("phonehome_app", str, "auto",
-                      "The audited app (webex, teams, … a first-party pack id), whose vendor "
-                      "is the first party and whose claims are checked; auto: the vendor "
-                      "whose domains carry most of the telemetry.")
-    loader.add_option("phonehome_audit_process", bool, True,
-                      "In observe mode, audit in a child process so proxying is not slowed "
-                      "(enforce mode always audits inline).")
-    loader.add_option("phonehome_mark_flows", bool, True,
-                      "Comment each audited flow with a one-line summary and mark flows "
-                      "with a high finding (filter them with ~marked).")
+    for name, kind, default, text, choices in _declared_options(DecodeLimits()):
+        loader.add_option(name, kind, default, text, choices=choices)
+
+
+_Declared = tuple[str, Any, Any, str, "Sequence[str] | None"]
+
+
+def _declared_options(limits: DecodeLimits) -> list[_Declared]:
+    return [
+        ("phonehome_scope", str, "",
+         "Audit only flows matching this mitmproxy filter (default: all).", None),
+        ("phonehome_rules", Sequence[str], [],
+         "Extra rule packs (YAML files or folders), added to the bundled ones.", None),
+        ("phonehome_identity", str, "",
+         "Identity file (YAML) with your own values to look for.", None),
+        ("phonehome_reveal", bool, False,
+         "Show raw values in reports instead of redacted evidence.", None),
+        ("phonehome_report_dir", str, "reports",
+         "Folder for the reports written when mitmdump stops.", None),
+        ("phonehome_store", str, "",
+         "Findings store: a SQLite file (default: <report_dir>/audit.sqlite) or a "
+         "postgresql:// URL shared by many proxies.", None),
+        ("phonehome_sensor", str, "",
+         "This proxy's name in a shared store (default: the host name).", None),
+        ("phonehome_formats", str, "json,md,html,csv",
+         "Report formats: json, md, html, csv, or all.", None),
+        ("phonehome_quiet", bool, False,
+         "No live one-line-per-flow view.", None),
+        ("phonehome_details", bool, False,
+         "When mitmdump stops, print every table, not the one-screen summary.", None),
+        ("phonehome_total_interval", str, f"{TOTAL_INTERVAL:g}",
+         "Seconds between the live view's running totals (flows, findings, new "
+         "destinations); 0: none.", None),
+        ("phonehome_max_body", int, limits.max_decompressed_bytes,
+         "Largest decompressed body to decode, in bytes.", None),
+        ("phonehome_max_depth", int, limits.max_depth,
+         "Deepest nesting to decode.", None),
+        ("phonehome_max_leaves", int, limits.max_leaves,
+         "Most values to decode per flow.", None),
+        ("phonehome_time_scale", str, "1",
+         "Stretch timestamps by this factor (for time-compressed simulations).", None),
+        ("phonehome_marker_socket", str, "",
+         "Socket for `phonehome mark`; default: <report_dir>/.phonehome-markers.sock.", None),
+        ("phonehome_enforce", str, "observe",
+         "observe (change nothing), redact flagged values, or block telemetry.", MODES),
+        ("phonehome_enforce_dry_run", bool, False,
+         "Report what enforce mode would redact or block, and pass everything.", None),
+        ("phonehome_enforce_file", str, "",
+         "Enforce file (YAML): actions per rule id, category or finding type.", None),
+        ("phonehome_app", str, "auto",
+         "The audited app (webex, teams, … a first-party pack id), whose vendor is the"
+         " first party and whose claims are checked; auto: the vendor whose domains "
+         "carry most of the telemetry.", None),
+        ("phonehome_audit_process", bool, True,
+         "In observe mode, audit in a child process so proxying is not slowed (enforce"
+         " mode always audits inline).", None),
+        ("phonehome_mark_flows", bool, True,
+         "Comment each audited flow with a one-line summary and mark flows with a high"
+         " finding (filter them with ~marked).", None),
+    ]
 
 
 def hold_unconvertible(options: Any) -> dict[str, Any]:
@@ -359,24 +366,23 @@ def _scope(text: str) -> Any:
     return parsed
 
 
-def _time_scale(value: Any) -> float:
+def _number(value: Any, fits: Callable[[float], bool], requirement: str) -> float:
     try:
-        scale = float(value)
+        number = float(value)
     except (TypeError, ValueError):
         raise ValueError(f"not a number: {value!r}") from None
-    if not (math.isfinite(scale) and 0 < scale <= _MAX_TIME_SCALE):
-        raise ValueError(f"must be above 0 and at most {_MAX_TIME_SCALE:g}, not {value!r}")
-    return scale
+    if not (math.isfinite(number) and fits(number)):
+        raise ValueError(f"{requirement}, not {value!r}")
+    return number
+
+
+def _time_scale(value: Any) -> float:
+    return _number(value, lambda scale: 0 < scale <= _MAX_TIME_SCALE,
+                   f"must be above 0 and at most {_MAX_TIME_SCALE:g}")
 
 
 def _seconds(value: Any) -> float:
-    try:
-        seconds = float(value)
-    except (TypeError, ValueError):
-        raise ValueError(f"not a number: {value!r}") from None
-    if not (math.isfinite(seconds) and seconds >= 0):
-        raise ValueError(f"must be 0 or more seconds, not {value!r}")
-    return seconds
+    return _number(value, lambda seconds: seconds >= 0, "must be 0 or more seconds")
 
 
 def _mode(text: Any) -> str:

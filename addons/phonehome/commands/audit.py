@@ -6,7 +6,6 @@ import argparse
 import io
 import os
 import signal
-import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,6 +15,7 @@ from rich.console import Console
 
 from ..exitcodes import ExitCode
 from ..model import SEVERITIES, severity_rank
+from .output import add_details_argument, consoles
 from .selection import store_target
 
 __all__ = ["register", "run_audit"]
@@ -55,8 +55,7 @@ def register(subparsers: Any) -> None:
     parser.add_argument("-j", "--jobs", type=int, default=None, metavar="N",
                         help="audit on N worker processes; 1: in this process (default: "
                              "one per core for captures over 8 MB, else 1)")
-    parser.add_argument("--details", action="store_true",
-                        help="print every table, not the one-screen summary")
+    add_details_argument(parser)
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar or summary")
     parser.set_defaults(func=run_audit)
 
@@ -115,8 +114,7 @@ def run_audit(args: argparse.Namespace, *, out: Any = None, err: Any = None) -> 
     from ..report.terminal import format_summary
     from ..report.write import parse_formats, write_report
 
-    console = Console(file=out or sys.stdout, soft_wrap=True)
-    errors = Console(file=err or sys.stderr, soft_wrap=True)
+    console, errors = consoles(out, err)
     _stop_cleanly_on_signals()
     try:
         formats = parse_formats(args.format)

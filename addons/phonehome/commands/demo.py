@@ -10,15 +10,13 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
-import sys
 import tempfile
 from pathlib import Path
 from typing import Any
 
-from rich.console import Console
-
 from ..exitcodes import ExitCode
 from ..terms import ACTIONS
+from .output import add_details_argument, consoles
 
 __all__ = ["register", "run_demo"]
 
@@ -38,8 +36,7 @@ def register(subparsers: Any) -> None:
                         help="report formats (default: all)")
     parser.add_argument("--enforce", choices=ACTIONS, default="observe",
                         help="enforce mode for the proxy (default: observe)")
-    parser.add_argument("--details", action="store_true",
-                        help="print every table, not the one-screen summary")
+    add_details_argument(parser)
     parser.add_argument("--keep-workdir", action="store_true",
                         help="keep the temporary folder with the capture and server record")
     parser.set_defaults(func=run_demo)
@@ -51,8 +48,7 @@ def run_demo(args: argparse.Namespace) -> int:
     from ..simulate.harness import HarnessError, run_through_proxy
     from ..simulate.leaks import parse_leaks
 
-    console = Console(soft_wrap=True)
-    errors = Console(file=sys.stderr, soft_wrap=True)
+    console, errors = consoles()
     try:
         leaks = parse_leaks(args.leaks)
     except ValueError as e:

@@ -6,13 +6,11 @@ STORE is a SQLite file or a shared postgresql:// store, narrowed by sensor and t
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 from typing import Any
 
-from rich.console import Console
-
 from ..exitcodes import ExitCode
+from .output import add_details_argument, consoles
 from .selection import add_selection_arguments, selection_from_args, store_target
 
 __all__ = ["register", "run_report"]
@@ -30,8 +28,7 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--app", metavar="NAME",
                         help="the audited app (a first-party pack id, or auto); "
                              "default: the one the audit was run with")
-    parser.add_argument("--details", action="store_true",
-                        help="print every table, not the one-screen summary")
+    add_details_argument(parser)
     parser.add_argument("-q", "--quiet", action="store_true")
     parser.set_defaults(func=run_report)
 
@@ -42,8 +39,7 @@ def run_report(args: argparse.Namespace) -> int:
     from ..report.terminal import format_summary
     from ..report.write import parse_formats, write_report
 
-    console = Console(soft_wrap=True)
-    errors = Console(file=sys.stderr, soft_wrap=True)
+    console, errors = consoles()
     try:
         formats = parse_formats(args.format)
         report = report_from_store(args.store, app=args.app,

@@ -15,7 +15,6 @@ import json
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import jinja2
@@ -24,11 +23,11 @@ from ..model import CATEGORIES, PARTIES, TRIGGERS
 from .document import ROWS_SHOWN, Document, as_document
 from .html_parts import EXAMPLES_PER_CLAIM, claim_examples, digest_matcher, finding_sections
 from .html_tree import html_text, payload_tree
-from .view import format_size, format_time, max_severity
+from .jinja_env import TEMPLATES, template_environment
+from .view import format_time, max_severity
 
 __all__ = ["format_html", "html_environment", "timeline_model", "TRIGGER_COLORS"]
 
-TEMPLATES = Path(__file__).resolve().parent / "templates"
 MAX_DECODED_CHARS = 100_000
 """A flow's pretty-printed payload is cut here (the JSON report has it whole) ..."""
 MAX_MARKER_LINES = 200
@@ -243,17 +242,8 @@ class _Assets:
 @functools.cache
 def html_environment() -> tuple[jinja2.Environment, _Assets]:
     """Built once: the autoescaping environment and the inline assets with their hashes."""
-    env = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(str(TEMPLATES)),
-        autoescape=True,
-        finalize=html_text,
-        trim_blocks=True,
-        lstrip_blocks=True,
-        undefined=jinja2.StrictUndefined,
-    )
-    env.filters.update(
-        size=format_size, time=format_time, pretty=_pretty, words=_words, dumps=json.dumps
-    )
+    env = template_environment(autoescape=True, finalize=html_text, pretty=_pretty,
+                               words=_words, dumps=json.dumps)
     css = (TEMPLATES / "report.css").read_text(encoding="utf-8")
     js = (TEMPLATES / "report.js").read_text(encoding="utf-8")
     if "</" in js or "</" in css:

@@ -11,20 +11,19 @@ import functools
 import re
 from collections import Counter
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 from typing import Any
 
 import jinja2
 
 from .document import ROWS_SHOWN, Document, as_document
+from .jinja_env import template_environment
 from .safe_text import visible
-from .view import format_size, format_time, max_severity
+from .view import max_severity
 
 __all__ = ["digest_spread", "format_markdown", "markdown_environment", "md_escape"]
 
 DESTINATIONS_SHOWN = 6
 """Destinations shown per digest item; audit.json has them all."""
-TEMPLATES = Path(__file__).resolve().parent / "templates"
 
 
 class _Raw(str):
@@ -105,24 +104,9 @@ def digest_spread(digest: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
 @functools.cache
 def markdown_environment() -> jinja2.Environment:
     """Built once: the loader, filters and escaping finalizer."""
-    env = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(str(TEMPLATES)),
-        autoescape=False,
-        finalize=md_escape,
-        trim_blocks=True,
-        lstrip_blocks=True,
-        keep_trailing_newline=True,
-        undefined=jinja2.StrictUndefined,
-    )
-    env.filters.update(
-        code=_code,
-        codes=_codes,
-        ids=_ids,
-        counts=_counts,
-        size=format_size,
-        time=format_time,
-        raw=_Raw,
-    )
+    env = template_environment(autoescape=False, finalize=md_escape,
+                               keep_trailing_newline=True, code=_code, codes=_codes,
+                               ids=_ids, counts=_counts, raw=_Raw)
     return env
 
 
