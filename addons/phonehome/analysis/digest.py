@@ -15,6 +15,7 @@ from msgspec import Struct
 from msgspec.structs import replace
 
 from ..model import severity_rank
+from .groups import Spread
 from .records import Finding
 
 __all__ = ["DigestDestination", "DigestEntry", "Digest", "DigestKeys", "ItemKey",
@@ -166,39 +167,7 @@ class DigestKeys:
         return ("detected", finding.type, fingerprint or _BY_EVIDENCE + finding.evidence)
 
 
-class _Place:
-    """What an item and a destination both keep."""
-
-    __slots__ = ("severity", "encodings", "triggers", "count", "flow_count", "first", "last",
-                 "example", "last_flow")
-
-    def __init__(self, severity: str, timestamp: float, flow_id: str) -> None:
-        self.severity = severity
-        self.encodings: dict[str, None] = {}
-        self.triggers: Counter[str] = Counter()
-        self.count = 0
-        self.flow_count = 0
-        self.first = self.last = timestamp
-        self.example = flow_id
-        self.last_flow = -1
-
-    def add(self, flow_number: int, timestamp: float, trigger: str, finding: Finding,
-            new_place: bool) -> None:
-        if severity_rank(finding.severity) > severity_rank(self.severity):
-            self.severity = finding.severity
-        self.encodings[finding.encoding or "plain"] = None
-        if not new_place:
-            return
-        self.count += 1
-        self.first = min(self.first, timestamp)
-        self.last = max(self.last, timestamp)
-        if self.last_flow != flow_number:
-            self.last_flow = flow_number
-            self.flow_count += 1
-            self.triggers[trigger] += 1
-
-
-class _Destination(_Place):
+class _Destination(Spread):
     __slots__ = ("organization", "party", "locations")
 
     def __init__(self, severity: str, timestamp: float, flow_id: str,
@@ -209,7 +178,7 @@ class _Destination(_Place):
         self.locations: Counter[str] = Counter()
 
 
-class _Item(_Place):
+class _Item(Spread):
     __slots__ = ("key", "fingerprint", "evidence", "plain", "organizations", "destinations")
 
     def __init__(self, key: ItemKey, finding: Finding, timestamp: float, flow_id: str) -> None:

@@ -16,7 +16,7 @@ from msgspec import Struct
 from ..model import severity_rank
 from .records import Finding
 
-__all__ = ["FindingGroup", "FindingGroups", "MAX_GROUPS", "SAMPLE_FLOWS", "group_key"]
+__all__ = ["FindingGroup", "FindingGroups", "MAX_GROUPS", "SAMPLE_FLOWS", "Spread", "group_key"]
 
 SAMPLE_FLOWS = 5
 """Flow ids kept per group (the first ones seen)."""
@@ -54,24 +54,52 @@ def group_key(finding: Finding, host: str) -> tuple[str, str, str, str]:
     return finding.type, host, finding.location, str(value)
 
 
-class _Group:
-    __slots__ = ("finding", "host", "severity", "fingerprint", "evidence", "encodings",
-                 "count", "flow_count", "first", "last", "triggers", "flows", "last_position")
+class Spread:
+    """How often a finding was seen, when, how severe, in which encodings, under which
+    triggers: what a finding group and a digest item (and its destinations) keep."""
 
-    def __init__(self, finding: Finding, host: str, fingerprint: str | None,
-                 evidence: str) -> None:
-        self.finding = finding
-        self.host = host
-        self.severity = finding.severity
-        self.fingerprint = fingerprint
-        self.evidence = evidence
+    __slots__ = ("severity", "encodings", "triggers", "count", "flow_count", "first", "last",
+                 "example", "last_flow")
+
+    def __init__(self, severity: str, timestamp: float, flow_id: str) -> None:
+        self.severity = severity
         self.encodings: dict[str, None] = {}
+        self.triggers: Counter[str] = Counter()
         self.count = 0
         self.flow_count = 0
-        self.first = self.last = 0.0
-        self.triggers: Counter[str] = Counter()
+        self.first = self.last = timestamp
+        self.example = flow_id
+        self.last_flow = -1
+
+    def add(self, flow_number: int, timestamp: float, trigger: str, finding: Finding,
+            new_place: bool = True) -> None:
+        """`new_place` False: a finding at a place already counted (its severity and
+        encoding still count)."""
+        if severity_rank(finding.severity) > severity_rank(self.severity):
+            self.severity = finding.severity
+        self.encodings[finding.encoding or "plain"] = None
+        if not new_place:
+            return
+        self.count += 1
+        self.first = min(self.first, timestamp)
+        self.last = max(self.last, timestamp)
+        if self.last_flow != flow_number:
+            self.last_flow = flow_number
+            self.flow_count += 1
+            self.triggers[trigger] += 1
+
+
+class _Group(Spread):
+    __slots__ = ("finding", "host", "fingerprint", "evidence", "flows")
+
+    def __init__(self, finding: Finding, host: str, fingerprint: str | None, evidence: str,
+                 timestamp: float, flow_id: str) -> None:
+        super().__init__(finding.severity, timestamp, flow_id)
+        self.finding = finding
+        self.host = host
+        self.fingerprint = fingerprint
+        self.evidence = evidence
         self.flows: list[str] = []
-        self.last_position = -1
 
 
 class FindingGroups:
@@ -94,20 +122,11 @@ class FindingGroups:
                     group = self._groups.get(key)
                     fingerprint, evidence = None, OTHER_VALUES
                 if group is None:
-                    group = self._groups[key] = _Group(finding, host, fingerprint, evidence)
-                    group.first = group.last = timestamp
-            group.count += 1
-            if severity_rank(finding.severity) > severity_rank(group.severity):
-                group.severity = finding.severity
-            group.encodings[finding.encoding or "plain"] = None
-            group.first = min(group.first, timestamp)
-            group.last = max(group.last, timestamp)
-            if group.last_position != position:
-                group.last_position = position
-                group.flow_count += 1
-                group.triggers[trigger] += 1
-                if len(group.flows) < SAMPLE_FLOWS:
-                    group.flows.append(flow_id)
+                    group = self._groups[key] = _Group(finding, host, fingerprint, evidence,
+                                                       timestamp, flow_id)
+            if group.last_flow != position and len(group.flows) < SAMPLE_FLOWS:
+                group.flows.append(flow_id)
+            group.add(position, timestamp, trigger, finding)
 
     def __len__(self) -> int:
         return len(self._groups)
