@@ -269,10 +269,11 @@ class Checker:
             raise DocumentError(sorted(self.errors, key=lambda e: (e.line, e.col)))
 
     def keys(self, m: Any, pos: Pos, allowed: Sequence[str], required: Sequence[str],
-             what: str) -> bool:
-        """Whether `m` is a mapping; unknown keys (with a hint) and missing ones are errors."""
+             what: str, not_mapping: str | None = None) -> bool:
+        """Whether `m` is a mapping (else the error `not_mapping`, or one naming `what`);
+        unknown keys (with a hint) and missing ones are errors."""
         if not isinstance(m, LDict):
-            self.err(pos, f"{what} must be a mapping, not {typename(m)}")
+            self.err(pos, not_mapping or f"{what} must be a mapping, not {typename(m)}")
             return False
         for key in m:
             if key not in allowed:

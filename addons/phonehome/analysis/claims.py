@@ -151,6 +151,12 @@ class _Check:
     def verdict(self, facts: SessionFacts, purpose_of: Any) -> _Verdict:
         raise NotImplementedError
 
+    def _none_in_scope(self, absent: str) -> _Verdict:
+        """The claim holds: no `absent` in any in-scope flow (some may not have been
+        examined)."""
+        return _Verdict("holds", f"no {absent} in {_plural(self.flows, self.scope + ' flow')}"
+                                 f"{_unexamined_note(self.broken)}")
+
 
 class _FindingsCheck(_Check):
     def __init__(self, params: Mapping[str, Any], what: str) -> None:
@@ -193,11 +199,7 @@ class _FindingsCheck(_Check):
                 f"({_top(self.kinds)})",
                 tuple(hits.first), hits.count,
             )
-        return _Verdict(
-            "holds",
-            f"no {self.what} findings in {_plural(self.flows, scope + ' flow')}"
-            f"{_unexamined_note(self.broken)}",
-        )
+        return self._none_in_scope(f"{self.what} findings")
 
 
 class _AnonymizedCheck(_Check):
@@ -269,11 +271,7 @@ class _AnonymizedCheck(_Check):
                 "no identity file was given, so your own values could not be looked for "
                 f"(no persistent id links {scope} flows)",
             )
-        return _Verdict(
-            "holds",
-            f"no identity match and no persistent id in {_plural(self.flows, scope + ' flow')}"
-            f"{_unexamined_note(self.broken)}",
-        )
+        return self._none_in_scope("identity match and no persistent id")
 
 
 class _ThirdPartyCheck(_Check):

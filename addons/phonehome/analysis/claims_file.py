@@ -237,11 +237,9 @@ def load_claims(path: Path) -> ClaimSet:
 
 
 def _claim(chk: Checker, raw: Any, pos: Pos) -> Claim | None:
-    if not isinstance(raw, LDict):
-        chk.err(pos, "each claim is a mapping")
-        return None
     before = len(chk.errors)
-    chk.keys(raw, pos, _CLAIM_KEYS, (), "claim")
+    if not chk.keys(raw, pos, _CLAIM_KEYS, (), "claim", "each claim is a mapping"):
+        return None
     claim_id = raw.get("id")
     if not isinstance(claim_id, str) or not _ID_RE.match(claim_id):
         chk.err(chk.vpos(raw, "id"), "claim `id` must be a slug like 'webex-no-personal-data'")
@@ -267,11 +265,10 @@ def _claim(chk: Checker, raw: Any, pos: Pos) -> Claim | None:
 
 
 def _source(chk: Checker, raw: Any, pos: Pos) -> ClaimSource | None:
-    if not isinstance(raw, LDict):
-        chk.err(pos, "claim `source` must be a mapping with at least `title`")
-        return None
     before = len(chk.errors)
-    chk.keys(raw, pos, _SOURCE_KEYS, (), "source")
+    if not chk.keys(raw, pos, _SOURCE_KEYS, (), "source",
+                    "claim `source` must be a mapping with at least `title`"):
+        return None
     for key in _SOURCE_KEYS:
         value = raw.get(key)
         if (key == "title" or value is not None) and not _text(value):
