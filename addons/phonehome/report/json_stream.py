@@ -7,7 +7,7 @@ the same valid, indented JSON at any size, and memory does not grow with it.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import IO, Any
 
 import msgspec
@@ -18,7 +18,7 @@ __all__ = ["JsonReportWriter", "format_json", "encode"]
 def _fallback(value: Any) -> Any:
     if isinstance(value, bytes):
         return value.hex()
-    if isinstance(value, (set, frozenset)):
+    if isinstance(value, (set, frozenset, Sequence)):  # Sequence: ids listed when written
         return list(value)
     return str(value)
 
@@ -34,6 +34,26 @@ def encode(value: Any, depth: int = 0) -> bytes:
 
 def _member(key: str, value: Any) -> bytes:
     return b"  " + _ENCODER.encode(key) + b": " + encode(value, 1)
+
+
+def _write(out: IO[bytes], value: Any, depth: int) -> None:
+    """`encode(value, depth)`, written a member or an item at a time: a session-wide
+    section (thousands of phases, a persistent id's flows) never sits whole in memory."""
+    if isinstance(value, Mapping) and value:
+        opening, items = b"{", ((_ENCODER.encode(k) + b": ", v) for k, v in value.items())
+        closing = b"}"
+    elif (isinstance(value, Sequence) and not isinstance(value, (str, bytes, bytearray))
+          and value):
+        opening, items, closing = b"[", ((b"", v) for v in value), b"]"
+    else:
+        out.write(encode(value, depth))
+        return
+    out.write(opening)
+    indent = b"\n" + b"  " * (depth + 1)
+    for index, (prefix, item) in enumerate(items):
+        out.write((b"," if index else b"") + indent + prefix)
+        _write(out, item, depth + 1)
+    out.write(b"\n" + b"  " * depth + closing)
 
 
 class JsonReportWriter:
@@ -55,7 +75,8 @@ class JsonReportWriter:
     def finish(self) -> None:
         self.out.write(b"\n  ]" if self.flows else b"]")
         for key, value in self.tail.items():
-            self.out.write(b",\n" + _member(key, value))
+            self.out.write(b",\n  " + _ENCODER.encode(key) + b": ")
+            _write(self.out, value, 1)
         self.out.write(b"\n}\n")
 
 
