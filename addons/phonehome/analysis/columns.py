@@ -1,29 +1,43 @@
 """Per-flow values held by position in a few bytes each, so that what the analysis keeps
 of every flow between its passes over the store does not grow with the flows' objects:
-ids packed into one buffer, repeated values as indexes into a table of distinct ones.
+ids spilled to a temporary file, repeated values as indexes into a table of distinct ones.
 """
 
 from __future__ import annotations
 
+import os
+import tempfile
 from array import array
 from collections.abc import Hashable, Iterator, Sequence
-from typing import Any, Generic, TypeVar, overload
+from typing import IO, Any, Generic, TypeVar, overload
 
-__all__ = ["FlowIds", "IdList", "Interned"]
+__all__ = ["FlowIds", "IdList", "Interned", "Mapped"]
 
 T = TypeVar("T", bound=Hashable)
 
 
 class FlowIds(Sequence[str]):
-    """Strings by position, packed as UTF-8 in one buffer (about their length each)."""
+    """Strings by position, spilled as UTF-8 to an unnamed temporary file: 8 bytes of
+    memory each (where it ends). `close()` (or collection) drops the file."""
+
+    _SPILL = 1 << 16
 
     def __init__(self) -> None:
-        self._data = bytearray()
+        self._file: IO[bytes] | None = None
+        self._spilled = 0
+        self._pending = bytearray()
         self._ends = array("Q")
 
     def append(self, value: str) -> None:
-        self._data += value.encode("utf-8", "surrogatepass")
-        self._ends.append(len(self._data))
+        self._pending += value.encode("utf-8", "surrogatepass")
+        self._ends.append(self._spilled + len(self._pending))
+        if len(self._pending) >= self._SPILL:
+            if self._file is None:
+                self._file = tempfile.TemporaryFile(prefix="phonehome-ids-")
+            self._file.seek(0, os.SEEK_END)  # reads move the position
+            self._file.write(self._pending)
+            self._spilled += len(self._pending)
+            self._pending.clear()
 
     def __len__(self) -> int:
         return len(self._ends)
@@ -41,7 +55,18 @@ class FlowIds(Sequence[str]):
             index += len(self._ends)
         end = self._ends[index]  # IndexError past the end
         start = self._ends[index - 1] if index else 0
-        return self._data[start:end].decode("utf-8", "surrogatepass")
+        if start >= self._spilled:
+            data = self._pending[start - self._spilled:end - self._spilled]
+        else:
+            assert self._file is not None
+            self._file.seek(start)
+            data = self._file.read(end - start)
+        return data.decode("utf-8", "surrogatepass")
+
+    def close(self) -> None:
+        if self._file is not None:
+            self._file.close()
+            self._file = None
 
 
 class IdList(Sequence[str]):
@@ -97,3 +122,31 @@ class Interned(Sequence[T], Generic[T]):
         if isinstance(index, slice):
             return [self.values[i] for i in self.indexes[index]]
         return self.values[self.indexes[index]]
+
+
+class Mapped(Sequence[Any]):
+    """`function(item)` for each of `items`, made when read: a report section kept as
+    its compact values (the markers as tuples, not as their dicts)."""
+
+    def __init__(self, items: Sequence[Any], function: Any) -> None:
+        self._items = items
+        self._function = function
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def __getitem__(self, index: Any) -> Any:
+        if isinstance(index, slice):
+            return [self._function(item) for item in self._items[index]]
+        return self._function(self._items[index])
+
+    def __iter__(self) -> Iterator[Any]:
+        return map(self._function, self._items)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Sequence) and list(self) == list(other)
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"Mapped({list(self)!r})"

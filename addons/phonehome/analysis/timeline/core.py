@@ -19,7 +19,7 @@ from msgspec import UNSET, Struct, UnsetType
 from msgspec.structs import replace
 
 from ...model import Marker
-from ..columns import FlowIds, Interned
+from ..columns import FlowIds, Interned, Mapped
 from ..records import Event
 from .cadence import CadenceEstimate, endpoint_template, estimate_cadence
 from .markers import LABEL_TRIGGERS, _flow_markers, collect_markers, marker_to_dict
@@ -115,7 +115,7 @@ class FlowContext(Struct, frozen=True, kw_only=True):
 
 @dataclass(frozen=True)
 class Timeline:
-    markers: list[dict[str, Any]] = field(default_factory=list)
+    markers: Sequence[dict[str, Any]] = field(default_factory=list)
     phases: list[dict[str, Any]] = field(default_factory=list)
     cadence: list[dict[str, Any]] = field(default_factory=list)
     after_opt_out: list[str] = field(default_factory=list)
@@ -130,7 +130,7 @@ class Timeline:
     def to_dict(self) -> dict[str, Any]:
         """The report's `markers`, `phases`, `cadence` and `after_opt_out` parts."""
         return {
-            "markers": self.markers,
+            "markers": list(self.markers),
             "phases": self.phases,
             "cadence": self.cadence,
             "after_opt_out": self.after_opt_out,
@@ -269,8 +269,8 @@ def _cadence(
     times, sizes = columns.times, columns.sizes
     for (endpoint, event), members in groups.items():
         estimate: CadenceEstimate | None = estimate_cadence(
-            [times[order[i]] for i in members],
-            [float(sizes[order[i]]) for i in members],
+            array("d", (times[order[i]] for i in members)),
+            array("d", (sizes[order[i]] for i in members)),
             min_count=settings.min_cadence_count,
         )
         if estimate is None:
@@ -468,7 +468,7 @@ def apply_timeline(
                 events=event_triggers(shapes[key[0]].events, trigger), muted=muted))
         contexts[position] = index
     return Timeline(
-        markers=[marker_to_dict(m) for m in all_markers],
+        markers=Mapped(all_markers, marker_to_dict),
         phases=[_phase_dict(s, sorted_times, order, columns, concluded) for s in spans],
         cadence=cadence,
         after_opt_out=after_opt_out,
