@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+import weakref
 from array import array
 from collections.abc import Hashable, Iterator, Sequence
 from typing import IO, Any, Generic, TypeVar, overload
@@ -34,6 +35,7 @@ class FlowIds(Sequence[str]):
         if len(self._pending) >= self._SPILL:
             if self._file is None:
                 self._file = tempfile.TemporaryFile(prefix="phonehome-ids-")
+                weakref.finalize(self, self._file.close)
             self._file.seek(0, os.SEEK_END)  # reads move the position
             self._file.write(self._pending)
             self._spilled += len(self._pending)
