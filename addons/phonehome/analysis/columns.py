@@ -28,6 +28,9 @@ class FlowIds(Sequence[str]):
         self._spilled = 0
         self._pending = bytearray()
         self._ends = array("Q")
+        self._block_start = 0
+        self._block = b""
+        """The last part of the file read: ids are mostly read in order."""
 
     def append(self, value: str) -> None:
         self._pending += value.encode("utf-8", "surrogatepass")
@@ -60,9 +63,13 @@ class FlowIds(Sequence[str]):
         if start >= self._spilled:
             data = self._pending[start - self._spilled:end - self._spilled]
         else:
-            assert self._file is not None
-            self._file.seek(start)
-            data = self._file.read(end - start)
+            if not self._block_start <= start < end <= self._block_start + len(self._block):
+                assert self._file is not None
+                self._file.seek(start)
+                self._block_start, self._block = start, self._file.read(
+                    max(end - start, self._SPILL))
+            offset = start - self._block_start
+            data = self._block[offset:offset + end - start]
         return data.decode("utf-8", "surrogatepass")
 
     def close(self) -> None:

@@ -272,9 +272,9 @@ def analyze(
                   flow.identifiers)
         tally.add(flow)
         audit_errors += bool(flow.audit_error)
-        for finding in flow.findings:
-            if worst is None or severity_rank(finding.severity) > severity_rank(worst):
-                worst = finding.severity
+        for severity in dict.fromkeys(finding.severity for finding in flow.findings):
+            if worst is None or severity_rank(severity) > severity_rank(worst):
+                worst = severity
 
     linked = persistent.linked()
     persistent_ids = persistent.entries(ids)
@@ -371,7 +371,8 @@ def report_flows(analysis: Analysis, source: FlowSource,
             return
         if flow.id != ids[position]:
             continue
-        yield analysis.apply(position, flow)
+        yield apply_context(flow, analysis.contexts[position], analysis.app,
+                            analysis.stage_errors.get(position))
         position += 1
 
 

@@ -19,6 +19,7 @@ interval × (0.6 + 0.4 × size), so steady sizes alone never make a beacon.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import re
 from array import array
@@ -60,6 +61,7 @@ def _template_segment(segment: str) -> str:
     return _DIGITS.sub("{id}", segment)
 
 
+@functools.lru_cache(maxsize=4096)  # one per endpoint, read by the timeline and the tally
 def endpoint_template(method: str, url: str, host: str = "") -> str:
     """`POST host/path` with ids in the path replaced by `{id}`.
 
