@@ -7,7 +7,8 @@ the same valid, indented JSON at any size, and memory does not grow with it.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import itertools
+from collections.abc import Iterator, Mapping, Sequence
 from typing import IO, Any
 
 import msgspec
@@ -36,23 +37,44 @@ def _member(key: str, value: Any) -> bytes:
     return b"  " + _ENCODER.encode(key) + b": " + encode(value, 1)
 
 
+_SCALARS = (str, int, float, bool, type(None))
+_CHUNK = 1024
+
+
 def _write(out: IO[bytes], value: Any, depth: int) -> None:
     """`encode(value, depth)`, written a member or an item at a time: a session-wide
     section (thousands of phases, a persistent id's flows) never sits whole in memory."""
-    if isinstance(value, Mapping) and value:
-        opening, items = b"{", ((_ENCODER.encode(k) + b": ", v) for k, v in value.items())
-        closing = b"}"
-    elif (isinstance(value, Sequence) and not isinstance(value, (str, bytes, bytearray))
-          and value):
-        opening, items, closing = b"[", ((b"", v) for v in value), b"]"
+    if isinstance(value, _SCALARS) or not value:
+        out.write(encode(value, depth))
+    elif isinstance(value, Mapping):
+        _write_items(out, b"{", ((_ENCODER.encode(k) + b": ", v) for k, v in value.items()),
+                     b"}", depth)
+    elif isinstance(value, Sequence) and not isinstance(value, (bytes, bytearray)):
+        _write_items(out, b"[", ((b"", v) for v in value), b"]", depth)
     else:
         out.write(encode(value, depth))
-        return
+
+
+def _write_items(out: IO[bytes], opening: bytes, items: Iterator[tuple[bytes, Any]],
+                 closing: bytes, depth: int) -> None:
     out.write(opening)
     indent = b"\n" + b"  " * (depth + 1)
-    for index, (prefix, item) in enumerate(items):
-        out.write((b"," if index else b"") + indent + prefix)
-        _write(out, item, depth + 1)
+    first = True
+    while chunk := list(itertools.islice(items, _CHUNK)):
+        scalars: list[bytes] = []
+        for prefix, item in chunk:
+            if isinstance(item, _SCALARS):  # a run of ids: one write per chunk
+                scalars.append(indent + prefix + _ENCODER.encode(item))
+                continue
+            if scalars:
+                out.write((b"" if first else b",") + b",".join(scalars))
+                first, scalars = False, []
+            out.write((b"" if first else b",") + indent + prefix)
+            first = False
+            _write(out, item, depth + 1)
+        if scalars:
+            out.write((b"" if first else b",") + b",".join(scalars))
+            first = False
     out.write(b"\n" + b"  " * depth + closing)
 
 
