@@ -11,6 +11,9 @@ and reported as medians and ratios (these machines are noisy):
   (until the report starts) apart;
 - memory: peak RSS of `phonehome audit` at 20k and 100k flows.
 
+`--baseline DIR` (another checkout, e.g. a `git worktree` of main) runs its
+`phonehome audit` in the same rounds, for before/after ratios.
+
 Results print as Markdown; paste them into bench/RESULTS.md.
 """
 
@@ -259,18 +262,17 @@ def timed(args: list[str]) -> tuple[float, int]:
     return elapsed, max(after, before)
 
 
-PROFILE = ROOT / "bench" / "profile_audit.py"
-
-
-def profiled(args: list[str]) -> dict:
-    """One `phonehome audit` run through bench/profile_audit.py: its total seconds,
-    the audit phase's seconds (until the report starts) and peak RSS (MiB) of the
-    main process and of the largest worker by then, and the whole run's peak RSS."""
+def profiled(args: list[str], root: Path = ROOT) -> dict:
+    """One `phonehome audit` run (of the checkout at `root`) through its
+    bench/profile_audit.py: its total seconds, the audit phase's seconds (until the
+    report starts) and peak RSS (MiB) of the main process and of the largest worker by
+    then, and the whole run's peak RSS."""
     wrapper = Path("/usr/bin/time")
-    command = [sys.executable, str(PROFILE), *args]
+    command = [sys.executable, str(root / "bench" / "profile_audit.py"), *args]
     if wrapper.is_file():
         command = [str(wrapper), "-f", "%M", *command]
-    out = subprocess.run(command, capture_output=True, text=True, check=True, env=ENV)
+    env = {**ENV, "PYTHONPATH": str(root / "addons")}
+    out = subprocess.run(command, capture_output=True, text=True, check=True, env=env)
     result = next(json.loads(line[len("RESULT "):]) for line in out.stdout.splitlines()
                   if line.startswith("RESULT "))
     if wrapper.is_file():
@@ -290,22 +292,26 @@ def captures(workdir: Path, flows: int) -> dict[str, tuple[Path, Path]]:
     }
 
 
-def offline_benchmark(workdir: Path, flows: int, rounds: int) -> list[dict]:
+def offline_benchmark(workdir: Path, flows: int, rounds: int,
+                      baseline: Path | None = None) -> list[dict]:
     """`mitmdump -nr` against `phonehome audit` (default settings: one worker per core
-    for a large capture) and `--jobs 1`, interleaved, on each kind of capture."""
+    for a large capture) and `--jobs 1`, and the baseline checkout's default audit,
+    interleaved, on each kind of capture."""
     mitmdump = str(Path(sys.executable).parent / "mitmdump")
+    variants: list[tuple[str, list[str], Path]] = [
+        ("phonehome audit", [], ROOT), ("phonehome audit --jobs 1", ["--jobs", "1"], ROOT)]
+    if baseline is not None:
+        variants.append(("baseline: phonehome audit", [], baseline))
     results = []
     for kind, (capture, identity) in captures(workdir, flows).items():
         audit = [str(capture), "--identity", str(identity)]
-        times: dict[str, list[float]] = {"mitmdump -nr": [], "phonehome audit": [],
-                                         "phonehome audit --jobs 1": []}
-        phases: dict[str, list[float]] = {"phonehome audit": [], "phonehome audit --jobs 1": []}
+        times: dict[str, list[float]] = {"mitmdump -nr": [], **{v[0]: [] for v in variants}}
+        phases: dict[str, list[float]] = {v[0]: [] for v in variants}
         for _ in range(rounds):
             times["mitmdump -nr"].append(
                 timed([mitmdump, "-nr", str(capture), "--flow-detail", "0"])[0])
-            for name, extra in (("phonehome audit", []), ("phonehome audit --jobs 1",
-                                                          ["--jobs", "1"])):
-                run = profiled([*audit, *extra])
+            for name, extra, root in variants:
+                run = profiled([*audit, *extra], root)
                 times[name].append(run["total"])
                 phases[name].append(run["audit phase seconds"])
         base = statistics.median(times["mitmdump -nr"])
@@ -319,16 +325,19 @@ def offline_benchmark(workdir: Path, flows: int, rounds: int) -> list[dict]:
     return results
 
 
-def memory_benchmark(workdir: Path, sizes: list[int]) -> list[dict]:
+def memory_benchmark(workdir: Path, sizes: list[int],
+                     baseline: Path | None = None) -> list[dict]:
     """Peak RSS of `phonehome audit` (default settings, identity file) on the simulated
-    capture: the audit phase's main process and largest worker, and the whole run."""
+    capture: the audit phase's main process and largest worker, and the whole run
+    (and the baseline checkout's, on the same capture)."""
     rows = []
     for flows in sizes:
         capture = repeat_capture(workdir / f"memory-{flows}.mitm", flows)
-        run = profiled([str(capture), "--identity", str(SAMPLE_IDENTITY)])
-        rows.append({"flows": flows, "main": run["main"], "worker": run["worker"],
-                     "peak": run.get("peak", float("nan")), "seconds": run["total"],
-                     "phase": run["audit phase seconds"]})
+        for name, root in [("this", ROOT)] + ([("baseline", baseline)] if baseline else []):
+            run = profiled([str(capture), "--identity", str(SAMPLE_IDENTITY)], root)
+            rows.append({"code": name, "flows": flows, "main": run["main"],
+                         "worker": run["worker"], "peak": run.get("peak", float("nan")),
+                         "seconds": run["total"], "phase": run["audit phase seconds"]})
         capture.unlink()
     return rows
 
@@ -338,6 +347,8 @@ def main() -> int:
     parser.add_argument("--quick", action="store_true", help="fewer rounds and flows")
     parser.add_argument("--skip", action="append", default=[],
                         choices=("live", "offline", "memory"))
+    parser.add_argument("--baseline", type=Path, metavar="DIR",
+                        help="offline, memory: also run this checkout's phonehome, side by side")
     parser.add_argument("--postgres", action="store_true",
                         help="live: also run with the store on a local PostgreSQL server")
     args = parser.parse_args()
@@ -374,7 +385,7 @@ def main() -> int:
             print()
         if "offline" not in args.skip:
             flows = 2_000 if args.quick else 20_000
-            for result in offline_benchmark(workdir, flows, rounds):
+            for result in offline_benchmark(workdir, flows, rounds, args.baseline):
                 print(f"## Offline: {result['flows']} flows, {result['kind']} capture "
                       f"(median of {rounds} interleaved runs)\n")
                 print("| variant | seconds | × mitmdump -nr |")
@@ -385,12 +396,13 @@ def main() -> int:
         if "memory" not in args.skip:
             sizes = [2_000, 10_000] if args.quick else [20_000, 100_000]
             print("## Memory: peak RSS of `phonehome audit` (simulated capture)\n")
-            print("| flows | audit phase: main MiB | audit phase: largest worker MiB | "
+            print("| code | flows | audit phase: main MiB | audit phase: largest worker MiB | "
                   "whole run MiB | audit phase s | total s |")
-            print("| ---: | ---: | ---: | ---: | ---: | ---: |")
-            for row in memory_benchmark(workdir, sizes):
-                print(f"| {row['flows']} | {row['main']:.0f} | {row['worker']:.0f} | "
-                      f"{row['peak']:.0f} | {row['phase']:.1f} | {row['seconds']:.1f} |")
+            print("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
+            for row in memory_benchmark(workdir, sizes, args.baseline):
+                print(f"| {row['code']} | {row['flows']} | {row['main']:.0f} | "
+                      f"{row['worker']:.0f} | {row['peak']:.0f} | {row['phase']:.1f} | "
+                      f"{row['seconds']:.1f} |")
             print()
     return 0
 

@@ -8,11 +8,12 @@ linked across the session in one streaming pass, memory linear in the number of
 from __future__ import annotations
 
 from array import array
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import msgspec
 
+from .columns import IdList
 from .records import Identifier
 
 __all__ = ["PersistentIds", "persistent_ids"]
@@ -60,8 +61,9 @@ class PersistentIds:
                                      item[0]))
         return found
 
-    def entries(self, flow_id: Any) -> list[dict[str, Any]]:
-        """The report's `persistent_ids`; `flow_id(position)` names each linked flow."""
+    def entries(self, ids: Sequence[str]) -> list[dict[str, Any]]:
+        """The report's `persistent_ids`; `ids[position]` names each linked flow (listed
+        only when the report is written)."""
         out = []
         for fp, entry in self.linked():
             captures = list(entry.captures)
@@ -72,7 +74,7 @@ class PersistentIds:
                 "key": entry.key,
                 "keys": list(entry.keys),
                 "fingerprint": fp,
-                "flows": [flow_id(position) for position in entry.flows],
+                "flows": IdList(entry.flows, ids),
                 "flow_count": len(entry.flows),
                 "captures": captures,
                 "capture_count": len(captures),
@@ -92,4 +94,4 @@ def persistent_ids(flows: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
         linker.add(position, str(flow.get("source") or "live"),
                    msgspec.convert(list(flow.get("identifiers") or ()),
                                    tuple[Identifier, ...]))
-    return linker.entries(ids.__getitem__)
+    return [{**entry, "flows": list(entry["flows"])} for entry in linker.entries(ids)]

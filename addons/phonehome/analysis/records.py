@@ -177,7 +177,14 @@ def read_flow(text: str | bytes, kind: type[T], index: int = 0,
 
 def to_builtins(value: Any) -> Any:
     """A typed value as plain JSON data (dicts, lists), unset fields left out."""
-    return msgspec.json.decode(msgspec.json.encode(value))
+    return msgspec.json.decode(msgspec.json.encode(value, enc_hook=_listed))
+
+
+def _listed(value: Any) -> Any:
+    """A lazy sequence (the analysis's `IdList`) as the list it stands for."""
+    if isinstance(value, Sequence) and not isinstance(value, (str, bytes)):
+        return list(value)
+    raise NotImplementedError(f"Encoding objects of type {type(value).__name__} is unsupported")
 
 
 # --- the slow path: a record of the wrong shape -------------------------------------------

@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import datetime as _dt
 import importlib.metadata
+from array import array
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
@@ -23,13 +24,14 @@ from ..bundled import builtin_rules_dir
 from ..model import Marker, severity_rank
 from .app import AppVotes, party_for
 from .claims import ClaimsEvaluation, SessionFacts, load_claims
+from .columns import FlowIds, IdList, Interned
 from .digest import Digest, DigestEntry, DigestKeys
 from .fleet import Fleet
 from .groups import FindingGroup, FindingGroups
 from .persistent import PersistentIds
 from .records import AuditError, FlowRecord, FlowView, flow_from_mapping, to_builtins
 from .tally import SessionTally, Summary, Tally
-from .timeline import FlowContext, Timeline, TimelineFlow, apply_timeline
+from .timeline import FlowContext, Timeline, TimelineColumns, TimelineFlow, apply_timeline
 from .timeline.core import MUTED_AUDIO_REASON
 
 __all__ = ["Analysis", "FlowSource", "MemoryFlows", "SessionReport", "analyze",
@@ -130,28 +132,17 @@ def apply_context(flow: FlowT, context: FlowContext | None, app: str | None,
     return msgspec.structs.replace(flow, **changes) if changes else flow
 
 
-class _Interned:
-    """One shared copy of each equal value: most flows repeat their neighbours' parts."""
-
-    def __init__(self) -> None:
-        self._values: dict[Any, Any] = {}
-
-    def __call__(self, value: Any) -> Any:
-        if len(self._values) > 100_000:
-            self._values.clear()
-        return self._values.setdefault(value, value)
-
-
-def _timeline(flows: list[TimelineFlow], markers: Sequence[Marker],
-              positions: list[int], stage_errors: dict[int, AuditError],
-              session_errors: list[str]) -> Timeline:
-    """The timeline over every flow, but no flow can make it fail: when it raises,
-    each flow it also fails on alone is left out (with an audit error)."""
+def _timeline(flows: TimelineColumns, markers: Sequence[Marker],
+              positions: array, stage_errors: dict[int, AuditError],
+              session_errors: list[str]) -> tuple[Timeline, array]:
+    """The timeline over every flow, and the positions it covers, but no flow can make
+    it fail: when it raises, each flow it also fails on alone is left out (with an
+    audit error)."""
     try:
-        return apply_timeline(flows, markers)
+        return apply_timeline(flows, markers), positions
     except Exception:  # noqa: BLE001 - find the flows it fails on
         pass
-    kept, kept_positions = [], []
+    kept, kept_positions = TimelineColumns(), array("I")
     for flow, position in zip(flows, positions, strict=True):
         try:
             apply_timeline([flow], markers)
@@ -160,15 +151,32 @@ def _timeline(flows: list[TimelineFlow], markers: Sequence[Marker],
         else:
             kept.append(flow)
             kept_positions.append(position)
-    flows[:] = kept
-    positions[:] = kept_positions
     try:
-        return apply_timeline(kept, markers)
+        return apply_timeline(kept, markers), kept_positions
     except Exception as e:  # noqa: BLE001 - it fails on flows only together
         session_errors.append(f"timeline: {_reason(e)}")
-        flows.clear()
-        positions.clear()
-        return apply_timeline([], ())
+        return apply_timeline([], ()), array("I")
+
+
+class _PositionContexts(Sequence["FlowContext | None"]):
+    """Each flow's timeline context by its position in the session (None: left out)."""
+
+    def __init__(self, count: int, timeline: Timeline, positions: Sequence[int]) -> None:
+        contexts = timeline.contexts
+        self._table: list[FlowContext | None] = [None]
+        self._indexes = array("I", bytes(4 * count))
+        interned: Interned[FlowContext] = Interned()
+        for position, context in zip(positions, contexts, strict=True):
+            self._indexes[position] = interned.index_of(context) + 1
+        self._table.extend(interned.values)
+
+    def __len__(self) -> int:
+        return len(self._indexes)
+
+    def __getitem__(self, index: Any) -> Any:
+        if isinstance(index, slice):
+            return [self._table[i] for i in self._indexes[index]]
+        return self._table[self._indexes[index]]
 
 
 class _Stage:
@@ -207,31 +215,24 @@ def analyze(
     markers = source.markers()
     session_errors: list[str] = []
     stage_errors: dict[int, AuditError] = {}
-    intern = _Interned()
 
-    # pass 1: what the timeline and the app read of each flow
+    # pass 1: what the timeline and the app read of each flow, kept in a few bytes a flow
     votes = AppVotes()
     digest_keys = DigestKeys()
-    ids: list[str] = []
-    purposes: list[str] = []
-    timeline_flows: list[TimelineFlow] = []
-    timeline_positions: list[int] = []
+    ids = FlowIds()
+    purposes: Interned[str] = Interned()
+    timeline_positions = array("I")
+    timeline_flows = TimelineColumns(IdList(timeline_positions, ids))
     for position, flow in enumerate(source.flows(FlowView)):
         ids.append(flow.id)
-        purposes.append(intern(flow.purpose))
+        purposes.append(flow.purpose)
         votes.add(flow.vendor_pack, flow.purpose, flow.organization)
         digest_keys.learn(flow.findings)
         try:
-            view = TimelineFlow.of(flow)
+            timeline_flows.append(TimelineFlow.of(flow))
         except Exception as e:  # noqa: BLE001 - this flow's data breaks the stage
             stage_errors.setdefault(position, AuditError(stage="timeline", reason=_reason(e)))
             continue
-        timeline_flows.append(msgspec.structs.replace(
-            view, endpoint=intern(view.endpoint), purpose=purposes[-1],
-            rule_id=intern(view.rule_id), events=intern(view.events),
-            trigger=intern(view.trigger), trigger_source=intern(view.trigger_source),
-            trigger_reason=intern(view.trigger_reason), categories=intern(view.categories),
-            marks=intern(view.marks)))
         timeline_positions.append(position)
     count = len(ids)
 
@@ -239,11 +240,9 @@ def analyze(
     audited = votes.resolve(requested, known_apps)  # ValueError: an unknown app
     app_name = audited["name"]
 
-    timeline = _timeline(timeline_flows, markers, timeline_positions, stage_errors,
-                         session_errors)
-    contexts: list[FlowContext | None] = [None] * count
-    for position, context in zip(timeline_positions, timeline.contexts, strict=True):
-        contexts[position] = intern(context)
+    timeline, timeline_positions = _timeline(timeline_flows, markers, timeline_positions,
+                                             stage_errors, session_errors)
+    contexts = _PositionContexts(count, timeline, timeline_positions)
     del timeline_flows, timeline_positions
 
     facts_base = dict(inputs=inputs, markers=timeline.markers,
@@ -280,14 +279,14 @@ def analyze(
                   flow.identifiers)
         tally.add(flow)
         audit_errors += bool(flow.audit_error)
-        for finding in flow.findings:
-            if worst is None or severity_rank(finding.severity) > severity_rank(worst):
-                worst = finding.severity
+        for severity in dict.fromkeys(finding.severity for finding in flow.findings):
+            if worst is None or severity_rank(severity) > severity_rank(worst):
+                worst = severity
 
     linked = persistent.linked()
-    persistent_ids = persistent.entries(ids.__getitem__)
+    persistent_ids = persistent.entries(ids)
     facts = SessionFacts(**facts_base,  # type: ignore[arg-type]
-                         linked=[(entry, list(seen.flows))
+                         linked=[(entry, seen.flows)
                                  for entry, (_, seen) in zip(persistent_ids, linked,
                                                              strict=True)])
     digest_entries, digest_ids = digest.entries()
@@ -383,7 +382,8 @@ def report_flows(analysis: Analysis, source: FlowSource,
             return
         if flow.id != ids[position]:
             continue
-        yield analysis.apply(position, flow)
+        yield apply_context(flow, analysis.contexts[position], analysis.app,
+                            analysis.stage_errors.get(position))
         position += 1
 
 

@@ -19,13 +19,13 @@ from ..capture.files import Frame
 from ..capture.mitm_reader import flow_from_frame
 from ..capture.observe import observe_saved_flow
 from ..model import Observation
-from .pipeline import Auditor, AuditSettings, EncodedRecord
+from .pipeline import Audited, Auditor, AuditSettings
 
-__all__ = ["Job", "Done", "audit_job", "AuditPool", "InlinePool", "WorkerPool"]
+__all__ = ["Job", "Done", "audit_job", "audited", "AuditPool", "InlinePool", "WorkerPool"]
 
 
 class Job(NamedTuple):
-    """One flow to audit: a frame to read, or observations read (and prepared) already."""
+    """One flow to audit: a frame to read, or observations read already."""
 
     source: str
     position: int
@@ -36,9 +36,9 @@ class Job(NamedTuple):
 
 
 class Done(NamedTuple):
-    """A job's records, each with the markers saved on its flow, and what went wrong."""
+    """A job's audited flows (for `AuditSession.submit`), and what went wrong."""
 
-    records: tuple[tuple[EncodedRecord, tuple[tuple[str, float], ...]], ...] = ()
+    records: tuple[Audited, ...] = ()
     problem: str | None = None
     broken: bool = False
     """The capture breaks at this flow: nothing after it is read."""
@@ -48,8 +48,7 @@ class Done(NamedTuple):
 
 def audit_job(auditor: Auditor, job: Job) -> Done:
     if job.frame is None:
-        records = tuple((auditor.audit_encoded(o), ()) for o in job.observations)
-        return Done(records, job.problem)
+        return Done(audited(auditor, job.observations), job.problem)
     try:
         flow = flow_from_frame(job.frame.data)
     except LookupError:
@@ -57,8 +56,11 @@ def audit_job(auditor: Auditor, job: Job) -> Done:
     except Exception as e:  # noqa: BLE001 - the file breaks here, as the serial reader says
         return Done(problem=job.frame.broken(str(e)), broken=True)
     observations, problem = observe_saved_flow(flow, job.source)
-    return Done(tuple((auditor.audit_encoded(o), tuple(o.markers)) for o in observations),
-                problem)
+    return Done(audited(auditor, observations), problem)
+
+
+def audited(auditor: Auditor, observations: Iterable[Observation]) -> tuple[Audited, ...]:
+    return tuple(Audited(auditor.audit_encoded(o), tuple(o.markers)) for o in observations)
 
 
 class AuditPool:

@@ -32,7 +32,8 @@ from ..rules import RuleSet, load_rules
 from ..terms import format_location
 from .store import dumps_record, record_default
 
-__all__ = ["AuditSettings", "Auditor", "AuditResult", "EncodedRecord", "encode_record",
+__all__ = ["AuditSettings", "Auditor", "AuditResult", "Audited", "EncodedRecord",
+           "encode_record",
            "flow_record", "json_text"]
 
 # The redacted decoded body is kept for the HTML per-flow detail, up to this size.
@@ -275,6 +276,14 @@ class EncodedRecord(NamedTuple):
     id: str
     timestamp: float
     text: str
+
+
+class Audited(NamedTuple):
+    """A flow audited elsewhere (a worker process), ready to store: its record as JSON
+    text, and the (label, timestamp) markers saved on the flow."""
+
+    record: EncodedRecord
+    markers: tuple[tuple[str, float], ...] = ()
 
 
 def encode_record(record: dict[str, Any]) -> EncodedRecord:

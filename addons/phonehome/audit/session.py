@@ -15,7 +15,7 @@ from typing import Any
 from ..analysis.session import SessionReport, analyze
 from ..model import Marker, Observation
 from ..report.write import private_dir
-from .pipeline import Auditor, AuditSettings, EncodedRecord
+from .pipeline import Audited, Auditor, AuditSettings, EncodedRecord, encode_record
 from .store import StoreTarget, default_sensor, is_postgres_url, open_store, read_store
 from .store_pg import StoreSelection
 
@@ -74,14 +74,17 @@ class AuditSession:
             self._origin = timestamp
         return self._origin + (timestamp - self._origin) * self.time_scale
 
-    def submit(self, observation: Observation, record: dict[str, Any] | None = None
-               ) -> dict[str, Any]:
-        """Store one flow: the markers saved on it, then its record (`record` when it was
-        audited elsewhere, else audited here), its time scaled. Returns the record."""
-        for label, timestamp in observation.markers:
-            self.mark(label, timestamp, flow_id=observation.id)
+    def submit(self, flow: Observation | Audited, record: dict[str, Any] | None = None
+               ) -> dict[str, Any] | EncodedRecord:
+        """Store one flow: the markers saved on it, then its record, its time scaled.
+        `flow` is an observation (audited here, unless `record` is its audit from
+        elsewhere) or a flow a worker audited and encoded. Returns what was stored."""
+        if isinstance(flow, Audited):
+            return self._submit_encoded(flow)
+        for label, timestamp in flow.markers:
+            self.mark(label, timestamp, flow_id=flow.id)
         if record is None:
-            record = self.auditor.audit(observation)
+            record = self.auditor.audit(flow)
         record["timestamp"] = self._scaled(record["timestamp"])
         self.store.append(record)
         self.flows += 1
@@ -89,21 +92,19 @@ class AuditSession:
             self.on_record(record)
         return record
 
-    def prepare(self, observation: Observation) -> Observation:
-        """For audits elsewhere that store encoded records: record the markers saved on
-        its flow and scale its time before it is audited (encoded text is not rescaled)."""
-        for label, timestamp in observation.markers:
-            self.mark(label, timestamp, flow_id=observation.id)
-        observation.timestamp = self._scaled(observation.timestamp)
-        return observation
-
-    def commit_encoded(self, records: Sequence[EncodedRecord]) -> None:
-        """Store records the pipeline wrote as JSON text already (`Auditor.audit_encoded`)."""
-        self.store.append_encoded(records)
-        self.flows += len(records)
+    def _submit_encoded(self, flow: Audited) -> EncodedRecord:
+        encoded = flow.record
+        for label, timestamp in flow.markers:
+            self.mark(label, timestamp, flow_id=encoded.id)
+        if self.time_scale != 1.0:  # (simulations) the time sits inside the text
+            record = json.loads(encoded.text)
+            record["timestamp"] = self._scaled(record["timestamp"])
+            encoded = encode_record(record)
+        self.store.append_encoded((encoded,))
+        self.flows += 1
         if self.on_record is not None:
-            for record in records:
-                self.on_record(json.loads(record.text))
+            self.on_record(json.loads(encoded.text))
+        return encoded
 
     def mark(self, label: str, timestamp: float | None = None, *, flow_id: str | None = None,
              source: str = "auditor") -> Marker:

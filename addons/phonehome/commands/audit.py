@@ -97,7 +97,7 @@ def run_audit(args: argparse.Namespace, *, out: Any = None, err: Any = None) -> 
     from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeElapsedColumn
 
     from ..analysis.session import highest_severity
-    from ..audit.parallel import Done, InlinePool, Job, WorkerPool
+    from ..audit.parallel import Done, InlinePool, Job, WorkerPool, audited
     from ..audit.pipeline import Auditor, AuditSettings
     from ..audit.session import AuditSession
     from ..audit.store import StoreError, store_key, store_label
@@ -186,8 +186,7 @@ def run_audit(args: argparse.Namespace, *, out: Any = None, err: Any = None) -> 
                 yield Job(source, position, frame=item)
             else:
                 observations, problem = observe_saved_flow(item, source)
-                yield Job(source, position,
-                          observations=tuple(session.prepare(o) for o in observations),
+                yield Job(source, position, observations=tuple(observations),
                           problem=problem)
             while noted:
                 yield Job(source, position, problem=noted.pop(0))
@@ -203,26 +202,19 @@ def run_audit(args: argparse.Namespace, *, out: Any = None, err: Any = None) -> 
         except Exception as e:  # noqa: BLE001 - the file breaks here
             return Done(problem=job.frame.broken(str(e)), broken=True)
         observations, problem = observe_saved_flow(flow, job.source)
-        return Done(tuple((session.auditor.audit_encoded(session.prepare(o)), ())
-                          for o in observations), problem)
+        return Done(audited(session.auditor, observations), problem)
 
     def store(path: Path, results: list[tuple[Job, Done]], done_bytes: int) -> bool:
         """Store a chunk's records and problems in order; False once the file breaks."""
-        batch = []
         for job, done in results:
             if done.in_order:
-                session.commit_encoded(batch)
-                batch = []
                 done = in_order(job)
-            for record, markers in done.records:
-                for label, timestamp in markers:
-                    session.mark(label, timestamp, flow_id=record.id)
-                batch.append(record)
+            for flow in done.records:
+                session.submit(flow)
             if done.problem:
                 problems.append(CaptureProblem(path, done.problem))
             if done.broken:
                 break
-        session.commit_encoded(batch)
         progress.update(task, completed=done_bytes + results[-1][0].position,
                         flows=session.flows)
         return not done.broken

@@ -10,8 +10,10 @@ from __future__ import annotations
 from .cadence import CadenceEstimate, endpoint_template, estimate_cadence
 from .core import (
     MUTED_AUDIO_REASON,
+    Contexts,
     FlowContext,
     Timeline,
+    TimelineColumns,
     TimelineFlow,
     TimelineSettings,
     apply_timeline,
@@ -34,6 +36,8 @@ __all__ = [
     "timeline_from_report",
     "Timeline",
     "TimelineFlow",
+    "TimelineColumns",
+    "Contexts",
     "FlowContext",
     "TimelineSettings",
     "MARKER_LABELS",

@@ -19,7 +19,10 @@ interval × (0.6 + 0.4 × size), so steady sizes alone never make a beacon.
 
 from __future__ import annotations
 
+import functools
+import itertools
 import re
+from array import array
 from collections.abc import Sequence
 from dataclasses import dataclass
 from statistics import median
@@ -58,6 +61,7 @@ def _template_segment(segment: str) -> str:
     return _DIGITS.sub("{id}", segment)
 
 
+@functools.lru_cache(maxsize=4096)  # one per endpoint, read by the timeline and the tally
 def endpoint_template(method: str, url: str, host: str = "") -> str:
     """`POST host/path` with ids in the path replaced by `{id}`.
 
@@ -122,17 +126,23 @@ def _spread_score(values: Sequence[float], scale: float) -> float:
     return max(0.0, 1.0 - (_mad(values) / centre) / scale)
 
 
-def _fold_bursts(times: Sequence[float], sizes: Sequence[float]) -> tuple[list[float], list[float]]:
+def _gaps(times: Sequence[float]) -> array:
+    return array("d", (b - a for a, b in zip(times, itertools.islice(times, 1, None),
+                                             strict=False)))
+
+
+def _fold_bursts(times: array, sizes: array) -> tuple[array, array]:
     """Fold arrivals much closer than the typical interval into the one before."""
-    kept_t, kept_s = list(times), list(sizes)
+    kept_t, kept_s = times, sizes
     for _ in range(3):
-        gaps = [b - a for a, b in zip(kept_t, kept_t[1:], strict=False)]
-        positive = [g for g in gaps if g > 0]
+        positive = array("d", (g for g in _gaps(kept_t) if g > 0))
         if not positive:
             return kept_t[:1], kept_s[:1]
         threshold = _BURST_FRACTION * median(positive)
-        new_t, new_s = [kept_t[0]], [kept_s[0]]
-        for t, s in zip(kept_t[1:], kept_s[1:], strict=True):
+        del positive
+        new_t, new_s = array("d", kept_t[:1]), array("d", kept_s[:1])
+        for t, s in zip(itertools.islice(kept_t, 1, None), itertools.islice(kept_s, 1, None),
+                        strict=True):
             if t - new_t[-1] < threshold:
                 continue
             new_t.append(t)
@@ -143,14 +153,23 @@ def _fold_bursts(times: Sequence[float], sizes: Sequence[float]) -> tuple[list[f
     return kept_t, kept_s
 
 
-def _fit(gaps: Sequence[float], period: float) -> list[tuple[float, int]]:
-    """(interval, beats) for every interval that is a whole number of periods."""
-    fitted = []
+def _fit(gaps: Sequence[float], period: float) -> tuple[array, array]:
+    """(intervals, their beats) of every interval that is a whole number of periods."""
+    fitted, beats_of = array("d"), array("q")
     for gap in gaps:
         beats = max(1, round(gap / period))
         if beats <= _MAX_BEATS and abs(gap - beats * period) <= _FIT_TOLERANCE * period:
-            fitted.append((gap, beats))
-    return fitted
+            fitted.append(gap)
+            beats_of.append(beats)
+    return fitted, beats_of
+
+
+def _in_order(timestamps: Sequence[float], sizes: Sequence[float]) -> bool:
+    """Whether the (time, size) pairs are sorted already (a stream read in time order)."""
+    pairs = zip(timestamps, sizes, strict=True)
+    following = zip(itertools.islice(timestamps, 1, None), itertools.islice(sizes, 1, None),
+                    strict=False)
+    return all(a <= b for a, b in zip(pairs, following, strict=False))
 
 
 def estimate_cadence(
@@ -166,12 +185,17 @@ def estimate_cadence(
     """
     if len(timestamps) < max(2, min_count):
         return None
-    sizes = list(sizes) if sizes is not None else [0.0] * len(timestamps)
+    sizes = array("d", sizes) if sizes is not None else array("d", bytes(8 * len(timestamps)))
     if len(sizes) != len(timestamps):
         raise ValueError("timestamps and sizes differ in length")
-    pairs = sorted(zip(timestamps, sizes, strict=True))
-    times, folded_sizes = _fold_bursts([t for t, _ in pairs], [s for _, s in pairs])
-    gaps = [b - a for a, b in zip(times, times[1:], strict=False)]
+    if _in_order(timestamps, sizes):
+        times, folded_sizes = array("d", timestamps), sizes
+    else:
+        pairs = sorted(zip(timestamps, sizes, strict=True))
+        times, folded_sizes = array("d", (t for t, _ in pairs)), array("d", (s for _, s in pairs))
+        del pairs
+    times, folded_sizes = _fold_bursts(times, folded_sizes)
+    gaps = _gaps(times)
     if not gaps:
         return None
 
@@ -179,34 +203,35 @@ def estimate_cadence(
     if period <= 0:
         return None
     for _ in range(3):
-        fitted = _fit(gaps, period)
+        fitted, beats = _fit(gaps, period)
         if not fitted:
             break
-        refined = sum(g for g, _ in fitted) / sum(k for _, k in fitted)
+        refined = sum(fitted) / sum(beats)
         if abs(refined - period) <= 1e-9 * period:
             period = refined
             break
         period = refined
-    fitted = _fit(gaps, period)
+    fitted, beats = _fit(gaps, period)
 
-    residuals = [g - k * period for g, k in fitted] or [0.0]
-    jitter = _MAD_TO_SIGMA * _mad(residuals)
+    residuals = array("d", (g - k * period for g, k in zip(fitted, beats, strict=True)))
+    jitter = _MAD_TO_SIGMA * _mad(residuals or array("d", [0.0]))
+    del residuals
 
     # interval regularity: the spread of the raw intervals (missed beats are
     # outliers the median ignores), how close each interval lands to a whole
     # number of periods, and how symmetric the on-beat jitter is
-    not_paused = [g for g in gaps if round(g / period) <= _MAX_BEATS] or gaps
-    closeness = [
+    not_paused = array("d", (g for g in gaps if round(g / period) <= _MAX_BEATS)) or gaps
+    closeness = sum(
         max(0.0, 1.0 - abs(g - max(1, round(g / period)) * period) / (_CLOSE_SCALE * period))
         for g in not_paused
-    ]
-    per_beat = [g / k for g, k in fitted] or not_paused
+    )
+    per_beat = array("d", (g / k for g, k in zip(fitted, beats, strict=True))) or not_paused
     interval_score = (
         _skew_score(per_beat)
         + 3 * _spread_score(not_paused, _SPREAD_SCALE)
-        + 3 * sum(closeness) / len(closeness)
+        + 3 * closeness / len(not_paused)
     ) / 7
-    positive_sizes = [float(s) for s in folded_sizes]
+    positive_sizes = folded_sizes
     if any(positive_sizes):
         size_score = (
             _skew_score(positive_sizes) + _spread_score(positive_sizes, _SIZE_SPREAD_SCALE)

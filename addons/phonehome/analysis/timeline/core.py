@@ -8,33 +8,40 @@ phase, or the moments after a leave); else `unknown`, with how sure each is and 
 from __future__ import annotations
 
 import bisect
-from collections import Counter, defaultdict
-from collections.abc import Mapping, Sequence
+import itertools
+from array import array
+from collections import Counter
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from msgspec import UNSET, Struct, UnsetType
+from msgspec.structs import replace
 
 from ...model import Marker
+from ..columns import FlowIds, Interned, Mapped
 from ..records import Event
 from .cadence import CadenceEstimate, endpoint_template, estimate_cadence
-from .markers import LABEL_TRIGGERS, collect_markers, marker_to_dict
+from .markers import LABEL_TRIGGERS, _flow_markers, collect_markers, marker_to_dict
 from .names import (
     FIRST_LAUNCH,
     NAME_SOURCE_CONFIDENCE,
+    FlowHints,
     event_triggers,
     name_hints,
     refine_strong,
     settle_ambiguous,
     weigh_weak,
 )
-from .phases import PHASE_TRIGGERS, PhaseSpan, build_phases, phases_at
+from .phases import PHASE_TRIGGERS, PhaseSpan, PhaseSweep, build_phases
 
 __all__ = [
     "TimelineSettings",
     "Timeline",
     "TimelineFlow",
+    "TimelineColumns",
     "FlowContext",
+    "Contexts",
     "apply_timeline",
     "timeline_from_report",
     "MUTED_AUDIO_REASON",
@@ -108,7 +115,7 @@ class FlowContext(Struct, frozen=True, kw_only=True):
 
 @dataclass(frozen=True)
 class Timeline:
-    markers: list[dict[str, Any]] = field(default_factory=list)
+    markers: Sequence[dict[str, Any]] = field(default_factory=list)
     phases: list[dict[str, Any]] = field(default_factory=list)
     cadence: list[dict[str, Any]] = field(default_factory=list)
     after_opt_out: list[str] = field(default_factory=list)
@@ -117,48 +124,96 @@ class Timeline:
     """Per trigger: count, first, last, and `strip` (flow counts in TRIGGER_BINS bins)."""
     start: float | None = None
     end: float | None = None
-    contexts: tuple[FlowContext, ...] = ()
+    contexts: Sequence[FlowContext] = ()
     """Each input flow's context, in the order the flows were given."""
 
     def to_dict(self) -> dict[str, Any]:
         """The report's `markers`, `phases`, `cadence` and `after_opt_out` parts."""
         return {
-            "markers": self.markers,
+            "markers": list(self.markers),
             "phases": self.phases,
             "cadence": self.cadence,
             "after_opt_out": self.after_opt_out,
         }
 
 
-class _Work:
-    """One flow's conclusions while the timeline is drawn (the views stay frozen)."""
+class TimelineColumns(Sequence[TimelineFlow]):
+    """TimelineFlows by position, as columns: a flow's time and size, its id packed, and
+    the rest (its shape, which most flows share) interned; a TimelineFlow is rebuilt
+    on demand."""
 
-    __slots__ = ("flow", "position", "timestamp", "trigger", "trigger_source",
-                 "trigger_confidence", "trigger_reason", "phase", "muted")
+    def __init__(self, ids: Sequence[str] | None = None) -> None:
+        self.ids: Sequence[str] = FlowIds() if ids is None else ids
+        """Each flow's id; given (by the caller, who keeps them already): not appended."""
+        self._own_ids = ids is None
+        self.times = array("d")
+        self.sizes = array("q")
+        self.shapes: Interned[TimelineFlow] = Interned()
 
-    def __init__(self, flow: TimelineFlow, position: int) -> None:
-        self.flow = flow
-        self.position = position
-        self.timestamp = flow.timestamp
-        self.trigger = flow.trigger
-        self.trigger_source = flow.trigger_source
-        self.trigger_confidence: str | None = None
-        self.trigger_reason: str | UnsetType = flow.trigger_reason
-        self.phase: str | None = None
-        self.muted = False
+    @classmethod
+    def of(cls, flows: Iterable[TimelineFlow]) -> TimelineColumns:
+        columns = cls()
+        for flow in flows:
+            columns.append(flow)
+        return columns
 
-    def assign(self, trigger: str, source: str, confidence: str | None = "",
-               reason: str = "") -> None:
-        self.trigger, self.trigger_source = trigger, source
-        self.trigger_confidence = (NAME_SOURCE_CONFIDENCE.get(source)
-                                   if confidence == "" else confidence)
-        self.trigger_reason = reason or UNSET
+    def append(self, flow: TimelineFlow) -> None:
+        self.sizes.append(flow.bytes_out)  # the only one that can fail (a wide size)
+        self.times.append(flow.timestamp)
+        if self._own_ids:
+            self.ids.append(flow.id)  # type: ignore[attr-defined]
+        self.shapes.append(replace(flow, id="", timestamp=0.0, bytes_out=0))
 
-    def context(self) -> FlowContext:
-        return FlowContext(
-            phase=self.phase, trigger=self.trigger, trigger_source=self.trigger_source,
-            trigger_confidence=self.trigger_confidence, trigger_reason=self.trigger_reason,
-            events=event_triggers(self.flow.events, self.trigger), muted=self.muted)
+    def __len__(self) -> int:
+        return len(self.times)
+
+    def __getitem__(self, index: Any) -> Any:
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(len(self)))]
+        return replace(self.shapes[index], id=self.ids[index], timestamp=self.times[index],
+                       bytes_out=self.sizes[index])
+
+
+class Contexts(Sequence[FlowContext]):
+    """Each flow's FlowContext by position: an index into the distinct ones."""
+
+    def __init__(self, indexes: array, table: list[FlowContext]) -> None:
+        self.indexes = indexes
+        self.table = table
+
+    def __len__(self) -> int:
+        return len(self.indexes)
+
+    def __getitem__(self, index: Any) -> Any:
+        if isinstance(index, slice):
+            return [self.table[i] for i in self.indexes[index]]
+        return self.table[self.indexes[index]]
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Sequence) and list(self) == list(other)
+
+    __hash__ = None  # type: ignore[assignment]
+
+
+_State = tuple[str, str, "str | None", "str | UnsetType"]
+"""A flow's (trigger, trigger_source, trigger_confidence, trigger_reason)."""
+
+
+def _assigned(trigger: str, source: str, confidence: str | None = "",
+              reason: str = "") -> _State:
+    return (trigger, source,
+            NAME_SOURCE_CONFIDENCE.get(source) if confidence == "" else confidence,
+            reason or UNSET)
+
+
+def _initial(shape: TimelineFlow, hint: FlowHints) -> _State:
+    """A flow's conclusion before its timing is read: its rule's, or a strong name's."""
+    if shape.trigger != "unknown":
+        return shape.trigger, shape.trigger_source or "rule", "high", shape.trigger_reason
+    if hint.strong:  # as good as a rule for the phases
+        strongest = hint.strongest()
+        return _assigned(strongest.trigger or "unknown", "name", "high", strongest.reason)
+    return shape.trigger, shape.trigger_source, None, shape.trigger_reason
 
 
 def _event_names(flow: TimelineFlow) -> list[str | None]:
@@ -166,27 +221,63 @@ def _event_names(flow: TimelineFlow) -> list[str | None]:
     return names or [None]
 
 
+class _Timed(NamedTuple):
+    timestamp: float
+    trigger: str
+
+
+class _Sorted(Sequence[_Timed]):
+    """The flows in time order, as the phases read them (time, trigger so far)."""
+
+    def __init__(self, times: Sequence[float], order: Sequence[int], shape_of: Sequence[int],
+                 initial: Sequence[_State]) -> None:
+        self._times, self._order, self._shape_of, self._initial = times, order, shape_of, initial
+
+    def __len__(self) -> int:
+        return len(self._order)
+
+    def __getitem__(self, index: Any) -> Any:
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(len(self)))]
+        position = self._order[index]
+        return _Timed(self._times[position], self._initial[self._shape_of[position]][0])
+
+    def __iter__(self) -> Iterator[_Timed]:
+        times, shape_of, initial = self._times, self._shape_of, self._initial
+        for position in self._order:
+            yield _Timed(times[position], initial[shape_of[position]][0])
+
+
 def _cadence(
-    flows: Sequence[_Work], settings: TimelineSettings
-) -> tuple[list[dict[str, Any]], set[int]]:
-    """Cadence entries and the indexes of flows in a regular stream."""
-    groups: dict[tuple[str, str | None], list[int]] = defaultdict(list)
-    for index, work in enumerate(flows):
-        for name in _event_names(work.flow):
-            groups[(work.flow.endpoint, name)].append(index)
+    columns: TimelineColumns, order: Sequence[int], settings: TimelineSettings
+) -> tuple[list[dict[str, Any]], bytearray]:
+    """Cadence entries (with their members' ranks in time order) and a flag per rank:
+    whether that flow is in a regular stream."""
+    names = [[(shape.endpoint, name) for name in _event_names(shape)]
+             for shape in columns.shapes.values]
+    shape_of = columns.shapes.indexes
+    groups: dict[tuple[str, str | None], array] = {}
+    for rank, position in enumerate(order):
+        for key in names[shape_of[position]]:
+            members = groups.get(key)
+            if members is None:
+                members = groups[key] = array("I")
+            members.append(rank)
 
     entries: list[dict[str, Any]] = []
-    periodic: set[int] = set()
+    periodic = bytearray(len(order))
+    times, sizes = columns.times, columns.sizes
     for (endpoint, event), members in groups.items():
         estimate: CadenceEstimate | None = estimate_cadence(
-            [flows[i].timestamp for i in members],
-            [float(flows[i].flow.bytes_out) for i in members],
+            array("d", (times[order[i]] for i in members)),
+            array("d", (sizes[order[i]] for i in members)),
             min_count=settings.min_cadence_count,
         )
         if estimate is None:
             continue
         if estimate.regular:
-            periodic.update(members)
+            for i in members:
+                periodic[i] = 1
         entries.append(
             {
                 "endpoint": endpoint,
@@ -237,44 +328,41 @@ def _in_setup(holding: Sequence[PhaseSpan]) -> bool:
     return any(span.name == "setup" for span in holding)
 
 
-def _phase_dict(span: PhaseSpan, flows: Sequence[_Work]) -> dict[str, Any]:
-    inside = [w for w in flows if span.holds(w.timestamp)]
-    return {
-        "name": span.name,
-        "start": span.start,
-        "end": span.end,
-        "duration_s": round(span.end - span.start, 3),
-        "opened_by": span.opened_by,
-        "flows": len(inside),
-        "bytes": sum(w.flow.bytes_out for w in inside),
-        "categories": sorted({c for w in inside for c in w.flow.categories}),
-        "triggers": dict(sorted(Counter(w.trigger for w in inside).items())),
-    }
+class _Trigger:
+    """One trigger's row: count, first, last, and where its flows fall in the strip."""
+
+    __slots__ = ("count", "first", "last", "times")
+
+    def __init__(self, at: float) -> None:
+        self.count, self.first, self.last = 0, at, at
+        self.times = array("d")
 
 
 def _trigger_rows(
-    flows: Sequence[tuple[str, float]], start: float, end: float
+    flows: Iterable[tuple[str, float]], start: float, end: float
 ) -> list[dict[str, Any]]:
     """Per trigger of the (trigger, timestamp) pairs: count, first, last and its strip."""
-    by_trigger: dict[str, list[float]] = defaultdict(list)
-    for trigger, timestamp in flows:
-        by_trigger[str(trigger)].append(timestamp)
     span = max(end - start, 1e-9)
-    rows = []
-    for trigger, times in by_trigger.items():
-        strip = [0] * TRIGGER_BINS
-        for t in times:
-            strip[min(TRIGGER_BINS - 1, int((t - start) / span * TRIGGER_BINS))] += 1
-        rows.append(
-            {
-                "trigger": trigger,
-                "count": len(times),
-                "first": min(times),
-                "last": max(times),
-                "strip": strip,
-            }
-        )
+    by_trigger: dict[str, tuple[_Trigger, list[int]]] = {}
+    for trigger, timestamp in flows:
+        key = str(trigger)
+        row = by_trigger.get(key)
+        if row is None:
+            row = by_trigger[key] = (_Trigger(timestamp), [0] * TRIGGER_BINS)
+        seen, strip = row
+        seen.count += 1
+        seen.first, seen.last = min(seen.first, timestamp), max(seen.last, timestamp)
+        strip[min(TRIGGER_BINS - 1, int((timestamp - start) / span * TRIGGER_BINS))] += 1
+    rows = [{"trigger": trigger, "count": seen.count, "first": seen.first, "last": seen.last,
+             "strip": strip} for trigger, (seen, strip) in by_trigger.items()]
     return sorted(rows, key=lambda r: (r["first"], r["trigger"]))
+
+
+def _time_order(times: Sequence[float]) -> Sequence[int]:
+    """Positions in time order (stable): the store's order already, as a rule."""
+    if all(a <= b for a, b in zip(times, itertools.islice(times, 1, None), strict=False)):
+        return range(len(times))
+    return array("I", sorted(range(len(times)), key=times.__getitem__))
 
 
 def apply_timeline(
@@ -288,88 +376,131 @@ def apply_timeline(
     flow whose trigger is "unknown", the trigger something explains; whether its
     audio_level findings were sent while muted), in the order of `flows`.
     """
-    ordered = sorted((_Work(flow, i) for i, flow in enumerate(flows)), key=lambda w: w.timestamp)
-    hints = [name_hints(work.flow) for work in ordered]
-    for work, hint in zip(ordered, hints, strict=True):
-        if work.trigger != "unknown":
-            work.trigger_source = work.trigger_source or "rule"
-            work.trigger_confidence = "high"
-        elif hint.strong:  # as good as a rule for the phases
-            strongest = hint.strongest()
-            work.assign(strongest.trigger or "unknown", "name", "high", strongest.reason)
-    all_markers = collect_markers([w.flow for w in ordered], markers)
-    spans = build_phases(ordered, all_markers)
-    cadence, periodic = _cadence(ordered, settings)
+    columns = flows if isinstance(flows, TimelineColumns) else TimelineColumns.of(flows)
+    times, shape_of, shapes = columns.times, columns.shapes.indexes, columns.shapes.values
+    order = _time_order(times)
+    hints = [name_hints(shape) for shape in shapes]
+    initial = [_initial(shape, hint) for shape, hint in zip(shapes, hints, strict=True)]
+    marking = [any(True for _ in _flow_markers(shape)) for shape in shapes]
+    all_markers = collect_markers(
+        (columns[p] for p in order if marking[shape_of[p]]), markers)
+    spans = build_phases(_Sorted(times, order, shape_of, initial), all_markers)
+    cadence, periodic = _cadence(columns, order, settings)
     joins = sorted(m.timestamp for m in all_markers if m.label == "meeting_join")
     leaves = sorted(m.timestamp for m in all_markers if m.label == "meeting_leave")
 
     auditor = sorted((m for m in markers if m.source == "auditor"), key=lambda m: m.timestamp)
     auditor_times = [m.timestamp for m in auditor]
+    sweep = PhaseSweep(spans)
+    conclusions: Interned[tuple[_State, str | None, bool]] = Interned()
     last_leave = float("-inf")
-    for index, (work, hint) in enumerate(zip(ordered, hints, strict=True)):
-        at = work.timestamp
-        holding = phases_at(spans, at)
-        work.phase = holding[0].name if holding else None
+    for rank, position in enumerate(order):
+        shape_index = shape_of[position]
+        shape, hint = shapes[shape_index], hints[shape_index]
+        state = initial[shape_index]
+        trigger, source = state[0], state[1]
+        at = times[position]
+        holding = sweep.at(at)
+        phase = holding[0].name if holding else None
         in_meeting = any(s.name == "meeting" for s in holding)
-        work.muted = work.flow.audio and any(s.name == "mute" for s in holding)
+        muted = shape.audio and any(s.name == "mute" for s in holding)
         marker = _marker_trigger(auditor, auditor_times, at, settings.marker_window_s)
         context = _context_trigger(holding)
         timing = marker or context
         after_join = _after(joins, at, settings.join_window_s)
-        if work.trigger_source == "name":
-            work.assign(*refine_strong(work.trigger, str(work.trigger_reason or ""), holding,
-                                       timing))
-        elif work.trigger != "unknown":
-            if work.trigger == "app_start" and _in_setup(holding):
+        if source == "name":
+            state = _assigned(*refine_strong(trigger, str(state[3] or ""), holding, timing))
+        elif trigger != "unknown":
+            if trigger == "app_start" and _in_setup(holding):
                 # the rule names a start; only the timing tells the first launch
-                work.assign("setup", work.trigger_source, "medium",
-                            f"{FIRST_LAUNCH}: the rule says app_start")
-        elif index in periodic:
-            work.assign("in_meeting" if in_meeting else "periodic", "cadence")
+                state = _assigned("setup", source, "medium",
+                                  f"{FIRST_LAUNCH}: the rule says app_start")
+        elif periodic[rank]:
+            state = _assigned("in_meeting" if in_meeting else "periodic", "cadence")
         elif hint.weak and (weighed := weigh_weak(hint, timing, in_meeting, after_join)):
-            work.assign(*weighed)
+            state = _assigned(*weighed)
         elif hint.ambiguous and (settled := settle_ambiguous(hint, timing)):
-            work.assign(*settled)
+            state = _assigned(*settled)
         elif marker is not None:
-            work.assign(marker, "marker")
+            state = _assigned(marker, "marker")
         elif context is not None:
-            work.assign(context, "context")
+            state = _assigned(context, "context")
         elif max(last_leave, _last(leaves, at)) >= at - settings.leave_window_s:
-            work.assign("meeting_leave", "context", "low",
-                        "sent right after the meeting was left (logs and summaries go up then)")
+            state = _assigned("meeting_leave", "context", "low",
+                              "sent right after the meeting was left (logs and summaries "
+                              "go up then)")
         else:
-            work.assign("unknown", "none", None, hint.why_unknown())
-        if work.trigger == "meeting_leave":
+            state = _assigned("unknown", "none", None, hint.why_unknown())
+        if state[0] == "meeting_leave":
             last_leave = at  # the leave's flurry goes on while its flows follow each other
+        conclusions.append((state, phase, muted))
+
+    def concluded(rank: int) -> tuple[_State, str | None, bool]:
+        return conclusions[rank]
 
     for entry in cadence:
         members = entry.pop("members")
-        phases = Counter(ordered[i].phase for i in members)
+        phases = Counter(concluded(i)[1] for i in members)
         entry["phase"] = phases.most_common(1)[0][0] if phases else None
 
     opt_out = next((s for s in spans if s.name == "opt_out"), None)
     after_opt_out = (
-        [w.flow.id for w in ordered
-         if w.flow.purpose == "telemetry" and w.timestamp >= opt_out.start]
+        [columns.ids[p] for p in order
+         if shapes[shape_of[p]].purpose == "telemetry" and times[p] >= opt_out.start]
         if opt_out is not None
         else []
     )
-    times = [w.timestamp for w in ordered] + [m.timestamp for m in all_markers]
-    start, end = (min(times), max(times)) if times else (None, None)
-    contexts: list[FlowContext | None] = [None] * len(ordered)
-    for work in ordered:
-        contexts[work.position] = work.context()
+    sorted_times = times if isinstance(order, range) else array("d", (times[p] for p in order))
+    starts = [*sorted_times[:1], *(m.timestamp for m in all_markers)]
+    ends = [*sorted_times[-1:], *(m.timestamp for m in all_markers)]
+    start, end = (min(starts), max(ends)) if starts else (None, None)
+    contexts = array("I", bytes(4 * len(order)))
+    table: Interned[FlowContext] = Interned()
+    made: dict[tuple[int, int], int] = {}
+    for rank, position in enumerate(order):
+        key = (shape_of[position], conclusions.indexes[rank])
+        index = made.get(key)
+        if index is None:
+            (trigger, source, confidence, reason), phase, muted = conclusions.values[key[1]]
+            index = made[key] = table.index_of(FlowContext(
+                phase=phase, trigger=trigger, trigger_source=source,
+                trigger_confidence=confidence, trigger_reason=reason,
+                events=event_triggers(shapes[key[0]].events, trigger), muted=muted))
+        contexts[position] = index
     return Timeline(
-        markers=[marker_to_dict(m) for m in all_markers],
-        phases=[_phase_dict(s, ordered) for s in spans],
+        markers=Mapped(all_markers, marker_to_dict),
+        phases=[_phase_dict(s, sorted_times, order, columns, concluded) for s in spans],
         cadence=cadence,
         after_opt_out=after_opt_out,
-        triggers=(_trigger_rows([(w.trigger, w.timestamp) for w in ordered], start, end)
+        triggers=(_trigger_rows(((concluded(rank)[0][0], times[p])
+                                 for rank, p in enumerate(order)), start, end)
                   if start is not None else []),
         start=start,
         end=end,
-        contexts=tuple(contexts),  # type: ignore[arg-type]
+        contexts=Contexts(contexts, table.values),
     )
+
+
+def _phase_dict(span: PhaseSpan, sorted_times: Sequence[float], order: Sequence[int],
+                columns: TimelineColumns, concluded: Any) -> dict[str, Any]:
+    first = bisect.bisect_left(sorted_times, span.start)
+    last = bisect.bisect_right(sorted_times, span.end)
+    shapes, shape_of, sizes = columns.shapes.values, columns.shapes.indexes, columns.sizes
+    inside = range(first, max(first, last))
+    categories: set[str] = set()
+    for rank in inside:
+        categories.update(shapes[shape_of[order[rank]]].categories)
+    return {
+        "name": span.name,
+        "start": span.start,
+        "end": span.end,
+        "duration_s": round(span.end - span.start, 3),
+        "opened_by": span.opened_by,
+        "flows": len(inside),
+        "bytes": sum(sizes[order[rank]] for rank in inside),
+        "categories": sorted(categories),
+        "triggers": dict(sorted(Counter(concluded(rank)[0][0] for rank in inside).items())),
+    }
 
 
 def timeline_from_report(report: Mapping[str, Any]) -> Timeline:

@@ -17,13 +17,15 @@ lifecycle phases), the later-starting one on a tie.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import itertools
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
 from ...model import Marker
 
-__all__ = ["PhaseSpan", "PHASE_NAMES", "PHASE_TRIGGERS", "build_phases", "phases_at", "phase_of"]
+__all__ = ["PhaseSpan", "PhaseSweep", "PHASE_NAMES", "PHASE_TRIGGERS", "build_phases", "phases_at",
+           "phase_of"]
 
 PHASE_NAMES = ("setup", "sign_in", "idle", "opt_out", "meeting", "screen_share", "mute")
 
@@ -121,10 +123,12 @@ def _lifecycle(
     first_meeting: float | None,
 ) -> list[PhaseSpan]:
     cutoff = end if first_meeting is None else first_meeting
-    early = [f for f in flows if f.timestamp <= cutoff]
+
+    def early() -> Iterator[Timed]:  # the flows are in time order
+        return itertools.takewhile(lambda f: f.timestamp <= cutoff, flows)
 
     def first_flow(trigger: str) -> float | None:
-        return next((f.timestamp for f in early if f.trigger == trigger), None)
+        return next((f.timestamp for f in early() if f.trigger == trigger), None)
 
     starts: list[tuple[float, str, str]] = []
     m_setup, m_sign, m_idle = (_first(markers, x) for x in ("setup", "sign_in", "idle"))
@@ -146,8 +150,8 @@ def _lifecycle(
         # last setup / sign-in / app-start flow, then unexplained flows that
         # follow each other within _SETTLE_S
         last = max(
-            [t for t, _, _ in starts]
-            + [f.timestamp for f in early if f.trigger in _LIFECYCLE_TRIGGERS]
+            itertools.chain((t for t, _, _ in starts),
+                            (f.timestamp for f in early() if f.trigger in _LIFECYCLE_TRIGGERS))
         )
         after = None
         for flow in flows:
@@ -192,9 +196,10 @@ def build_phases(flows: Sequence[Timed], markers: Sequence[Marker]) -> list[Phas
     `flows` are sorted by timestamp and still carry their rule triggers;
     `markers` are sorted by timestamp.
     """
-    times = [f.timestamp for f in flows] + [m.timestamp for m in markers]
-    if not times:
+    if not flows and not markers:
         return []
+    times = [*(f.timestamp for f in flows[:1]), *(f.timestamp for f in flows[-1:]),
+             *(m.timestamp for m in markers)]
     start, end = min(times), max(times)
 
     meetings = _pairs(markers, "meeting_join", "meeting_leave", end)
@@ -220,6 +225,26 @@ def phases_at(spans: Sequence[PhaseSpan], timestamp: float) -> list[PhaseSpan]:
     """The spans holding `timestamp`, most specific first."""
     holding = [s for s in spans if s.holds(timestamp)]
     return sorted(holding, key=lambda s: (s.rank, s.start), reverse=True)
+
+
+class PhaseSweep:
+    """`phases_at` for times that never decrease, without scanning every span each time."""
+
+    def __init__(self, spans: Sequence[PhaseSpan]) -> None:
+        self._spans = sorted(spans, key=lambda s: s.start)  # stable: their order on a tie
+        self._order = {id(span): i for i, span in enumerate(spans)}
+        self._next = 0
+        self._open: list[PhaseSpan] = []
+
+    def at(self, timestamp: float) -> list[PhaseSpan]:
+        spans = self._spans
+        while self._next < len(spans) and spans[self._next].start <= timestamp:
+            self._open.append(spans[self._next])
+            self._next += 1
+        self._open = [s for s in self._open if s.end >= timestamp]
+        holding = sorted((s for s in self._open if s.start <= timestamp),
+                         key=lambda s: self._order[id(s)])
+        return sorted(holding, key=lambda s: (s.rank, s.start), reverse=True)
 
 
 def phase_of(spans: Sequence[PhaseSpan], timestamp: float) -> str | None:

@@ -1,0 +1,66 @@
+"""The report phase keeps a few bytes per flow: between its passes over the store the
+analysis holds ids, times and shared shapes in arrays, not each flow's objects.
+
+Memory is counted by tracemalloc (Python's own allocations, the same on every run),
+not by the clock: the peak of analysing a store and writing audit.json from it, at
+two sizes of the same session; what the larger one adds per flow is bounded.
+"""
+
+from __future__ import annotations
+
+import tracemalloc
+import uuid
+from pathlib import Path
+
+from builders import ca_batch, make_obs
+from phonehome.audit.pipeline import Auditor, AuditSettings
+from phonehome.audit.session import AuditSession, report_from_store
+from phonehome.report.write import write_report
+
+METRICS = "https://metrics-a.wbx2.com/metrics/api/v1/clientmetrics"
+EVENTS = ("client.mediaquality.event", "client.network.changed", "client.media.tx.start")
+MAX_BYTES_PER_FLOW = 120
+"""Arrays of a flow's time, size, shape, context and position, its id's offset, and a
+persistent id's position (about 40 bytes measured); the flows' objects took 850."""
+
+
+def _store(folder: Path, flows: int) -> Path:
+    """A session of `flows` flows: a few audited shapes repeated with fresh ids and
+    times, each carrying the same user id (one persistent id over all of them)."""
+    auditor = Auditor(AuditSettings())
+    shapes = []
+    for name in EVENTS:
+        observation = make_obs(METRICS, ca_batch({
+            "name": name, "identifiers": {"userId": "0f2a9b1c-9c2f-4e61-8d25-6b8f1e1d2c3a"}}))
+        shapes.append((observation, auditor.audit(observation)))
+    session = AuditSession(AuditSettings(), folder / "audit.sqlite", auditor=auditor)
+    for index in range(flows):
+        observation, record = shapes[index % len(shapes)]
+        flow_id = str(uuid.UUID(int=index + 1))
+        observation.id = flow_id
+        session.submit(observation, {**record, "id": flow_id,
+                                     "timestamp": 1_780_000_000.0 + index * 7.5})
+    session.close()
+    return folder / "audit.sqlite"
+
+
+def _peak(store: Path, out: Path) -> int:
+    tracemalloc.start()
+    try:
+        write_report(report_from_store(store), out, ["json"])
+        return tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
+def test_the_report_phase_holds_a_few_bytes_per_flow(tmp_path):
+    small, large = 1_500, 6_000
+    peaks = {}
+    for flows in (100, small, large):  # the first loads what any report loads once
+        folder = tmp_path / str(flows)
+        folder.mkdir()
+        peaks[flows] = _peak(_store(folder, flows), folder)
+        assert (folder / "audit.json").stat().st_size > flows * 500  # every flow written
+    per_flow = (peaks[large] - peaks[small]) / (large - small)
+    assert per_flow <= MAX_BYTES_PER_FLOW, (
+        f"{per_flow:.0f} bytes per flow (peaks {peaks[small]:,} and {peaks[large]:,})")
