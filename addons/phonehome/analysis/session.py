@@ -32,7 +32,7 @@ from .persistent import PersistentIds
 from .records import AuditError, FlowRecord, FlowView, flow_from_mapping, to_builtins
 from .tally import SessionTally, Summary, Tally
 from .timeline import FlowContext, Timeline, TimelineColumns, TimelineFlow, apply_timeline
-from .timeline.core import MUTED_AUDIO_REASON
+from .timeline.values import MUTED_AUDIO_REASON
 
 __all__ = ["Analysis", "FlowSource", "MemoryFlows", "SessionReport", "analyze",
            "apply_context", "app_claims_paths", "build_report", "highest_severity", "SCHEMA_ID"]

@@ -1,9 +1,7 @@
-"""`phonehome audit`'s per-flow work, inline or on worker processes.
-
-With workers the main process only frames the capture (a .mitm file's flows go
-out as undecoded bytes) and stores what comes back: each worker parses,
-observes, audits and encodes its flows, so reading and storing never wait on
-the audit. Results come back in capture order: the report equals a serial one's.
+"""`phonehome audit`'s per-flow work, inline or on worker processes. With workers the
+main process only frames the capture and stores what comes back; each worker parses,
+observes, audits and encodes its flows, so reading and storing never wait on the
+audit. Results come back in capture order: the report equals a serial one's.
 """
 
 from __future__ import annotations

@@ -1,12 +1,6 @@
-"""The per-flow pipeline: capture → decode → classify → detect → record.
-
-`Auditor` loads rules, identity and detectors once (configure time) and turns
-each `Observation` into a flow record: a JSON-safe dict shaped like the
-report's `flows[]` item. It never raises: a stage that fails leaves
-`audit_error` on the record and the later stages run on what is left.
-
-The whole-session stages (timeline, persistent ids, claims) run at report
-time, in `phonehome.analysis`.
+"""The per-flow pipeline: capture → decode → classify → detect → record. The
+whole-session stages (timeline, persistent ids, claims) run at report time, in
+`phonehome.analysis`.
 """
 
 from __future__ import annotations
@@ -66,7 +60,10 @@ class AuditResult:
 
 
 class Auditor:
-    """Everything parsed and compiled once; `audit()` per observation."""
+    """Everything parsed and compiled once (configure time); `audit()` turns each
+    `Observation` into a flow record, a JSON-safe dict shaped like the report's
+    `flows[]` item. It never raises: a stage that fails leaves `audit_error` on the
+    record and the later stages run on what is left."""
 
     def __init__(self, settings: AuditSettings, *, rules: RuleSet | None = None,
                  identity: Identity | None = None) -> None:

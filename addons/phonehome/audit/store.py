@@ -1,11 +1,8 @@
-"""Store: flow records and markers appended durably as they are audited.
+"""Store: flow records and markers appended durably as they are audited (SQLite, WAL).
 
-SQLite in WAL mode. Commits are batched: at most every `commit_interval_s`
-or every `commit_every` records, whichever comes first, so a process killed
-with SIGKILL loses at most the batch since the last commit. Reports are
-rebuilt from the store (`phonehome report STORE`), which opens read-only.
-Beside the store, `.phonehome-key` (0600) keys every fingerprint; it is never
-written into the store or a report.
+Commits are batched by time and count, so a SIGKILL loses at most the last batch.
+Reports are rebuilt from the store, opened read-only. `.phonehome-key` (0600) beside
+it keys every fingerprint and is never written into the store or a report.
 """
 
 from __future__ import annotations

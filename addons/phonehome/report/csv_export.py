@@ -1,9 +1,8 @@
 """CSV exports for spreadsheets: one row per flow, one row per finding.
 
-Payload values are hostile input: each string cell is one line with control, bidi
-and zero-width characters made visible, and one that a spreadsheet would run as a
-formula (`=`, `+`, `-`, `@`, tab, carriage return at the start) gets a leading
-apostrophe. Lists are joined with "; ".
+Payload values are hostile: each string cell is one line with invisible characters
+made visible, and one a spreadsheet would run as a formula (`=`, `+`, `-`, `@`, tab,
+CR first) gets a leading apostrophe. Lists are joined with "; ".
 """
 
 from __future__ import annotations

@@ -1,9 +1,8 @@
 """What changed between two audits: endpoints, events, categories, findings, identifiers.
 
-`diff_reports` is pure (two report dicts in, one diff dict out). The
-identifiers seen in both reports (same fingerprint) are the test of install-,
-device- or account-scoped ids: after a reinstall or with a second account,
-an id that is still there links the two sessions.
+Pure. The identifiers seen in both reports (same fingerprint) test for install-,
+device- or account-scoped ids: after a reinstall or with a second account, an id
+that is still there links the two sessions.
 """
 
 from __future__ import annotations

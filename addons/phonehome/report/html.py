@@ -1,9 +1,8 @@
 """The self-contained HTML report: one file, no network, readable with JavaScript off.
 
-Jinja2 (autoescape on) renders everything server-side: the timeline as inline SVG,
-each payload as a tree (html_tree). The inline script only filters and searches what
-is there; the CSP allows exactly that script and stylesheet (by hash). Every value
-goes through `html_text` first, so control, bidi and zero-width characters show.
+Jinja2 (autoescape on) renders everything server-side; the inline script only filters
+and searches, and the CSP allows exactly that script and stylesheet (by hash). Every
+value goes through `html_text`, so control, bidi and zero-width characters show.
 """
 
 from __future__ import annotations

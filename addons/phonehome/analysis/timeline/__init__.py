@@ -8,17 +8,7 @@ flows and returns each one's context; `format_timeline(timeline)` renders it;
 from __future__ import annotations
 
 from .cadence import CadenceEstimate, endpoint_template, estimate_cadence
-from .core import (
-    MUTED_AUDIO_REASON,
-    Contexts,
-    FlowContext,
-    Timeline,
-    TimelineColumns,
-    TimelineFlow,
-    TimelineSettings,
-    apply_timeline,
-    timeline_from_report,
-)
+from .core import apply_timeline, timeline_from_report
 from .format import format_timeline
 from .markers import (
     LABEL_TRIGGERS,
@@ -30,6 +20,15 @@ from .markers import (
     marker_to_dict,
 )
 from .phases import PHASE_NAMES
+from .values import (
+    MUTED_AUDIO_REASON,
+    Contexts,
+    FlowContext,
+    Timeline,
+    TimelineColumns,
+    TimelineFlow,
+    TimelineSettings,
+)
 
 __all__ = [
     "apply_timeline",

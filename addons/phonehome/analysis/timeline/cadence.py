@@ -1,20 +1,5 @@
-"""Cadence: how regularly one kind of request repeats.
-
-Pure functions over timestamps and sizes. The estimator is built to survive
-what real telemetry does to a clean period:
-
-- jitter: each send drifts a little; the period is refined as total time over
-  total beats across the clean intervals, so per-send jitter cancels out;
-- missed beats: an interval of about k periods counts as k beats (k <= 4);
-  longer gaps (the stream paused, e.g. between two meetings) are left out;
-- bursts: arrivals much closer together than the typical interval (retries,
-  duplicates) are folded into the arrival before them.
-
-The beacon score follows RITA's idea: regular intervals AND regular sizes.
-Intervals are judged by their spread around the median (MAD / median), by
-how close each lands to a whole number of periods, and by the symmetry
-(Bowley skew) of the on-beat jitter; sizes by spread and skew. The score is
-interval × (0.6 + 0.4 × size), so steady sizes alone never make a beacon.
+"""Cadence: how regularly one kind of request repeats (pure functions over timestamps
+and sizes, robust to jitter, missed beats and bursts; see `estimate_cadence`).
 """
 
 from __future__ import annotations
@@ -182,6 +167,20 @@ def estimate_cadence(
     """Period, jitter and beacon score of one stream, or None when too short.
 
     `timestamps` need not be sorted; `sizes` (bytes per arrival) default to 0.
+    Built to survive what real telemetry does to a clean period:
+
+    - jitter: each send drifts a little; the period is refined as total time over
+      total beats across the clean intervals, so per-send jitter cancels out;
+    - missed beats: an interval of about k periods counts as k beats (k <= 4);
+      longer gaps (the stream paused, e.g. between two meetings) are left out;
+    - bursts: arrivals much closer together than the typical interval (retries,
+      duplicates) are folded into the arrival before them.
+
+    The beacon score follows RITA's idea: regular intervals AND regular sizes.
+    Intervals are judged by their spread around the median (MAD / median), by
+    how close each lands to a whole number of periods, and by the symmetry
+    (Bowley skew) of the on-beat jitter; sizes by spread and skew. The score is
+    interval × (0.6 + 0.4 × size), so steady sizes alone never make a beacon.
     """
     if len(timestamps) < max(2, min_count):
         return None

@@ -12,7 +12,8 @@ from rich.text import Text
 
 from ...report.safe_text import safe_text
 from ...terms import format_size
-from .core import Timeline, timeline_from_report
+from .core import timeline_from_report
+from .values import Timeline
 
 __all__ = ["format_timeline", "sparkline", "format_duration"]
 

@@ -16,7 +16,7 @@ from ...model import TRIGGERS, Marker
 from ...terms import MARKER_LABELS
 
 if TYPE_CHECKING:
-    from .core import TimelineFlow
+    from .values import TimelineFlow
 
 __all__ = [
     "MARKER_LABELS",

@@ -1,9 +1,7 @@
-"""What event names say about a flow's trigger, weighed against the session's timing.
-
-The vocabulary (rules/vocabulary.py) judges each event name no rule gave a
-trigger, at classify time; the record carries the verdict as
-`events[].name_trigger`. Here a flow's verdicts meet the phases, the markers,
-the join window and the other events of the same batch.
+"""What event names say about a flow's trigger, weighed against the session's timing:
+the vocabulary's verdict on each event name no rule gave a trigger (`events[].name_trigger`,
+from classify time) meets the phases, the markers, the join window and the batch's
+other events.
 """
 
 from __future__ import annotations
@@ -18,7 +16,7 @@ from ..records import Event, NameVerdict
 from .phases import PhaseSpan
 
 if TYPE_CHECKING:
-    from .core import TimelineFlow
+    from .values import TimelineFlow
 
 __all__ = [
     "FIRST_LAUNCH",

@@ -1,18 +1,5 @@
-"""Phases of a session, built from markers and the flows' own triggers.
-
-- setup → sign_in → idle, one after another: from `setup` / `sign_in` /
-  `idle` markers, else from the first flows a rule gave `setup` or `sign_in`;
-  idle begins with the first flow after the last setup / sign-in / app-start
-  flow and the unexplained flows right after it (each within 30 s of the
-  one before), and is split around meetings.
-- meeting: `meeting_join` … `meeting_leave` (or the session's end).
-- screen_share: `screen_share_start` … `screen_share_stop`, and mute:
-  `muted` … `unmuted`; both end with the meeting they started in.
-- opt_out: from the first `opt_out` marker to the end.
-
-Spans are closed intervals. They may overlap; a flow's phase is the most
-specific span holding it (mute > screen_share > meeting > opt_out > the
-lifecycle phases), the later-starting one on a tie.
+"""Phases of a session (setup, sign-in, idle, meeting, screen share, mute, opt-out),
+built from markers and the flows' own triggers; see `build_phases`.
 """
 
 from __future__ import annotations
@@ -195,6 +182,20 @@ def build_phases(flows: Sequence[Timed], markers: Sequence[Marker]) -> list[Phas
 
     `flows` are sorted by timestamp and still carry their rule triggers;
     `markers` are sorted by timestamp.
+
+    - setup → sign_in → idle, one after another: from `setup` / `sign_in` /
+      `idle` markers, else from the first flows a rule gave `setup` or `sign_in`;
+      idle begins with the first flow after the last setup / sign-in / app-start
+      flow and the unexplained flows right after it (each within 30 s of the
+      one before), and is split around meetings.
+    - meeting: `meeting_join` … `meeting_leave` (or the session's end).
+    - screen_share: `screen_share_start` … `screen_share_stop`, and mute:
+      `muted` … `unmuted`; both end with the meeting they started in.
+    - opt_out: from the first `opt_out` marker to the end.
+
+    Spans are closed intervals. They may overlap; a flow's phase is the most
+    specific span holding it (mute > screen_share > meeting > opt_out > the
+    lifecycle phases), the later-starting one on a tie.
     """
     if not flows and not markers:
         return []
