@@ -9,10 +9,10 @@ import os
 import tempfile
 import weakref
 from array import array
-from collections.abc import Hashable, Iterator, Sequence
+from collections.abc import Callable, Hashable, Iterator, Sequence
 from typing import IO, Any, Generic, TypeVar, overload
 
-__all__ = ["FlowIds", "IdList", "Interned", "Mapped"]
+__all__ = ["FlowIds", "IdList", "Interned", "Lookup", "Mapped"]
 
 T = TypeVar("T", bound=Hashable)
 
@@ -78,23 +78,24 @@ class FlowIds(Sequence[str]):
             self._file = None
 
 
-class IdList(Sequence[str]):
-    """The ids of some flows, named by position: a report list built only when written."""
+class Lookup(Sequence[Any]):
+    """`read(key)` for each of `keys`, made when read: per-flow values kept as small keys
+    (positions, indexes into a table) and built only when a report writes them."""
 
-    def __init__(self, positions: Sequence[int], ids: Sequence[str]) -> None:
-        self.positions = positions
-        self._ids = ids
+    def __init__(self, keys: Sequence[Any], read: Callable[[Any], Any]) -> None:
+        self.keys = keys
+        self._read = read
 
     def __len__(self) -> int:
-        return len(self.positions)
+        return len(self.keys)
 
     def __getitem__(self, index: Any) -> Any:
         if isinstance(index, slice):
-            return [self._ids[p] for p in self.positions[index]]
-        return self._ids[self.positions[index]]
+            return [self._read(key) for key in self.keys[index]]
+        return self._read(self.keys[index])
 
-    def __iter__(self) -> Iterator[str]:
-        return (self._ids[p] for p in self.positions)
+    def __iter__(self) -> Iterator[Any]:
+        return map(self._read, self.keys)
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, Sequence) and list(self) == list(other)
@@ -102,16 +103,25 @@ class IdList(Sequence[str]):
     __hash__ = None  # type: ignore[assignment]
 
     def __repr__(self) -> str:
-        return f"IdList({list(self)!r})"
+        return f"{type(self).__name__}({list(self)!r})"
 
 
-class Interned(Sequence[T], Generic[T]):
+class IdList(Lookup):
+    """The ids of some flows, named by position."""
+
+    def __init__(self, positions: Sequence[int], ids: Sequence[str]) -> None:
+        super().__init__(positions, ids.__getitem__)
+        self.positions = positions
+
+
+class Interned(Lookup, Generic[T]):
     """Values by position, each stored once: a 4-byte index per position."""
 
     def __init__(self) -> None:
         self.values: list[T] = []
         self._index: dict[T, int] = {}
         self.indexes = array("I")
+        super().__init__(self.indexes, self.values.__getitem__)
 
     def index_of(self, value: T) -> int:
         """`value`'s index in `values`, added when new."""
@@ -124,38 +134,10 @@ class Interned(Sequence[T], Generic[T]):
     def append(self, value: T) -> None:
         self.indexes.append(self.index_of(value))
 
-    def __len__(self) -> int:
-        return len(self.indexes)
 
-    def __getitem__(self, index: Any) -> Any:
-        if isinstance(index, slice):
-            return [self.values[i] for i in self.indexes[index]]
-        return self.values[self.indexes[index]]
+class Mapped(Lookup):
+    """`function(item)` for each of `items`: a report section kept as its compact values
+    (the markers as tuples, not as their dicts)."""
 
-
-class Mapped(Sequence[Any]):
-    """`function(item)` for each of `items`, made when read: a report section kept as
-    its compact values (the markers as tuples, not as their dicts)."""
-
-    def __init__(self, items: Sequence[Any], function: Any) -> None:
-        self._items = items
-        self._function = function
-
-    def __len__(self) -> int:
-        return len(self._items)
-
-    def __getitem__(self, index: Any) -> Any:
-        if isinstance(index, slice):
-            return [self._function(item) for item in self._items[index]]
-        return self._function(self._items[index])
-
-    def __iter__(self) -> Iterator[Any]:
-        return map(self._function, self._items)
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, Sequence) and list(self) == list(other)
-
-    __hash__ = None  # type: ignore[assignment]
-
-    def __repr__(self) -> str:
-        return f"Mapped({list(self)!r})"
+    def __init__(self, items: Sequence[Any], function: Callable[[Any], Any]) -> None:
+        super().__init__(items, function)

@@ -24,7 +24,7 @@ from ..bundled import builtin_rules_dir
 from ..model import Marker, severity_rank
 from .app import AppVotes, party_for
 from .claims import ClaimsEvaluation, SessionFacts, load_claims
-from .columns import FlowIds, IdList, Interned
+from .columns import FlowIds, IdList, Interned, Lookup
 from .digest import Digest, DigestEntry, DigestKeys
 from .fleet import Fleet
 from .groups import FindingGroup, FindingGroups
@@ -158,25 +158,15 @@ def _timeline(flows: TimelineColumns, markers: Sequence[Marker],
         return apply_timeline([], ()), array("I")
 
 
-class _PositionContexts(Sequence["FlowContext | None"]):
+def _position_contexts(count: int, timeline: Timeline, positions: Sequence[int]) -> Lookup:
     """Each flow's timeline context by its position in the session (None: left out)."""
-
-    def __init__(self, count: int, timeline: Timeline, positions: Sequence[int]) -> None:
-        contexts = timeline.contexts
-        self._table: list[FlowContext | None] = [None]
-        self._indexes = array("I", bytes(4 * count))
-        interned: Interned[FlowContext] = Interned()
-        for position, context in zip(positions, contexts, strict=True):
-            self._indexes[position] = interned.index_of(context) + 1
-        self._table.extend(interned.values)
-
-    def __len__(self) -> int:
-        return len(self._indexes)
-
-    def __getitem__(self, index: Any) -> Any:
-        if isinstance(index, slice):
-            return [self._table[i] for i in self._indexes[index]]
-        return self._table[self._indexes[index]]
+    table: list[FlowContext | None] = [None]
+    indexes = array("I", bytes(4 * count))
+    interned: Interned[FlowContext] = Interned()
+    for position, context in zip(positions, timeline.contexts, strict=True):
+        indexes[position] = interned.index_of(context) + 1
+    table.extend(interned.values)
+    return Lookup(indexes, table.__getitem__)
 
 
 class _Stage:
@@ -242,7 +232,7 @@ def analyze(
 
     timeline, timeline_positions = _timeline(timeline_flows, markers, timeline_positions,
                                              stage_errors, session_errors)
-    contexts = _PositionContexts(count, timeline, timeline_positions)
+    contexts = _position_contexts(count, timeline, timeline_positions)
     del timeline_flows, timeline_positions
 
     facts_base = dict(inputs=inputs, markers=timeline.markers,

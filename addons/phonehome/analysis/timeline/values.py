@@ -11,7 +11,7 @@ from typing import Any
 from msgspec import UNSET, Struct, UnsetType
 from msgspec.structs import replace
 
-from ..columns import FlowIds, Interned
+from ..columns import FlowIds, Interned, Lookup
 from ..records import Event
 from .cadence import endpoint_template
 
@@ -152,22 +152,10 @@ class TimelineColumns(Sequence[TimelineFlow]):
                        bytes_out=self.sizes[index])
 
 
-class Contexts(Sequence[FlowContext]):
+class Contexts(Lookup):
     """Each flow's FlowContext by position: an index into the distinct ones."""
 
     def __init__(self, indexes: array, table: list[FlowContext]) -> None:
+        super().__init__(indexes, table.__getitem__)
         self.indexes = indexes
         self.table = table
-
-    def __len__(self) -> int:
-        return len(self.indexes)
-
-    def __getitem__(self, index: Any) -> Any:
-        if isinstance(index, slice):
-            return [self.table[i] for i in self.indexes[index]]
-        return self.table[self.indexes[index]]
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, Sequence) and list(self) == list(other)
-
-    __hash__ = None  # type: ignore[assignment]
