@@ -79,6 +79,20 @@ _VERSION_WORD = compile_re2(
     r"(?i)(?:version|\bver|\bbuild|\brelease|\brev)[\"']?[ \t]*[:=]?[ \t]*[\"']?$"
 )
 
+_SAYS_VERSION: dict[str, bool] = {}
+"""`_says_version` by text: payloads repeat the text before their addresses."""
+_MAX_SAYS_VERSION = 4096
+
+
+def _says_version(before: str) -> bool:
+    """Whether the text before an address labels it a version: "version 43.8.0.26",
+    "build: 43.8.0.26" in free text, "av=43.8.0.26" in a log line."""
+    if _VERSION_WORD.search(before):
+        return True
+    label = _LABEL.search(before)
+    return bool(label and is_version_key(normalize_key(label.group(1)))
+                and normalize_key(label.group(1)) not in _IP_KEYS)
+
 
 class IpAddressDetector(Detector):
     """IPv4/IPv6 literals, public or private (noted); versions and loopback are not IPs."""
@@ -116,12 +130,14 @@ class IpAddressDetector(Detector):
         if is_version_key(ctx.key) and ctx.key not in _IP_KEYS:
             return None  # release, av, $app_version_string: 43.8.0.26 is a version
         before = value[max(0, start - 32) : start]
-        if _VERSION_WORD.search(before):
-            return None  # "version 43.8.0.26", "build: 43.8.0.26" in free text
-        label = _LABEL.search(before)
-        if label and is_version_key(normalize_key(label.group(1))) \
-                and normalize_key(label.group(1)) not in _IP_KEYS:
-            return None  # "av=43.8.0.26", "appVersion: 43.8.0.26" in a log line
+        says = _SAYS_VERSION.get(before)
+        if says is None:
+            says = _says_version(before)
+            if len(_SAYS_VERSION) >= _MAX_SAYS_VERSION:
+                _SAYS_VERSION.clear()
+            _SAYS_VERSION[before] = says
+        if says:
+            return None
         text = value[start:end]
         if "." in text:
             number = parse_ipv4(text)
