@@ -234,10 +234,12 @@ def _light_http_flow(state: dict[Any, Any]) -> http.HTTPFlow | None:
     if state["type"] != "http" or state["websocket"]:
         return None
     client, server = state["client_conn"], state["server_conn"]
+    # The connections keep their saved ids (a new one would cost a uuid4 each).
     flow = http.HTTPFlow(
         connection.Client(peername=tuple(client["peername"]), sockname=tuple(client["sockname"]),
-                          timestamp_start=client["timestamp_start"]),
-        connection.Server(address=tuple(server["address"]) if server["address"] else None),
+                          timestamp_start=client["timestamp_start"], id=client["id"]),
+        connection.Server(address=tuple(server["address"]) if server["address"] else None,
+                          id=server["id"]),
     )
     flow.id = state["id"]
     flow.request = _message(http.Request, http.RequestData, _REQUEST_FIELDS, state["request"])
