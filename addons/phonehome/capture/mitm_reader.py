@@ -16,7 +16,7 @@ from mitmproxy import connection, http, version
 from mitmproxy.flow import Error, Flow
 from mitmproxy.io import compat, tnetstring
 
-__all__ = ["loads", "read_flow", "read_frame", "flow_from_frame"]
+__all__ = ["loads", "read_flow", "read_frame", "flow_from_frame", "new_request"]
 
 _MAX_PREFIX_DIGITS = 12
 """mitmproxy refuses longer length prefixes at the top level."""
@@ -204,24 +204,34 @@ _RESPONSE_FIELDS = _field_types(http.ResponseData)
 
 
 def _message(kind: Any, data: type, accepted: dict[str, frozenset[type]] | None,
-             state: dict[Any, Any]) -> Any:
+             state: dict[Any, Any], slow: Any = None) -> Any:
     """`kind.from_state(state)` without the per-field type check mitmproxy runs in
     debug mode: the fields' types are checked here, exactly, in one pass. A state
-    with other keys or types is left to `from_state` (which converts or raises)."""
+    with other keys or types is left to `slow` (default `from_state`), which
+    converts or raises."""
+    if slow is None:
+        slow = kind.from_state
     if accepted is None or state.keys() != accepted.keys():
-        return kind.from_state(state)
+        return slow(state)
     values = dict(state)
     values["headers"] = http.Headers(values["headers"])
     if values["trailers"] is not None:
         values["trailers"] = http.Headers(values["trailers"])
     for name, types_ in accepted.items():
         if type(values[name]) not in types_:
-            return kind.from_state(state)
+            return slow(state)
     message = object.__new__(data)
     message.__dict__.update({name: values[name] for name in accepted})
     out = object.__new__(kind)
     out.data = message
     return out
+
+
+def new_request(fields: dict[str, Any]) -> http.Request:
+    """`http.Request(**fields)`, `fields` holding headers and trailers as pairs of bytes;
+    without the debug-mode type check when each field has a type it keeps as it is."""
+    return _message(http.Request, http.RequestData, _REQUEST_FIELDS, fields,
+                    lambda fields: http.Request(**fields))
 
 
 def _light_http_flow(state: dict[Any, Any]) -> http.HTTPFlow | None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 from mitmproxy import connection, http, websocket
 
 from ..model import Observation
+from .mitm_reader import new_request
 
 __all__ = ["flow_of", "request_flow", "request_line"]
 
@@ -35,13 +36,13 @@ def request_flow(obs: Observation) -> http.HTTPFlow:
     `obs.url` back (mitmproxy writes an IPv6 host there unbracketed).
     """
     host = obs.server_host or obs.host
-    request = http.Request(
+    request = new_request(dict(
         host=host, port=obs.port, method=_encoded(obs.method or "GET"),
         scheme=_encoded(obs.scheme), authority=_encoded(obs.authority),
         path=_encoded(obs.path), http_version=_encoded(obs.http_version),
         headers=tuple((_encoded(k), _encoded(v)) for k, v in obs.headers),
         content=obs.body or b"", trailers=None, timestamp_start=obs.timestamp,
-        timestamp_end=None)
+        timestamp_end=None))
     flow = flow_of(request)
     if obs.kind == "websocket":
         flow.websocket = websocket.WebSocketData()
