@@ -47,8 +47,22 @@ def fingerprint(value: object, key: bytes = EPHEMERAL_KEY) -> str:
     Unkeyed, a digest next to masked evidence gives the value back to anyone
     who can guess it (256 tries for a masked IPv4); keyed, it only links."""
     text = value if isinstance(value, str) else repr(value)
-    data = text.encode("utf-8", "surrogatepass")
-    return "hmac:" + hmac.digest(key, data, "sha256")[:8].hex()
+    memo = (key, text)
+    found = _FINGERPRINTS.get(memo)
+    if found is None:
+        data = text.encode("utf-8", "surrogatepass")
+        found = "hmac:" + hmac.digest(key, data, "sha256")[:8].hex()
+        if len(text) <= _MAX_FINGERPRINTED_TEXT:  # the memo stays small
+            if len(_FINGERPRINTS) >= _MAX_FINGERPRINTS:
+                _FINGERPRINTS.clear()
+            _FINGERPRINTS[memo] = found
+    return found
+
+
+_FINGERPRINTS: dict[tuple[bytes, str], str] = {}
+"""`fingerprint` by (key, text): the same values recur across a capture's flows."""
+_MAX_FINGERPRINTS = 8192
+_MAX_FINGERPRINTED_TEXT = 256
 
 
 def _stars(word: str) -> str:
