@@ -75,25 +75,27 @@ def ground_truth(run: Run, leaks: frozenset[str], speed: float, started: float,
     }
 
 
-_BENIGN: list[dict[str, str]] = [
-    {"kind": "identifier", "finding_type": "persistent_id", "location": "identifiers.*, userId,"
-     " machineId, deviceId, correlationId, connectionId, meetingId, locus ids",
-     "reason": "pseudonymous ids the SDK always sends; not planted leaks"},
-    {"kind": "network_prefix", "finding_type": "ip_address",
-     "location": "origin.clientInfo.publicNetworkPrefix/localNetworkPrefix, rtcMetrics"
+_BENIGN_FIELDS = ("kind", "finding_type", "location", "reason")
+_BENIGN: list[dict[str, str]] = [dict(zip(_BENIGN_FIELDS, row, strict=True)) for row in (
+    ("identifier", "persistent_id",
+     "identifiers.*, userId, machineId, deviceId, correlationId, connectionId, meetingId,"
+     " locus ids",
+     "pseudonymous ids the SDK always sends; not planted leaks"),
+    ("network_prefix", "ip_address",
+     "origin.clientInfo.publicNetworkPrefix/localNetworkPrefix, rtcMetrics"
      " candidate address/ip/relatedAddress, peerReflexiveIP when public_ip is off",
-     "reason": "/28 masked prefixes, never the identity's IP"},
-    {"kind": "audio_level", "finding_type": "audio_level",
-     "location": "MQE audioTransmit[].levels / audioAlgorithmModulesInfo outside the mute window",
-     "reason": "levels while unmuted are ordinary quality data"},
-    {"kind": "credential", "finding_type": "auth_token",
-     "location": "header:Authorization on vendor hosts (after sign-in); $.api_key at"
+     "/28 masked prefixes, never the identity's IP"),
+    ("audio_level", "audio_level",
+     "MQE audioTransmit[].levels / audioAlgorithmModulesInfo outside the mute window",
+     "levels while unmuted are ordinary quality data"),
+    ("credential", "auth_token",
+     "header:Authorization on vendor hosts (after sign-in); $.api_key at"
      " api.amplitude.com; header:X-Sentry-Auth and $[0].dsn at the Sentry host",
-     "reason": "the app's own bearer token and public client keys, sent by design"},
-    {"kind": "share_window", "finding_type": "file_name",
-     "location": "client.share.selected-app shareResourceName",
-     "reason": f"an application name ({p.SHARED_WINDOW!r}), no document or file name"},
-]
+     "the app's own bearer token and public client keys, sent by design"),
+    ("share_window", "file_name",
+     "client.share.selected-app shareResourceName",
+     f"an application name ({p.SHARED_WINDOW!r}), no document or file name"),
+)]
 """Values a careful audit may notice that are by design not planted leaks."""
 
 
