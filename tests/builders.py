@@ -6,9 +6,13 @@ Locations follow decode's syntax (`$.a[0].b`, `$['x-y']`, `query:uid`, `header:N
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
-from collections.abc import Callable, Iterable
+import subprocess
+import sys
+import warnings
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
@@ -24,6 +28,40 @@ FIXTURES = ROOT / "tests" / "fixtures"
 EXAMPLES = ROOT / "examples"
 SAMPLE = EXAMPLES / "webex-session.mitm"
 """The bundled sample capture."""
+SAMPLE_IDENTITY = EXAMPLES / "identity.yaml"
+"""The sample's synthetic identity."""
+
+
+# --- the CLI and the addon harness ----------------------------------------------
+
+def phonehome(*args: object, timeout: float = 600,
+              env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """`phonehome ARGS…` in a subprocess, its output captured."""
+    return subprocess.run([sys.executable, "-m", "phonehome", *map(str, args)],
+                          capture_output=True, text=True, timeout=timeout, env=env)
+
+
+def audit_sample(out: Path, *args: object) -> subprocess.CompletedProcess[str]:
+    """`phonehome audit` of the sample with its identity file into `out`, quietly."""
+    return phonehome("audit", SAMPLE, "--identity", SAMPLE_IDENTITY, "-o", out, "-q", *args,
+                     timeout=300)
+
+
+@contextlib.contextmanager
+def addon_context(*addons: object) -> Iterator[Any]:
+    """taddons.context that also closes the event loop mitmproxy 11 leaves open.
+
+    taddons pulls in ldap3, whose use of pyasn1 warns (DeprecationWarning) on import."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        from mitmproxy.test import taddons
+    tctx = taddons.context(*addons)
+    try:
+        with tctx:
+            yield tctx
+    finally:
+        if not tctx.master.event_loop.is_closed():
+            tctx.master.event_loop.close()
 
 
 # --- observations -------------------------------------------------------------
@@ -54,6 +92,19 @@ def make_obs(url: str, body: Any = None, *, method: str = "POST",
         headers=hdrs, query=parse_qsl(parts.query), body=raw,
         content_type="application/json" if body is not None else "",
     )
+
+
+METRICS_URL = "https://metrics-a.wbx2.com/metrics/api/v1/clientmetrics"
+"""Webex's client-metrics endpoint: a telemetry flow under the bundled rules."""
+
+
+def muted_event_flow(ident: str, at: float = 100.0,
+                     *markers: tuple[str, float]) -> Observation:
+    """A telemetry flow carrying one `client.muted` event at `at`, with these markers."""
+    observation = make_obs(METRICS_URL, ca_batch({"name": "client.muted"}), ident=ident)
+    observation.timestamp = at
+    observation.markers = list(markers)
+    return observation
 
 
 def ca_batch(*events: dict[str, Any]) -> dict[str, Any]:

@@ -11,8 +11,6 @@ import hashlib
 import json
 import os
 import random
-import subprocess
-import sys
 import uuid
 from collections.abc import Callable
 from pathlib import Path
@@ -20,7 +18,7 @@ from typing import Any
 
 from mitmproxy.test import tflow, tutils
 
-from builders import write_flows
+from builders import phonehome, write_flows
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
@@ -35,11 +33,6 @@ username: jroe
 hostname: janes-mbp.local
 ip: 198.51.100.23
 """
-
-
-def phonehome(*args: object, timeout: float = 600) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "phonehome", *map(str, args)],
-                          capture_output=True, text=True, timeout=timeout)
 
 
 def fixed_key(folder: Path) -> None:

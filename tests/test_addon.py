@@ -2,26 +2,15 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
 
 import pytest
 from mitmproxy import exceptions, websocket
-from mitmproxy.test import taddons, tflow, tutils
+from mitmproxy.test import tflow, tutils
 
+from builders import addon_context
 from conftest import wait_for_stored_flows
 from phonehome.addon import PhonehomeAudit
-
-
-@contextlib.contextmanager
-def addon_context(addon):
-    """taddons.context, closing the event loop mitmproxy 11 leaves open."""
-    with taddons.context(addon) as tctx:
-        try:
-            yield tctx
-        finally:
-            if not tctx.master.event_loop.is_closed():
-                tctx.master.event_loop.close()
 
 
 def _post(path: bytes, body: bytes, host: str = "metrics-a.wbx2.com"):

@@ -8,20 +8,12 @@ from pathlib import Path
 
 from mitmproxy.test import taddons, tflow, tutils
 
-from builders import ca_batch, make_obs
+from builders import muted_event_flow
 from conftest import wait_for_stored_flows
 from phonehome.addon import PhonehomeAudit
 from phonehome.audit.pipeline import Auditor, AuditSettings
 from phonehome.audit.session import report_from_store
 from phonehome.audit.sink import InlineSink, WorkerSink
-
-METRICS = "https://metrics-a.wbx2.com/metrics/api/v1/clientmetrics"
-
-
-def _flow(ident: str, at: float = 100.0):
-    observation = make_obs(METRICS, ca_batch({"name": "client.muted"}), ident=ident)
-    observation.timestamp = at
-    return observation
 
 
 def _stored(store: Path) -> tuple[list[str], list[str]]:
@@ -40,8 +32,8 @@ def test_the_inline_sink_stores_audited_and_unaudited_flows(tmp_path):
     sink = InlineSink(settings, tmp_path / "audit.sqlite", Auditor(settings), time_scale=1.0,
                       fresh=True, sensor="test", spool_dir=tmp_path)
     assert not sink.fresh
-    sink.submit(_flow("a"))
-    audited = _flow("b", 101.0)
+    sink.submit(muted_event_flow("a"))
+    audited = muted_event_flow("b", 101.0)
     sink.submit(audited, Auditor(settings).audit(audited))
     sink.mark("opt_out", 102.0)
     sink.tick()
@@ -57,7 +49,7 @@ def test_a_worker_sink_starts_its_child_on_first_use_only(tmp_path):
     sink = _worker_sink(tmp_path / "audit.sqlite")
     sink.mark("meeting_join", 99.0)
     assert sink.worker is not None and not sink.fresh
-    sink.submit(_flow("a"))
+    sink.submit(muted_event_flow("a"))
     assert sink.finish()
     assert _stored(tmp_path / "audit.sqlite") == (["a"], ["meeting_join"])
 
@@ -66,7 +58,7 @@ def test_a_dead_worker_hands_over_to_this_process_without_losing_anything(tmp_pa
     store = tmp_path / "audit.sqlite"
     sink = _worker_sink(store)
     sink.mark("meeting_join", 99.0)
-    sink.submit(_flow("a"))
+    sink.submit(muted_event_flow("a"))
     assert wait_for_stored_flows(store, 1) == 1
     assert sink.worker is not None
     sink.worker._process.kill()
@@ -74,7 +66,7 @@ def test_a_dead_worker_hands_over_to_this_process_without_losing_anything(tmp_pa
     sink.tick()  # notices, and audits here from now on
     assert sink.worker is None and sink.session is not None
     sink.mark("opt_out", 101.0)
-    sink.submit(_flow("b", 102.0))
+    sink.submit(muted_event_flow("b", 102.0))
     assert sink.finish()
     assert _stored(store) == (["a", "b"], ["meeting_join", "opt_out"])
 
@@ -82,10 +74,10 @@ def test_a_dead_worker_hands_over_to_this_process_without_losing_anything(tmp_pa
 def test_a_later_worker_sink_keeps_what_the_store_holds(tmp_path):
     store = tmp_path / "audit.sqlite"
     first = _worker_sink(store)
-    first.submit(_flow("a"))
+    first.submit(muted_event_flow("a"))
     assert first.finish()
     second = _worker_sink(store, fresh=False)
-    second.submit(_flow("b", 101.0))
+    second.submit(muted_event_flow("b", 101.0))
     assert second.finish()
     assert _stored(store)[0] == ["a", "b"]
 

@@ -8,32 +8,21 @@ or audited and encoded by a worker (`Audited`); the stored session is the same.
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-from builders import ca_batch, make_obs
+from builders import SAMPLE, muted_event_flow
 from phonehome.audit.pipeline import Audited, Auditor, AuditSettings, EncodedRecord
 from phonehome.audit.session import AuditSession
 from phonehome.model import Observation
 from report_cases import fixed_key, phonehome
 
-ROOT = Path(__file__).resolve().parent.parent
-SAMPLE = ROOT / "examples" / "webex-session.mitm"
-METRICS = "https://metrics-a.wbx2.com/metrics/api/v1/clientmetrics"
-
-
-def _flow(ident: str, at: float, *markers: tuple[str, float]) -> Observation:
-    observation = make_obs(METRICS, ca_batch({"name": "client.muted"}), ident=ident)
-    observation.timestamp = at
-    observation.markers = list(markers)
-    return observation
-
 
 def _flows() -> list[Observation]:
-    return [_flow("f1", 100.0, ("opt_out", 99.0)), _flow("f2", 102.0, ("meeting_join", 101.5)),
-            _flow("f3", 103.0)]
+    return [muted_event_flow("f1", 100.0, ("opt_out", 99.0)),
+            muted_event_flow("f2", 102.0, ("meeting_join", 101.5)),
+            muted_event_flow("f3", 103.0)]
 
 
 def _report(session: AuditSession) -> dict[str, Any]:

@@ -3,30 +3,19 @@ content-view API (11 and 12 differ: this file runs on both venvs) and its test h
 
 from __future__ import annotations
 
-import contextlib
 import json
 import time
 
 import pytest
 from mitmproxy import contentviews, websocket
-from mitmproxy.test import taddons, tflow, tutils
+from mitmproxy.test import tflow, tutils
 
+from builders import addon_context
 from phonehome.addon import PhonehomeAudit
 from phonehome.flow_view import HIGH_MARK
 
 EMAIL = "jane.roe@example.org"
 METRICS = b"/metrics/api/v1/clientmetrics"
-
-
-@contextlib.contextmanager
-def addon_context(addon):
-    """taddons.context, closing the event loop mitmproxy 11 leaves open."""
-    with taddons.context(addon) as tctx:
-        try:
-            yield tctx
-        finally:
-            if not tctx.master.event_loop.is_closed():
-                tctx.master.event_loop.close()
 
 
 def _post(body: dict, host: str = "metrics-a.wbx2.com"):
@@ -169,6 +158,23 @@ def test_a_websocket_message_is_shown_with_its_own_audit(audit):
     assert lines[field + 1] == "# ⚑ email · personal_data · high"
     _, server = render(flow, flow.websocket.messages[1])
     assert server.startswith("# phonehome does not audit this flow")
+
+
+def test_a_websocket_message_marks_the_flow_but_keeps_the_requests_comment(audit):
+    addon, _ = audit
+    flow = tflow.twebsocketflow()
+    flow.comment = "phonehome: the request's own note"
+    flow.metadata["phonehome"] = {"comment": flow.comment, "findings": []}
+    flow.websocket.messages = [websocket.WebSocketMessage(
+        1, True, json.dumps({"user": {"email": EMAIL}}).encode(), 100.0)]
+    addon.websocket_message(flow)
+    deadline = time.monotonic() + 60
+    while not flow.marked and time.monotonic() < deadline:  # the worker's note, on a tick
+        addon._tick()
+        time.sleep(0.05)
+    assert flow.marked == HIGH_MARK
+    assert flow.comment == "phonehome: the request's own note"
+    assert flow.metadata["phonehome"]["findings"] == []
 
 
 def test_a_flow_out_of_scope_says_so(tmp_path):

@@ -22,13 +22,12 @@ from typing import Any
 import jsonschema
 import pytest
 
-from report_cases import CASES, ROOT, phonehome
+from builders import audit_sample
+from report_cases import CASES, ROOT
 
 SCHEMA = json.loads((ROOT / "addons" / "phonehome" / "report" / "report.schema.json")
                     .read_text(encoding="utf-8"))
 PERSONAL = {"personal_data", "meeting_content"}
-SAMPLE = ROOT / "examples" / "webex-session.mitm"
-IDENTITY = ROOT / "examples" / "identity.yaml"
 
 
 def _validator() -> Any:
@@ -142,8 +141,7 @@ def test_digest_numbers_are_what_the_flows_findings_add_up_to(tmp_path: Path,
 @pytest.fixture(scope="module")
 def sample(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("sample") / "out"
-    done = phonehome("audit", SAMPLE, "--identity", IDENTITY, "-o", out,
-                     "--format", "json,md", "-q")
+    done = audit_sample(out, "--format", "json,md")
     assert done.returncode == 0, done.stderr[-3000:]
     return out
 

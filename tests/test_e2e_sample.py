@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 
 import pytest
 
-from builders import EXAMPLES
+from builders import EXAMPLES, audit_sample
 from conftest import assert_valid_report
 from ground_truth import findings_at, matches
 
@@ -17,10 +15,7 @@ pytestmark = pytest.mark.e2e
 
 
 def test_sample_audit_finds_every_planted_leak_on_the_real_timeline(tmp_path):
-    result = subprocess.run(
-        [sys.executable, "-m", "phonehome", "audit", str(EXAMPLES / "webex-session.mitm"),
-         "--identity", str(EXAMPLES / "identity.yaml"), "-o", str(tmp_path), "-q"],
-        capture_output=True, text=True, timeout=300)
+    result = audit_sample(tmp_path)
     assert result.returncode == 0, result.stderr
     report = json.loads((tmp_path / "audit.json").read_text())
     assert_valid_report(report)

@@ -7,33 +7,28 @@ import json
 import os
 import re
 import subprocess
-import sys
 import time
-from pathlib import Path
 
 import httpx
 import pytest
 from rich.cells import cell_len
 
+from builders import SAMPLE, SAMPLE_IDENTITY, phonehome
 from phonehome.proxy_process import ADDON_SCRIPT, MitmdumpProcess
 
 pytestmark = pytest.mark.e2e
 
-ROOT = Path(__file__).resolve().parent.parent
-SAMPLE = ROOT / "examples" / "webex-session.mitm"
-IDENTITY = ROOT / "examples" / "identity.yaml"
 COLUMNS_80 = {**os.environ, "COLUMNS": "80", "LINES": "60"}
 
 
 def _phonehome(*args: object) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "phonehome", *map(str, args)],
-                          capture_output=True, text=True, timeout=300, env=COLUMNS_80)
+    return phonehome(*args, timeout=300, env=COLUMNS_80)
 
 
 @pytest.fixture(scope="module")
 def audited(tmp_path_factory):
     out = tmp_path_factory.mktemp("terminal") / "reports"
-    result = _phonehome("audit", SAMPLE, "--identity", IDENTITY, "-o", out)
+    result = _phonehome("audit", SAMPLE, "--identity", SAMPLE_IDENTITY, "-o", out)
     assert result.returncode == 0, result.stderr
     return result, out, json.loads((out / "audit.json").read_text())
 

@@ -130,6 +130,20 @@ class _DevTools:
                 assert "error" not in reply, reply
                 return reply.get("result", {})
 
+    def open_page(self, url: str, *before_load: str) -> str:
+        """Attach to the browser's page, run `before_load` scripts in every new document,
+        load `url` and wait for it: the page's session id."""
+        targets = self.call("Target.getTargets")["targetInfos"]
+        page = next(t for t in targets if t["type"] == "page")
+        session = self.call("Target.attachToTarget", targetId=page["targetId"],
+                            flatten=True)["sessionId"]
+        self.call("Page.enable", session)
+        for source in before_load:
+            self.call("Page.addScriptToEvaluateOnNewDocument", session, source=source)
+        self.call("Page.navigate", session, url=url)
+        self.wait_event("Page.loadEventFired")
+        return session
+
     def wait_event(self, method: str) -> None:
         while self._read_message().get("method") != method:
             pass
@@ -153,13 +167,7 @@ def dom_via_devtools(chromium: str, tmp_path: Path, html: str, *extra: str) -> s
     url = _page(tmp_path, html).as_uri()
     tools = _DevTools(chromium, [*_flags(tmp_path), *extra])
     try:
-        targets = tools.call("Target.getTargets")["targetInfos"]
-        page = next(t for t in targets if t["type"] == "page")
-        session = tools.call("Target.attachToTarget", targetId=page["targetId"],
-                             flatten=True)["sessionId"]
-        tools.call("Page.enable", session)
-        tools.call("Page.navigate", session, url=url)
-        tools.wait_event("Page.loadEventFired")
+        session = tools.open_page(url)
         root = tools.call("DOM.getDocument", session, depth=-1)["root"]
         return tools.call("DOM.getOuterHTML", session, nodeId=root["nodeId"])["outerHTML"]
     finally:

@@ -5,14 +5,12 @@ a mouse click opens a flow and shows its flagged field highlighted; the search b
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from builders import EXAMPLES
+from builders import audit_sample
 from test_html_browser import _chromium, _DevTools, _flags
 
 pytestmark = pytest.mark.e2e
@@ -28,10 +26,7 @@ document.addEventListener("securitypolicyviolation", function (e) {
 @pytest.fixture(scope="module")
 def audited(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, Any]]:
     out = tmp_path_factory.mktemp("audit")
-    done = subprocess.run(
-        [sys.executable, "-m", "phonehome", "audit", str(EXAMPLES / "webex-session.mitm"),
-         "--identity", str(EXAMPLES / "identity.yaml"), "-o", str(out), "-q"],
-        capture_output=True, text=True, timeout=300, check=False)
+    done = audit_sample(out)
     assert done.returncode in (0, 1), done.stderr[-2000:]
     report = json.loads((out / "audit.json").read_text(encoding="utf-8"))
     return out / "audit.html", report
@@ -74,15 +69,7 @@ def page(audited: tuple[Path, dict[str, Any]], tmp_path: Path):
     chromium = _chromium()
     tools = _DevTools(chromium, [*_flags(tmp_path), "--window-size=1280,1000"])
     try:
-        targets = tools.call("Target.getTargets")["targetInfos"]
-        target = next(t for t in targets if t["type"] == "page")
-        session = tools.call("Target.attachToTarget", targetId=target["targetId"],
-                             flatten=True)["sessionId"]
-        tools.call("Page.enable", session)
-        tools.call("Page.addScriptToEvaluateOnNewDocument", session, source=RECORD_VIOLATIONS)
-        tools.call("Page.navigate", session, url=audited[0].as_uri())
-        tools.wait_event("Page.loadEventFired")
-        yield Page(tools, session)
+        yield Page(tools, tools.open_page(audited[0].as_uri(), RECORD_VIOLATIONS))
     finally:
         tools.close()
 

@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from typing import Any
 
 import pytest
 
-from builders import EXAMPLES
+from builders import audit_sample
+from phonehome.analysis.digest import digest_matcher
 from phonehome.report.html import format_html
-from phonehome.report.html_parts import digest_matcher
 from test_report_formats import parse_html, tree_json
 
 MAX_HTML_BYTES = 5 * 1024 * 1024
@@ -20,10 +18,7 @@ MAX_HTML_BYTES = 5 * 1024 * 1024
 @pytest.fixture(scope="module")
 def audited(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, dict[str, Any]]:
     out = tmp_path_factory.mktemp("audit")
-    done = subprocess.run(
-        [sys.executable, "-m", "phonehome", "audit", str(EXAMPLES / "webex-session.mitm"),
-         "--identity", str(EXAMPLES / "identity.yaml"), "-o", str(out), "-q"],
-        capture_output=True, text=True, timeout=300, check=False)
+    done = audit_sample(out)
     assert done.returncode in (0, 1), done.stderr[-2000:]
     return ((out / "audit.html").read_text(encoding="utf-8"),
             json.loads((out / "audit.json").read_text(encoding="utf-8")))

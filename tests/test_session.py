@@ -6,20 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from builders import ca_batch, make_obs
+from builders import muted_event_flow
 from phonehome.audit.pipeline import Auditor, AuditSettings
 from phonehome.audit.session import AuditSession, sensor_selection
 from phonehome.audit.store_pg import StoreSelection
-from phonehome.model import Observation
-
-METRICS = "https://metrics-a.wbx2.com/metrics/api/v1/clientmetrics"
-
-
-def _flow(ident: str, at: float, *markers: tuple[str, float]) -> Observation:
-    observation = make_obs(METRICS, ca_batch({"name": "client.muted"}), ident=ident)
-    observation.timestamp = at
-    observation.markers = list(markers)
-    return observation
 
 
 def _session(tmp_path: Path, **kw) -> AuditSession:
@@ -34,7 +24,7 @@ def _auditor_markers(report: dict) -> list[tuple[str, float, str | None]]:
 def test_submit_audits_stores_and_shows_each_flow(tmp_path):
     shown: list[dict] = []
     session = _session(tmp_path, on_record=shown.append)
-    records = [session.submit(_flow(f"f{i}", 100.0 + i)) for i in range(3)]
+    records = [session.submit(muted_event_flow(f"f{i}", 100.0 + i)) for i in range(3)]
     assert session.flows == 3
     assert shown == records
     assert [r["trigger"] for r in records] == ["in_meeting"] * 3
@@ -45,7 +35,7 @@ def test_submit_audits_stores_and_shows_each_flow(tmp_path):
 
 def test_a_record_audited_elsewhere_is_stored_as_given(tmp_path):
     session = _session(tmp_path)
-    observation = _flow("f1", 100.0)
+    observation = muted_event_flow("f1", 100.0)
     record = Auditor(AuditSettings()).audit(observation)
     record["enforcement"] = {"action": "blocked", "dry_run": False, "changed": [],
                              "reason": "set by the caller"}
@@ -56,8 +46,8 @@ def test_a_record_audited_elsewhere_is_stored_as_given(tmp_path):
 
 def test_markers_saved_on_a_flow_are_recorded_with_it(tmp_path):
     session = _session(tmp_path)
-    session.submit(_flow("f1", 100.0, ("opt_out", 99.5), ("meeting_join", 99.8)))
-    session.submit(_flow("f2", 101.0))
+    session.submit(muted_event_flow("f1", 100.0, ("opt_out", 99.5), ("meeting_join", 99.8)))
+    session.submit(muted_event_flow("f2", 101.0))
     session.mark("screen_share", 100.5)
     assert _auditor_markers(session.finish().to_dict()) == [
         ("opt_out", 99.5, "f1"), ("meeting_join", 99.8, "f1"), ("screen_share", 100.5, None)]
@@ -65,9 +55,10 @@ def test_markers_saved_on_a_flow_are_recorded_with_it(tmp_path):
 
 def test_time_is_scaled_from_the_first_moment_for_flows_and_markers_alike(tmp_path):
     session = _session(tmp_path, time_scale=10)
-    session.submit(_flow("f1", 100.0, ("opt_out", 99.0)))  # the marker comes first: 99 is t0
-    session.submit(_flow("f2", 102.0))
-    elsewhere = _flow("f3", 103.0)
+    # the marker comes first: 99 is t0
+    session.submit(muted_event_flow("f1", 100.0, ("opt_out", 99.0)))
+    session.submit(muted_event_flow("f2", 102.0))
+    elsewhere = muted_event_flow("f3", 103.0)
     session.submit(elsewhere, Auditor(AuditSettings()).audit(elsewhere))
     session.mark("meeting_leave", 104.0)
     report = session.finish().to_dict()
@@ -78,7 +69,7 @@ def test_time_is_scaled_from_the_first_moment_for_flows_and_markers_alike(tmp_pa
 
 def test_an_unscaled_session_keeps_every_time(tmp_path):
     session = _session(tmp_path)
-    session.submit(_flow("f1", 1_700_000_000.25, ("opt_out", 1_700_000_000.0)))
+    session.submit(muted_event_flow("f1", 1_700_000_000.25, ("opt_out", 1_700_000_000.0)))
     report = session.finish().to_dict()
     assert report["flows"][0]["timestamp"] == 1_700_000_000.25
     assert _auditor_markers(report) == [("opt_out", 1_700_000_000.0, "f1")]
@@ -95,7 +86,7 @@ def test_the_inputs_name_the_packs_and_what_was_asked(tmp_path):
 
 def test_closing_twice_is_harmless_and_finish_still_reports(tmp_path):
     session = _session(tmp_path)
-    session.submit(_flow("f1", 100.0))
+    session.submit(muted_event_flow("f1", 100.0))
     session.close()
     session.close()
     assert [f["id"] for f in session.finish().to_dict()["flows"]] == ["f1"]

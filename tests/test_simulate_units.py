@@ -13,11 +13,8 @@ import subprocess
 import sys
 import threading
 import warnings
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from types import ModuleType
-from typing import Any
 
 import httpx
 import pytest
@@ -25,7 +22,7 @@ import yaml
 from mitmproxy import exceptions
 from mitmproxy.proxy import server_hooks
 
-from builders import ROOT
+from builders import ROOT, addon_context
 from phonehome.commands import simulate as simulate_command
 from phonehome.simulate import (
     ALL_LEAKS,
@@ -361,24 +358,6 @@ def _tflow() -> ModuleType:
     return tflow
 
 
-@contextmanager
-def _addon_context(addon: object) -> Iterator[Any]:
-    """taddons.context that also closes its event loop (mitmproxy 11 leaves it open).
-
-    taddons pulls in ldap3, whose use of pyasn1 raises a DeprecationWarning on import.
-    """
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)
-        from mitmproxy.test import taddons
-    tctx = taddons.context(addon)
-    try:
-        with tctx:
-            yield tctx
-    finally:
-        if not tctx.master.event_loop.is_closed():
-            tctx.master.event_loop.close()
-
-
 @pytest.mark.parametrize(("upstream", "expected"), [
     ("127.0.0.1:8443", ("127.0.0.1", 8443)),
     ("", ("metrics-a.wbx2.com", 443)),
@@ -386,7 +365,7 @@ def _addon_context(addon: object) -> Iterator[Any]:
 def test_resolver_rewrites_server_address(upstream: str, expected: tuple[str, int]) -> None:
     tflow = _tflow()
     addon = resolver_addon.ResolveAll()
-    with _addon_context(addon) as tctx:
+    with addon_context(addon) as tctx:
         tctx.configure(addon, phonehome_sim_upstream=upstream)
         server = tflow.tserver_conn()
         server.address = ("metrics-a.wbx2.com", 443)
@@ -399,7 +378,7 @@ def test_resolver_rewrites_server_address(upstream: str, expected: tuple[str, in
 
 def test_resolver_rejects_bad_option() -> None:
     addon = resolver_addon.ResolveAll()
-    with _addon_context(addon) as tctx:
+    with addon_context(addon) as tctx:
         with pytest.raises(exceptions.OptionsError):
             tctx.configure(addon, phonehome_sim_upstream="127.0.0.1:notaport")
 

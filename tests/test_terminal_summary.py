@@ -5,30 +5,21 @@ from __future__ import annotations
 import copy
 import io
 import json
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 from rich.cells import cell_len
 from rich.console import Console
 
+from builders import audit_sample
 from phonehome.addon_config import ConfigError, parse_config
 from phonehome.report.terminal import RunningTotal, format_summary
 from phonehome.report.terminal_summary import MAX_LINES, short_path
-
-ROOT = Path(__file__).resolve().parent.parent
-SAMPLE = ROOT / "examples" / "webex-session.mitm"
-IDENTITY = ROOT / "examples" / "identity.yaml"
 
 
 @pytest.fixture(scope="module")
 def sample_report(tmp_path_factory) -> dict:
     out = tmp_path_factory.mktemp("sample")
-    result = subprocess.run(
-        [sys.executable, "-m", "phonehome", "audit", str(SAMPLE), "--identity", str(IDENTITY),
-         "-o", str(out), "--format", "json", "-q"],
-        capture_output=True, text=True, timeout=300)
+    result = audit_sample(out, "--format", "json")
     assert result.returncode == 0, result.stderr
     return json.loads((out / "audit.json").read_text())
 

@@ -332,12 +332,11 @@ class PhonehomeAudit:
         (for the request, not its WebSocket messages) and a mark when a finding is high.
         A person's own comment or mark is left alone."""
         meta = flow.metadata.setdefault("phonehome", {})
-        message = ":ws" in note.id
-        if not message:
+        if not note.message:
             meta.update(note.meta)
         if self.config is None or not self.config.mark_flows:
             return
-        if not message and (not flow.comment or flow.comment == meta.get("comment")):
+        if not note.message and (not flow.comment or flow.comment == meta.get("comment")):
             flow.comment = meta["comment"] = note.comment
         if note.high and not flow.marked:
             flow.marked = HIGH_MARK

@@ -36,6 +36,8 @@ class FlowNote(NamedTuple):
     high: bool
     meta: dict[str, Any]
     """For `flow.metadata["phonehome"]`, where `~meta` filters read it."""
+    message: bool = False
+    """The audit of one of the flow's WebSocket messages, not of its request."""
 
 
 def _shown(value: Any, limit: int = _VALUE_LIMIT) -> str:
@@ -90,7 +92,8 @@ def flow_note(record: Mapping[str, Any]) -> FlowNote:
     meta = {"trigger": record.get("trigger"), "purpose": record.get("purpose"),
             "party": record.get("party"), "rule_ids": list(record.get("rule_ids") or ()),
             "findings": sorted({str(f["type"]) for f in findings})}
-    return FlowNote(str(record.get("id")), comment, high, meta)
+    return FlowNote(str(record.get("id")), comment, high, meta,
+                    message=record.get("kind") == "websocket")
 
 
 class Annotations(NamedTuple):

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
+import msgspec
 from msgspec import Struct
 from msgspec.structs import replace
 
@@ -20,7 +21,7 @@ from .records import Finding
 
 __all__ = ["DigestDestination", "DigestEntry", "Digest", "DigestKeys", "ItemKey",
            "PERSONAL_CATEGORIES", "MAX_ITEMS", "item_label", "digest_location", "digest_of_flows",
-           "entry_ids"]
+           "digest_matcher", "entry_ids", "entry_key"]
 
 PERSONAL_CATEGORIES = frozenset({"personal_data", "meeting_content"})
 """Findings of these categories are personal items (never below medium)."""
@@ -315,6 +316,44 @@ def digest_of_flows(flows: Iterable[Any]) -> tuple[list[DigestEntry], DigestKeys
         digest.add(flow)
     entries, ids = digest.entries()
     return entries, keys, ids
+
+
+def entry_key(entry: Mapping[str, Any]) -> ItemKey:
+    """The item a report's `digest[]` entry stands for (`DigestKeys.key_of`'s key)."""
+    kind, item = str(entry.get("kind")), str(entry.get("item"))
+    if kind == "identity" or item in MEASUREMENTS:
+        return (kind, item, "")
+    if entry.get("fingerprint"):
+        return (kind, item, str(entry["fingerprint"]))
+    evidence = str(entry.get("evidence") or "")
+    return (kind, item, evidence if evidence == OTHER_VALUES else _BY_EVIDENCE + evidence)
+
+
+def digest_matcher(entries: Iterable[Mapping[str, Any]],
+                   flows: Iterable[Mapping[str, Any]]) -> Callable[[Mapping[str, Any]], bool]:
+    """Whether a report finding belongs to one of these digest entries, by the digest's
+    own rule: `flows` (a report's) teach which values are your identity values."""
+    keys = DigestKeys()
+    for flow in flows:
+        keys.learn(_findings(flow.get("findings") or ()))
+    wanted = {entry_key(entry) for entry in entries}
+
+    def match(finding: Mapping[str, Any]) -> bool:
+        typed = _findings((finding,))
+        key = keys.key_of(typed[0]) if typed else None
+        return key is not None and (key in wanted or (key[0], key[1], OTHER_VALUES) in wanted)
+    return match
+
+
+def _findings(findings: Iterable[Mapping[str, Any]]) -> list[Finding]:
+    """A report's findings as typed values (one that is not a finding is left out)."""
+    typed = []
+    for finding in findings:
+        try:
+            typed.append(msgspec.convert(finding, Finding))
+        except msgspec.ValidationError:
+            continue
+    return typed
 
 
 def entry_ids(keys: Iterable[ItemKey], ids: Mapping[ItemKey, str]) -> list[str]:

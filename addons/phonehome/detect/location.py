@@ -19,6 +19,7 @@ from .base import (
     normalize_key,
     text_before,
 )
+from .cache import remember
 
 __all__ = [
     "IpAddressDetector",
@@ -133,9 +134,7 @@ class IpAddressDetector(Detector):
         says = _SAYS_VERSION.get(before)
         if says is None:
             says = _says_version(before)
-            if len(_SAYS_VERSION) >= _MAX_SAYS_VERSION:
-                _SAYS_VERSION.clear()
-            _SAYS_VERSION[before] = says
+            remember(_SAYS_VERSION, before, says, _MAX_SAYS_VERSION)
         if says:
             return None
         text = value[start:end]

@@ -19,6 +19,7 @@ from urllib.parse import quote, unquote, unquote_plus
 from ..model import Finding, PathPart, severity_rank
 from ..terms import parse_location
 from .base import compile_re2, safe_text
+from .cache import remember
 
 __all__ = [
     "EPHEMERAL_KEY",
@@ -53,9 +54,7 @@ def fingerprint(value: object, key: bytes = EPHEMERAL_KEY) -> str:
         data = text.encode("utf-8", "surrogatepass")
         found = "hmac:" + hmac.digest(key, data, "sha256")[:8].hex()
         if len(text) <= _MAX_FINGERPRINTED_TEXT:  # the memo stays small
-            if len(_FINGERPRINTS) >= _MAX_FINGERPRINTS:
-                _FINGERPRINTS.clear()
-            _FINGERPRINTS[memo] = found
+            remember(_FINGERPRINTS, memo, found, _MAX_FINGERPRINTS)
     return found
 
 

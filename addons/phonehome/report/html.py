@@ -18,9 +18,10 @@ from typing import Any
 
 import jinja2
 
+from ..analysis.digest import digest_matcher
 from ..model import CATEGORIES, PARTIES, TRIGGERS
 from .document import ROWS_SHOWN, Document, as_document
-from .html_parts import EXAMPLES_PER_CLAIM, claim_examples, digest_matcher, finding_sections
+from .html_parts import EXAMPLES_PER_CLAIM, claim_examples, finding_sections
 from .html_tree import html_text, payload_tree
 from .jinja_env import TEMPLATES, template_environment
 from .view import format_time, max_severity

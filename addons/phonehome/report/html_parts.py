@@ -12,30 +12,12 @@ from ..model import severity_rank
 from ..terms import parse_location
 from .view import endpoint_key, split_endpoint
 
-__all__ = ["claim_examples", "digest_matcher", "finding_sections", "EXAMPLES_PER_CLAIM"]
+__all__ = ["claim_examples", "finding_sections", "EXAMPLES_PER_CLAIM"]
 
 EXAMPLES_PER_CLAIM = 5
 
 
 Matcher = Callable[[Mapping[str, Any]], bool]
-
-
-def digest_matcher(entries: Iterable[Mapping[str, Any]],
-                   flows: Iterable[Mapping[str, Any]]) -> Matcher:
-    """Whether a finding is of one of these digest entries: an identity key's match, a
-    value one of its matches carries (by fingerprint), or a detected item's value."""
-    keys = {str(e.get("item")) for e in entries if e.get("kind") == "identity"}
-    detected = {(str(e.get("item")), e.get("fingerprint")) for e in entries
-                if e.get("kind") != "identity"}
-    types = {item for item, fingerprint in detected if not fingerprint}
-    prints = {str(f.get("fingerprint")) for flow in flows for f in flow.get("findings") or ()
-              if f.get("identity") in keys and f.get("fingerprint")}
-
-    def match(finding: Mapping[str, Any]) -> bool:
-        return (finding.get("identity") in keys or str(finding.get("fingerprint")) in prints
-                or (str(finding.get("type")), finding.get("fingerprint")) in detected
-                or str(finding.get("type")) in types)
-    return match
 
 
 def _telling(findings: Sequence[Mapping[str, Any]], match: Matcher) -> Mapping[str, Any] | None:
