@@ -92,6 +92,37 @@ def test_each_encoding_is_found_and_named(planted, encoding, where):
     assert finding.value in planted  # the matched part (a base64 middle for blobs)
 
 
+# One declared value per identity file key, and how its evidence must read: masked
+# the way that kind of value is (redact.py), never the value itself.
+PLAIN_EVIDENCE = {
+    "email": ("jane.roe@example.org", "j***@e***.org"),
+    "name": ("Jane Roe", "J*** R***"),
+    "phone": ("+1 415 555 2671", "+1********71"),
+    "username": ("jroe1984", "j***"),
+    "device_name": ("JANES-MACBOOK", "J***"),
+    "hostname": ("janes-mbp.corp.example", "j***.example"),
+    "ip": ("203.0.113.42", "203.0.113.x"),
+    "mac": ("a4:83:e7:12:34:56", "a4:83:e7:xx:xx:xx"),
+    "meeting_ids": ("2634 987 1234", "2634… (13 chars)"),
+    "meeting_titles": ("Q3 budget review", "Q*** (3 words, 16 chars)"),
+    "custom": ("jane>>>roe?", "jane… (11 chars)"),
+}
+
+
+def test_every_identity_key_has_its_evidence_rule():
+    assert set(PLAIN_EVIDENCE) == set(IDENTITY_FIELDS)
+
+
+@pytest.mark.parametrize("field", sorted(PLAIN_EVIDENCE))
+def test_a_plain_identity_match_is_masked_as_its_kind(field):
+    value, evidence = PLAIN_EVIDENCE[field]
+    engine = DetectionEngine(Identity.from_mapping({field: value}))
+    matches = [f for f in engine.detect(make_payload({"v": value}))
+               if f.type == "identity_match"]
+    assert [(f.identity, f.encoding, f.evidence) for f in matches] == [
+        (field, "plain", evidence)]
+
+
 @pytest.mark.parametrize("offset", [0, 1, 2, 3, 4, 5])
 def test_base64_inside_a_longer_blob_at_every_alignment(offset):
     blob = b64(b"{" * offset + b'"user":"' + EMAIL.encode() + b'","n":1}')

@@ -1,5 +1,6 @@
-"""Words and spellings every stage shares: marker labels, enforce actions, encoding
-names, the location syntax (`$.a[0].b`, `header:Name`, `query:k`) and byte sizes.
+"""Words and spellings every stage shares: marker labels, enforce actions, identity
+file keys, encoding names, the location syntax (`$.a[0].b`, `header:Name`, `query:k`)
+and byte sizes.
 
 Reports, rule packs and enforce files use exactly these; the vocabulary of model.py
 (triggers, categories, purposes, severities) is the rest.
@@ -7,7 +8,9 @@ Reports, rule packs and enforce files use exactly these; the vocabulary of model
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from enum import Flag, auto
+from typing import NamedTuple
 
 import re2
 
@@ -17,6 +20,8 @@ __all__ = [
     "ACTIONS",
     "BOUNDED_ENCODINGS",
     "DIGESTS",
+    "IDENTITY_FIELDS",
+    "IdentityField",
     "MARKER_LABELS",
     "MARKS",
     "action_rank",
@@ -30,27 +35,34 @@ __all__ = [
 
 # --- marker labels ------------------------------------------------------------------
 
-_LABELS: tuple[tuple[str, bool, bool], ...] = (
-    # (label, opens or closes a timeline phase, a rule may prove it)
-    ("setup", True, False),
-    ("app_start", False, True),
-    ("sign_in", True, True),
-    ("idle", True, False),
-    ("meeting_create", False, True),
-    ("meeting_join", True, True),
-    ("meeting_leave", True, True),
-    ("screen_share_start", True, True),
-    ("screen_share_stop", True, True),
-    ("muted", True, True),
-    ("unmuted", True, True),
-    ("opt_out", True, False),
-    ("shutdown", False, True),
-)
+class _LabelUse(Flag):
+    PHASE = auto()
+    """Opens or closes a timeline phase."""
+    PROVABLE = auto()
+    """A rule may prove it: the request shows the moment by itself."""
 
-MARKER_LABELS: tuple[str, ...] = tuple(label for label, phase, _ in _LABELS if phase)
+
+_PHASE, _PROVABLE = _LabelUse.PHASE, _LabelUse.PROVABLE
+_LABELS: dict[str, _LabelUse] = {
+    "setup": _PHASE,
+    "app_start": _PROVABLE,
+    "sign_in": _PHASE | _PROVABLE,
+    "idle": _PHASE,
+    "meeting_create": _PROVABLE,
+    "meeting_join": _PHASE | _PROVABLE,
+    "meeting_leave": _PHASE | _PROVABLE,
+    "screen_share_start": _PHASE | _PROVABLE,
+    "screen_share_stop": _PHASE | _PROVABLE,
+    "muted": _PHASE | _PROVABLE,
+    "unmuted": _PHASE | _PROVABLE,
+    "opt_out": _PHASE,
+    "shutdown": _PROVABLE,
+}
+
+MARKER_LABELS: tuple[str, ...] = tuple(label for label, use in _LABELS.items() if _PHASE in use)
 """Labels that open or close a phase. Any other valid label is stored and shown."""
 
-MARKS: tuple[str, ...] = tuple(label for label, _, provable in _LABELS if provable)
+MARKS: tuple[str, ...] = tuple(label for label, use in _LABELS.items() if _PROVABLE in use)
 """Labels a rule may prove (`marks`): the moments a request shows by itself."""
 
 # --- enforce actions --------------------------------------------------------------
@@ -73,6 +85,32 @@ def strongest_action(actions: Iterable[str | None]) -> str | None:
         if action and (best is None or _ACTION_RANK[action] > _ACTION_RANK[best]):
             best = action
     return best
+
+
+# --- identity file keys -----------------------------------------------------------
+
+class IdentityField(NamedTuple):
+    """A key of the identity file: how its values are masked and named."""
+
+    masked_as: str
+    """The finding type whose masking (redact.py) a value gets in evidence."""
+    label: str
+    """What a person reads for it in the digest."""
+
+
+IDENTITY_FIELDS: Mapping[str, IdentityField] = {
+    "email": IdentityField("email", "your e-mail"),
+    "name": IdentityField("person_name", "your name"),
+    "phone": IdentityField("phone", "your phone number"),
+    "username": IdentityField("username", "your user name"),
+    "device_name": IdentityField("hostname", "your device name"),
+    "hostname": IdentityField("hostname", "your host name"),
+    "ip": IdentityField("ip_address", "your IP address"),
+    "mac": IdentityField("mac_address", "your MAC address"),
+    "meeting_ids": IdentityField("identity_match", "your meeting ids"),
+    "meeting_titles": IdentityField("meeting_title", "your meeting titles"),
+    "custom": IdentityField("identity_match", "your custom value"),
+}
 
 
 # --- encoding names ----------------------------------------------------------------

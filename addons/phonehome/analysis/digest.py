@@ -16,6 +16,7 @@ from msgspec import Struct
 from msgspec.structs import replace
 
 from ..model import severity_rank
+from ..terms import IDENTITY_FIELDS
 from .groups import Spread
 from .records import Finding
 
@@ -41,19 +42,6 @@ _BY_EVIDENCE = "evidence:"
 """A detected value without a fingerprint is told apart by its redacted evidence."""
 _INDEX = re.compile(r"\[\d+\]")
 
-_IDENTITY_LABELS = {
-    "email": "your e-mail",
-    "name": "your name",
-    "phone": "your phone number",
-    "username": "your user name",
-    "device_name": "your device name",
-    "hostname": "your host name",
-    "ip": "your IP address",
-    "mac": "your MAC address",
-    "meeting_ids": "your meeting ids",
-    "meeting_titles": "your meeting titles",
-    "custom": "your custom value",
-}
 _DETECTED_LABELS = {
     "email": "an e-mail address",
     "phone": "a phone number",
@@ -85,8 +73,9 @@ ItemKey = tuple[str, str, str]
 
 def item_label(kind: str, item: str) -> str:
     """The words a person reads for an item: "your e-mail", "an IP address" …"""
-    labels = _IDENTITY_LABELS if kind == "identity" else _DETECTED_LABELS
-    return labels.get(item) or item.replace("_", " ")
+    if kind == "identity" and item in IDENTITY_FIELDS:
+        return IDENTITY_FIELDS[item].label
+    return _DETECTED_LABELS.get(item) or item.replace("_", " ")
 
 
 def digest_location(location: str) -> str:

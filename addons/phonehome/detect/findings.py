@@ -11,6 +11,7 @@ from typing import Any
 from urllib.parse import unquote
 
 from ..model import Finding, Leaf, PathPart, severity_rank
+from ..terms import IDENTITY_FIELDS
 from .base import Detector, Hit
 from .cache import MEMO_TEXT_CHARS, location_of, remember
 from .identity import Identity, IdentityForm
@@ -19,17 +20,6 @@ from .scan import Raw
 
 __all__ = ["FindingMaker", "drop_summary_repeats"]
 
-_IDENTITY_TYPE = {
-    "email": "email",
-    "name": "person_name",
-    "phone": "phone",
-    "username": "username",
-    "device_name": "hostname",
-    "hostname": "hostname",
-    "ip": "ip_address",
-    "mac": "mac_address",
-    "meeting_titles": "meeting_title",
-}
 _FLOOR = severity_rank("medium")
 _FLOORED = frozenset({"personal_data", "meeting_content"})
 # Whole-request leaves that repeat what other leaves already hold.
@@ -176,7 +166,8 @@ def _identity_evidence(form: IdentityForm, text: str, declared: str) -> str:
     """The masked declared value, named by its encoding: never a character of the
     encoded text, since a digest's first digits would confirm a guess."""
     encoding = form.encoding
-    kind = _IDENTITY_TYPE.get(form.field, "identity_match")
+    field = IDENTITY_FIELDS.get(form.field)
+    kind = field.masked_as if field else "identity_match"
     if encoding in ("plain", "case-folded", "url"):
         return redact(kind, unquote(text) if encoding == "url" else text)
     return f"{encoding} of {redact(kind, declared)}"

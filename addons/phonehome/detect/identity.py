@@ -18,7 +18,7 @@ from urllib.parse import quote, quote_plus
 import ahocorasick
 import phonenumbers
 
-from ..terms import BOUNDED_ENCODINGS, DIGESTS
+from ..terms import BOUNDED_ENCODINGS, DIGESTS, IDENTITY_FIELDS
 from ..yamldoc import (
     TOP,
     Checker,
@@ -43,19 +43,6 @@ __all__ = [
     "MIN_NEEDLE",
 ]
 
-IDENTITY_FIELDS = (
-    "email",
-    "name",
-    "phone",
-    "username",
-    "device_name",
-    "hostname",
-    "ip",
-    "mac",
-    "meeting_ids",
-    "meeting_titles",
-    "custom",
-)
 MIN_NEEDLE = 4
 """Needles shorter than this would match by chance; such values are skipped."""
 MIN_ALIGNED = 8

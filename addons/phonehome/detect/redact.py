@@ -233,7 +233,6 @@ def redact(finding_type: str, value: str) -> str:
 # --- trees ------------------------------------------------------------------
 
 
-@functools.lru_cache(maxsize=8192)
 @functools.lru_cache(maxsize=4096)  # a pure function of a few recurring locations
 def _parsed_location(location: str) -> tuple[PathPart, ...] | None:
     return parse_location(location)
