@@ -86,3 +86,32 @@ def test_hostile_bodies_are_audited_and_the_proxy_keeps_serving(tmp_path, http_s
             assert payload["notes"] or payload["truncated"], name
         assert flows[f"ok/{name}"]["payload"]["kind"] == "json"
     assert report["summary"]["audit_errors"] == 0
+
+
+def test_a_flood_of_made_up_hosts_methods_and_content_types_stays_bounded(tmp_path):
+    """Hosts, methods and content types are the traffic's own words: the report keeps
+    MAX_ROWS of each and counts the rest as "(other)", through the CLI."""
+    from builders import http_flow, phonehome, write_flows
+    from phonehome.analysis.tally import MAX_ROWS, OTHER
+
+    count = MAX_ROWS + 150
+    flows = [http_flow(method=f"M{i}".encode(), host=f"h{i}.example",
+                       headers=((b"content-type", f"application/x-{i}".encode()),),
+                       content=b'{"n": 1}')
+             for i in range(count)]
+    capture = write_flows(tmp_path / "flood.mitm", flows)
+    out = tmp_path / "reports"
+    done = phonehome("audit", capture, "-o", out, timeout=600,
+                     env={**os.environ, "COLUMNS": "100"})
+    assert done.returncode == 0, done.stderr
+    assert f"{count} flows to {MAX_ROWS}+ hosts" in done.stdout
+    report = json.loads((out / "audit.json").read_text())
+    assert_valid_report(report)
+    summary = report["summary"]
+    assert summary["flows"] == count
+    for table in ("by_host", "by_method", "by_content_type"):
+        counts = summary[table]
+        assert len(counts) == MAX_ROWS + 1 and counts[OTHER] == count - MAX_ROWS, table
+        assert sum(counts.values()) == count, table
+    markdown = (out / "audit.md").read_text()
+    assert OTHER in markdown and len(markdown) < 400_000

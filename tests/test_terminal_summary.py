@@ -12,7 +12,12 @@ from rich.console import Console
 
 from builders import audit_sample
 from phonehome.addon_config import ConfigError, parse_config
-from phonehome.report.terminal import RunningTotal, format_summary
+from phonehome.report.terminal import (
+    MAX_DESTINATIONS,
+    RunningTotal,
+    format_flow_line,
+    format_summary,
+)
 from phonehome.report.terminal_summary import MAX_LINES, short_path
 
 
@@ -150,6 +155,28 @@ def test_hostile_host_in_the_total_is_shown_inert():
     clock.now += 1
     plain = total.due().plain
     assert "\x1b" not in plain and "\\x1b" in plain
+
+
+def test_a_flood_of_hostile_hosts_keeps_the_total_bounded():
+    clock = Clock()
+    total = RunningTotal(1, clock)
+    total.add(_record("x" * 100_000 + ".example"))
+    for i in range(MAX_DESTINATIONS + 10):
+        total.add(_record(f"h{i}.example"))
+    assert total.destinations == f"{MAX_DESTINATIONS}+"
+    clock.now += 1
+    plain = total.due().plain
+    assert f"{MAX_DESTINATIONS}+ destinations (+{MAX_DESTINATIONS} new: " in plain
+    assert plain.endswith(", …)") and len(plain) < 1000
+    total.add(_record("late.example"))  # past the cap: counted as a flow, not remembered
+    clock.now += 1
+    assert total.due().plain.endswith(f"{MAX_DESTINATIONS}+ destinations")
+
+
+def test_a_long_host_is_cut_in_the_flow_line():
+    record = {"method": "POST", "host": "a" * 100_000, "url": "https://" + "a" * 100_000 + "/x",
+              "purpose": "telemetry", "trigger": "periodic", "bytes_out": 10, "findings": []}
+    assert len(format_flow_line(record).plain) < 200
 
 
 @pytest.mark.parametrize(("value", "reason"), [

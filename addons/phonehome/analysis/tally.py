@@ -34,9 +34,12 @@ def content_type_of(value: Any) -> str:
 
 class Summary:
     """The report's `summary`: counts by trigger, category, host, party, purpose,
-    finding type, severity, content type, method and enforcement."""
+    finding type, severity, content type, method and enforcement. Host, content type
+    and method are the traffic's own words: past `max_rows` of each, the rest count
+    as "(other)"."""
 
-    def __init__(self) -> None:
+    def __init__(self, max_rows: int = MAX_ROWS) -> None:
+        self.max_rows = max_rows
         self.counters: dict[str, Counter[str]] = {name: Counter() for name in _SUMMARY_COUNTERS}
         self.flows = 0
         self.bytes_out = 0
@@ -47,11 +50,11 @@ class Summary:
         counters = self.counters
         counters["by_trigger"][flow.trigger] += 1
         counters["by_category"].update(flow.categories)
-        counters["by_host"][flow.host] += 1
+        self._count(counters["by_host"], flow.host)
         counters["by_party"][flow.party] += 1
         counters["by_purpose"][flow.purpose] += 1
-        counters["by_content_type"][content_type_of(flow.content_type or None)] += 1
-        counters["by_method"][flow.method] += 1
+        self._count(counters["by_content_type"], content_type_of(flow.content_type or None))
+        self._count(counters["by_method"], flow.method)
         for finding in flow.findings:
             counters["by_finding_type"][finding.type] += 1
             counters["by_severity"][finding.severity] += 1
@@ -61,6 +64,11 @@ class Summary:
         self.bytes_out += flow.bytes_out
         self.audit_errors += bool(flow.audit_error)
         self.truncated += bool(flow.payload and flow.payload.truncated)
+
+    def _count(self, counter: Counter[str], key: str) -> None:
+        if key not in counter and len(counter) >= self.max_rows:
+            key = OTHER
+        counter[key] += 1
 
     def section(self) -> dict[str, Any]:
         summary: dict[str, Any] = {"flows": self.flows, "bytes_out": self.bytes_out,

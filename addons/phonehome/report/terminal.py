@@ -30,6 +30,10 @@ __all__ = ["format_flow_line", "format_summary", "RunningTotal", "SEVERITY_STYLE
            "VERDICT_STYLE", "TOTAL_INTERVAL", "LiveView"]
 
 TOTAL_INTERVAL = 30.0
+MAX_DESTINATIONS = 100_000
+"""Distinct destinations the running total tells apart; past this it says "N+"."""
+HOST_CHARS = 80
+"""Longest host shown in a live line: a Host header can be anything."""
 """Seconds between two running totals of the live view."""
 
 SEVERITY_STYLE = {"info": "dim", "low": "cyan", "medium": "yellow", "high": "bold red"}
@@ -44,7 +48,7 @@ def format_flow_line(record: Mapping[str, Any]) -> Text:
     method = safe_text(record["method"], style="bold")
     line.append_text(method)
     line.append(" " * max(1, 7 - len(method)))
-    line.append_text(safe_text(record["host"], style="cyan"))
+    line.append_text(safe_text(record["host"], style="cyan", limit=HOST_CHARS))
     path = str(record["url"]).split(str(record["host"]), 1)[-1]
     line.append_text(safe_text(path, limit=60))
     line.append(" ")
@@ -196,6 +200,9 @@ def _details(document: Document, written: Sequence[Path | str]) -> RenderableTyp
     return Group(*parts)
 
 
+_NEW_SHOWN = 5
+
+
 class RunningTotal:
     """The live view's running total: flows, findings and new destinations, at most once
     per `interval` seconds and only when flows came in since the last one."""
@@ -205,8 +212,12 @@ class RunningTotal:
         self.interval = interval
         self.clock = clock
         self.flows = self.findings = self.high = 0
-        self.hosts: set[str] = set()
+        self._seen: set[int] = set()
+        """Hashes of the destinations met, at most MAX_DESTINATIONS: hostile traffic
+        may name a new host in every request, and a name may be long."""
         self._new: list[str] = []
+        """The first few new destinations since the last line, for showing."""
+        self._new_count = 0
         self._flows_then = 0
         self._findings_then = 0
         self._last = clock()
@@ -217,9 +228,17 @@ class RunningTotal:
         self.findings += len(findings)
         self.high += sum(1 for f in findings if f.get("severity") == "high")
         host = str(record.get("host") or "")
-        if host not in self.hosts:
-            self.hosts.add(host)
-            self._new.append(host)
+        key = hash(host)
+        if key not in self._seen and len(self._seen) < MAX_DESTINATIONS:
+            self._seen.add(key)
+            self._new_count += 1
+            if len(self._new) < _NEW_SHOWN:
+                self._new.append(host[:HOST_CHARS])
+
+    @property
+    def destinations(self) -> str:
+        count = len(self._seen)
+        return f"{count}+" if count >= MAX_DESTINATIONS else str(count)
 
     def due(self) -> Text | None:
         """The total line when one is due, else None."""
@@ -232,13 +251,13 @@ class RunningTotal:
         line.append(f"{self.flows} flows (+{self.flows - self._flows_then}), "
                     f"{self.findings} findings (+{self.findings - self._findings_then}"
                     f"{f', {self.high} high in all' if self.high else ''}), "
-                    f"{len(self.hosts)} destinations", style="bold")
-        if self._new:
-            line.append(f" (+{len(self._new)} new: ", style="bold")
-            line.append_text(safe_text(", ".join(self._new[:5]), style="cyan"))
-            line.append(f"{', …' if len(self._new) > 5 else ''})", style="bold")
+                    f"{self.destinations} destinations", style="bold")
+        if self._new_count:
+            line.append(f" (+{self._new_count} new: ", style="bold")
+            line.append_text(safe_text(", ".join(self._new), style="cyan"))
+            line.append(f"{', …' if self._new_count > len(self._new) else ''})", style="bold")
         self._last, self._flows_then, self._findings_then = now, self.flows, self.findings
-        self._new = []
+        self._new, self._new_count = [], 0
         return line
 
 

@@ -14,6 +14,7 @@ from typing import Any
 from rich.console import Console, ConsoleOptions, RenderResult
 from rich.text import Text
 
+from ..analysis.tally import OTHER
 from ..terms import format_size
 from .document import Document
 from .safe_text import safe_text
@@ -73,14 +74,17 @@ def headline(document: Document) -> Text:
     summary = document.report["summary"]
     severities = summary.get("by_severity") or {}
     findings = sum((summary.get("by_finding_type") or {}).values())
-    hosts = len(summary.get("by_host") or {})
+    by_host = summary.get("by_host") or {}
+    hosts = len(by_host)
     app = document.report.get("app") or {}
     who = app.get("vendor") or app.get("name")
     text = Text("phonehome", style="bold")
     if who:
         text.append(" · ")
         text.append_text(safe_text(who, style="bold"))
-    text.append(f": {summary['flows']} flows to {hosts} host{'s' if hosts != 1 else ''}, "
+    more = "+" if OTHER in by_host else ""  # the rest were counted, not told apart
+    text.append(f": {summary['flows']} flows to {hosts - bool(more)}{more} "
+                f"host{'s' if hosts != 1 else ''}, "
                 f"{format_size(summary['bytes_out'])}, {findings} findings", style="bold")
     if severities.get("high"):
         text.append(f" ({severities['high']} high)", style="bold red")
