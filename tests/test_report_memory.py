@@ -8,9 +8,12 @@ two sizes of the same session; what the larger one adds per flow is bounded.
 
 from __future__ import annotations
 
+import json
 import tracemalloc
 import uuid
 from pathlib import Path
+
+import pytest
 
 from builders import ca_batch, make_obs
 from phonehome.audit.pipeline import Auditor, AuditSettings
@@ -24,9 +27,10 @@ MAX_BYTES_PER_FLOW = 120
 persistent id's position (about 40 bytes measured); the flows' objects took 850."""
 
 
-def _store(folder: Path, flows: int) -> Path:
+def _store(folder: Path, flows: int, fresh_ids: bool = False) -> Path:
     """A session of `flows` flows: a few audited shapes repeated with fresh ids and
-    times, each carrying the same user id (one persistent id over all of them)."""
+    times, each carrying the same user id (one persistent id over all of them).
+    With `fresh_ids` each flow also carries two ids no other flow has, audited anew."""
     auditor = Auditor(AuditSettings())
     shapes = []
     for name in EVENTS:
@@ -36,6 +40,13 @@ def _store(folder: Path, flows: int) -> Path:
     session = AuditSession(AuditSettings(), folder / "audit.sqlite", auditor=auditor)
     for index in range(flows):
         observation, record = shapes[index % len(shapes)]
+        if fresh_ids:
+            observation = make_obs(METRICS, ca_batch({
+                "name": EVENTS[index % len(EVENTS)],
+                "identifiers": {"userId": "0f2a9b1c-9c2f-4e61-8d25-6b8f1e1d2c3a",
+                                "deviceId": str(uuid.UUID(int=2 * index + 1)),
+                                "installId": str(uuid.UUID(int=2 * index + 2))}}))
+            record = auditor.audit(observation)
         flow_id = str(uuid.UUID(int=index + 1))
         observation.id = flow_id
         session.submit(observation, {**record, "id": flow_id,
@@ -53,14 +64,21 @@ def _peak(store: Path, out: Path) -> int:
         tracemalloc.stop()
 
 
-def test_the_report_phase_holds_a_few_bytes_per_flow(tmp_path):
+@pytest.mark.parametrize("fresh_ids", [False, True], ids=["same ids", "fresh ids"])
+def test_the_report_phase_holds_a_few_bytes_per_flow(tmp_path, fresh_ids):
     small, large = 1_500, 6_000
     peaks = {}
     for flows in (100, small, large):  # the first loads what any report loads once
         folder = tmp_path / str(flows)
         folder.mkdir()
-        peaks[flows] = _peak(_store(folder, flows), folder)
-        assert (folder / "audit.json").stat().st_size > flows * 500  # every flow written
+        peaks[flows] = _peak(_store(folder, flows, fresh_ids), folder)
+        report = json.loads((folder / "audit.json").read_bytes())
+        assert len(report["flows"]) == flows  # every flow written
+        # only the user id links flows: an id sent once is never a persistent id
+        assert [(p["keys"], p["flow_count"]) for p in report["persistent_ids"]] == [
+            (["userId"], flows)]
+        if fresh_ids:
+            assert report["summary"]["flows"] == flows
     per_flow = (peaks[large] - peaks[small]) / (large - small)
     assert per_flow <= MAX_BYTES_PER_FLOW, (
         f"{per_flow:.0f} bytes per flow (peaks {peaks[small]:,} and {peaks[large]:,})")

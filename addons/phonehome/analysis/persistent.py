@@ -1,14 +1,15 @@
 """Persistent identifiers: the same id value (by keyed fingerprint) in several flows.
 
-Detection lists each flow's candidates (detect/persistent.py); here they are
-linked across the session in one streaming pass, memory linear in the number of
-(fingerprint, flow) pairs.
+Detection lists each flow's candidates (detect/persistent.py). A first pass finds the
+fingerprints that recur (`RecurringIds`, sorted on disk); the second links only
+those, so ids sent once (a fresh id a request) cost no memory.
 """
 
 from __future__ import annotations
 
+import sqlite3
 from array import array
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Container, Iterable, Mapping, Sequence
 from typing import Any
 
 import msgspec
@@ -16,7 +17,45 @@ import msgspec
 from .columns import IdList
 from .records import Identifier
 
-__all__ = ["PersistentIds", "persistent_ids"]
+__all__ = ["PersistentIds", "RecurringIds", "persistent_ids"]
+
+_BATCH = 8192
+
+
+class RecurringIds:
+    """Which identifier fingerprints occur more than once, in flat memory.
+
+    Each occurrence's 64-bit hash goes to a temporary SQLite table, which groups
+    them on disk. A hash shared by chance only makes the second pass track an id
+    it then drops; it never loses one."""
+
+    def __init__(self) -> None:
+        self._db: sqlite3.Connection | None = sqlite3.connect("")  # a temporary file
+        self._db.execute("CREATE TABLE seen (hash INTEGER)")
+        self._batch: list[tuple[int]] = []
+
+    def add(self, identifiers: Iterable[Identifier]) -> None:
+        batch = self._batch
+        batch.extend((hash(c.fingerprint),) for c in identifiers if c.fingerprint)
+        if len(batch) >= _BATCH:
+            self._flush()
+
+    def _flush(self) -> None:
+        if self._batch and self._db is not None:
+            self._db.executemany("INSERT INTO seen VALUES (?)", self._batch)
+        self._batch = []
+
+    def recurring(self) -> frozenset[int]:
+        """The hashes seen twice or more; the table is gone after this."""
+        self._flush()
+        if self._db is None:
+            raise RuntimeError("RecurringIds.recurring() was already called")
+        try:
+            rows = self._db.execute("SELECT hash FROM seen GROUP BY hash HAVING count(*) > 1")
+            return frozenset(h for (h,) in rows)
+        finally:
+            self._db.close()
+            self._db = None
 
 
 class _Seen:
@@ -33,15 +72,19 @@ class _Seen:
 
 
 class PersistentIds:
-    """Fed one flow at a time (its position in the session, capture and identifiers)."""
+    """Fed one flow at a time (its position in the session, capture and identifiers).
 
-    def __init__(self) -> None:
+    With `recurring` (RecurringIds' hashes), ids known to occur once are skipped."""
+
+    def __init__(self, recurring: Container[int] | None = None) -> None:
         self._seen: dict[str, _Seen] = {}
+        self._recurring = recurring
 
     def add(self, position: int, capture: str, identifiers: Iterable[Identifier]) -> None:
+        recurring = self._recurring
         for candidate in identifiers:
             fingerprint = candidate.fingerprint
-            if not fingerprint:
+            if not fingerprint or (recurring is not None and hash(fingerprint) not in recurring):
                 continue
             entry = self._seen.get(fingerprint)
             if entry is None:

@@ -28,7 +28,7 @@ from .columns import FlowIds, IdList, Interned, Lookup
 from .digest import Digest, DigestEntry, DigestKeys
 from .fleet import Fleet
 from .groups import FindingGroup, FindingGroups
-from .persistent import PersistentIds
+from .persistent import PersistentIds, RecurringIds
 from .records import AuditError, FlowRecord, FlowView, flow_from_mapping, to_builtins
 from .tally import SessionTally, Summary, Tally
 from .timeline import FlowContext, Timeline, TimelineColumns, TimelineFlow, apply_timeline
@@ -209,6 +209,7 @@ def analyze(
     # pass 1: what the timeline and the app read of each flow, kept in a few bytes a flow
     votes = AppVotes()
     digest_keys = DigestKeys()
+    recurring_ids = RecurringIds()
     ids = FlowIds()
     purposes: Interned[str] = Interned()
     timeline_positions = array("I")
@@ -218,6 +219,7 @@ def analyze(
         purposes.append(flow.purpose)
         votes.add(flow.vendor_pack, flow.purpose, flow.organization)
         digest_keys.learn(flow.findings)
+        recurring_ids.add(flow.identifiers)
         try:
             timeline_flows.append(TimelineFlow.of(flow))
         except Exception as e:  # noqa: BLE001 - this flow's data breaks the stage
@@ -246,8 +248,9 @@ def analyze(
                    for claims in claim_sets]
 
     # pass 2: each flow as the report shows it, counted
-    persistent, summary, groups = PersistentIds(), Summary(), FindingGroups()
-    fleet, tally, digest = Fleet(), SessionTally(), Digest(digest_keys)
+    recurring = recurring_ids.recurring()
+    persistent, summary, groups = PersistentIds(recurring), Summary(), FindingGroups()
+    fleet, tally, digest = Fleet(recurring), SessionTally(), Digest(digest_keys)
     any_sensor = False
     worst: str | None = None
     audit_errors = 0
