@@ -16,6 +16,9 @@ from pathlib import Path
 import pytest
 
 from builders import ca_batch, make_obs
+from phonehome.analysis.tally import MAX_ROWS
+from phonehome.analysis.timeline import values as timeline_values
+from phonehome.analysis.timeline.values import UNNAMED_ENDPOINT
 from phonehome.audit.pipeline import Auditor, AuditSettings
 from phonehome.audit.session import AuditSession, report_from_store
 from phonehome.report.write import write_report
@@ -27,10 +30,12 @@ MAX_BYTES_PER_FLOW = 120
 persistent id's position (about 40 bytes measured); the flows' objects took 850."""
 
 
-def _store(folder: Path, flows: int, fresh_ids: bool = False) -> Path:
+def _store(folder: Path, flows: int, fresh_ids: bool = False, made_up_hosts: bool = False,
+           ) -> Path:
     """A session of `flows` flows: a few audited shapes repeated with fresh ids and
     times, each carrying the same user id (one persistent id over all of them).
-    With `fresh_ids` each flow also carries two ids no other flow has, audited anew."""
+    With `fresh_ids` each flow also carries two ids no other flow has, audited anew;
+    with `made_up_hosts` each goes to a host and path no other flow names."""
     auditor = Auditor(AuditSettings())
     shapes = []
     for name in EVENTS:
@@ -47,6 +52,10 @@ def _store(folder: Path, flows: int, fresh_ids: bool = False) -> Path:
                                 "deviceId": str(uuid.UUID(int=2 * index + 1)),
                                 "installId": str(uuid.UUID(int=2 * index + 2))}}))
             record = auditor.audit(observation)
+        if made_up_hosts:
+            url = f"https://h{index}.example/v{index}/metrics"
+            observation = make_obs(url, json.loads(observation.body))
+            record = {**record, "url": url, "host": observation.host}
         flow_id = str(uuid.UUID(int=index + 1))
         observation.id = flow_id
         session.submit(observation, {**record, "id": flow_id,
@@ -79,6 +88,27 @@ def test_the_report_phase_holds_a_few_bytes_per_flow(tmp_path, fresh_ids):
             (["userId"], flows)]
         if fresh_ids:
             assert report["summary"]["flows"] == flows
+    per_flow = (peaks[large] - peaks[small]) / (large - small)
+    assert per_flow <= MAX_BYTES_PER_FLOW, (
+        f"{per_flow:.0f} bytes per flow (peaks {peaks[small]:,} and {peaks[large]:,})")
+
+
+def test_a_flood_of_made_up_endpoints_stays_flat(tmp_path, monkeypatch):
+    """Past MAX_SHAPES distinct shapes (20,000; 500 here) the timeline keeps new ones
+    as one unnamed endpoint, read for no cadence; past MAX_ROWS (2,000) the summary
+    and tables count the rest as "(other)"."""
+    monkeypatch.setattr(timeline_values, "MAX_SHAPES", 500)
+    small, large = 5_000, 12_000  # past the tables' and the endpoint memo's sizes
+    peaks = {}
+    for flows in (100, small, large):
+        folder = tmp_path / str(flows)
+        folder.mkdir()
+        peaks[flows] = _peak(_store(folder, flows, made_up_hosts=True), folder)
+        report = json.loads((folder / "audit.json").read_bytes())
+        assert len(report["flows"]) == flows
+        assert len({flow["host"] for flow in report["flows"]}) == flows
+        assert UNNAMED_ENDPOINT not in {entry["endpoint"] for entry in report["cadence"]}
+        assert len(report["summary"]["by_host"]) == min(flows, MAX_ROWS + 1)
     per_flow = (peaks[large] - peaks[small]) / (large - small)
     assert per_flow <= MAX_BYTES_PER_FLOW, (
         f"{per_flow:.0f} bytes per flow (peaks {peaks[small]:,} and {peaks[large]:,})")

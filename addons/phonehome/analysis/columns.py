@@ -134,6 +134,9 @@ class Interned(Lookup, Generic[T]):
     def append(self, value: T) -> None:
         self.indexes.append(self.index_of(value))
 
+    def holds(self, value: T) -> bool:
+        return value in self._index
+
 
 class Mapped(Lookup):
     """`function(item)` for each of `items`: a report section kept as its compact values

@@ -33,6 +33,7 @@ from .names import (
 from .phases import PHASE_TRIGGERS, PhaseSpan, PhaseSweep, build_phases
 from .values import (
     TRIGGER_BINS,
+    UNNAMED_ENDPOINT,
     Contexts,
     FlowContext,
     Timeline,
@@ -102,6 +103,7 @@ def _cadence(
     """Cadence entries (with their members' ranks in time order) and a flag per rank:
     whether that flow is in a regular stream."""
     names = [[(shape.endpoint, name) for name in _event_names(shape)]
+             if shape.endpoint != UNNAMED_ENDPOINT else []
              for shape in columns.shapes.values]
     shape_of = columns.shapes.indexes
     groups: dict[tuple[str, str | None], array] = {}

@@ -24,11 +24,18 @@ __all__ = [
     "Contexts",
     "MUTED_AUDIO_REASON",
     "TRIGGER_BINS",
+    "MAX_SHAPES",
+    "UNNAMED_ENDPOINT",
 ]
 
 MUTED_AUDIO_REASON = "microphone activity reported while muted"
 TRIGGER_BINS = 48
 """Columns in each trigger's strip over the session."""
+MAX_SHAPES = 20_000
+"""Distinct flow shapes the timeline keeps (a real session has a few hundred). Past
+this, a flow of a new shape (a flood of made-up hosts, paths or event names) is kept
+under UNNAMED_ENDPOINT without its events: no cadence or marker is read from it."""
+UNNAMED_ENDPOINT = "(other endpoints)"
 
 
 @dataclass(frozen=True)
@@ -140,7 +147,10 @@ class TimelineColumns(Sequence[TimelineFlow]):
         self.times.append(flow.timestamp)
         if self._own_ids:
             self.ids.append(flow.id)  # type: ignore[attr-defined]
-        self.shapes.append(replace(flow, id="", timestamp=0.0, bytes_out=0))
+        shape = replace(flow, id="", timestamp=0.0, bytes_out=0)
+        if len(self.shapes.values) >= MAX_SHAPES and not self.shapes.holds(shape):
+            shape = replace(shape, endpoint=UNNAMED_ENDPOINT, events=())
+        self.shapes.append(shape)
 
     def __len__(self) -> int:
         return len(self.times)
