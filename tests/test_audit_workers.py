@@ -137,3 +137,35 @@ def test_observed_headers_are_what_mitmproxy_reads(fields):
     assert observation.headers == list(headers.items(multi=True))
     assert observation.content_type == headers.get("content-type", "")
     assert observation.content_encoding == headers.get("content-encoding", "")
+
+
+def test_the_pool_closes_after_a_signal_killed_its_idle_workers():
+    """A signal sent to the whole process group (SIGTERM, a closed terminal) kills the
+    workers too. An idle worker then dies inside its wait for work; closing the pool
+    must still return (multiprocessing.Pool's terminate() waited forever on the queue
+    lock that worker held)."""
+    import multiprocessing
+    import signal
+    import threading
+
+    from builders import make_obs
+    from phonehome.audit.parallel import Job, WorkerPool
+    from phonehome.audit.pipeline import AuditSettings
+
+    pool = WorkerPool(AuditSettings(), 2)
+    closer = threading.Thread(target=pool.close, daemon=True)
+    try:
+        job = Job("t", 1, observations=(make_obs("https://h.example/m", {"a": 1}),))
+        (((_, done),),) = list(pool.run([job]))
+        assert len(done.records) == 1  # the workers are up, and now idle
+        workers = multiprocessing.active_children()
+        assert workers  # started when there is work: one or two
+        for worker in workers:
+            os.kill(worker.pid, signal.SIGTERM)
+            worker.join(timeout=30)
+        closer.start()
+        closer.join(timeout=60)
+        assert not closer.is_alive(), "WorkerPool.close() hangs"
+    finally:
+        for worker in multiprocessing.active_children():
+            worker.kill()

@@ -55,17 +55,18 @@ def test_audit_stopped_by_sigterm_leaves_no_partial_report(tmp_path):
              for i in range(20_000)]
     capture = write_flows(tmp_path / "big.mitm", flows)
     out = tmp_path / "out"
-    process = subprocess.Popen(
+    with subprocess.Popen(
         [sys.executable, "-m", "phonehome", "audit", str(capture), "-o", str(out), "-q"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
-    try:
-        assert wait_for_stored_flows(out / "audit.sqlite", 1, timeout=120) >= 1
-        os.killpg(process.pid, signal.SIGTERM)
-        _, stderr = process.communicate(timeout=120)
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait(timeout=10)
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True,
+    ) as process:  # its pipes closed whatever happens
+        try:
+            assert wait_for_stored_flows(out / "audit.sqlite", 1, timeout=120) >= 1
+            os.killpg(process.pid, signal.SIGTERM)  # the whole group: workers too
+            _, stderr = process.communicate(timeout=120)
+        finally:
+            if process.poll() is None:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait(timeout=10)
     if process.returncode == 0:  # it finished before the signal came: a whole report
         assert_valid_report(json.loads((out / "audit.json").read_text()))
     else:

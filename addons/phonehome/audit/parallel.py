@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import gc
 import multiprocessing
+import signal
 from collections import deque
 from collections.abc import Iterable, Iterator
+from concurrent.futures import Future, ProcessPoolExecutor
 from itertools import islice
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 from ..capture.files import Frame
 from ..capture.mitm_reader import flow_from_frame
@@ -95,6 +97,7 @@ _auditor: Auditor | None = None
 
 def _start_worker(settings: AuditSettings) -> None:
     global _auditor  # one Auditor per worker process, built once
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the main process's to act on
     _auditor = Auditor(settings)
     gc.freeze()  # the compiled rules and detectors live on: collections pass them over
 
@@ -106,30 +109,41 @@ def _audit_chunk(chunk: list[Job]) -> list[Done]:
 
 class WorkerPool(AuditPool):
     """`workers` processes; at most `ahead` chunks of `chunk` jobs in flight, so the
-    capture is read only a little ahead of the audit (memory stays flat)."""
+    capture is read only a little ahead of the audit (memory stays flat).
+
+    A process pool executor, not `multiprocessing.Pool`: a worker killed by a signal
+    sent to the whole group could die holding the Pool's queue lock, and
+    `Pool.terminate()` then waits on that lock forever. The executor's workers share
+    no lock with the main process, and `close` kills them outright."""
 
     def __init__(self, settings: AuditSettings, workers: int, chunk: int = 32,
                  ahead: int = 0) -> None:
-        context = multiprocessing.get_context("spawn")
-        self._pool: Any = context.Pool(workers, initializer=_start_worker,
-                                       initargs=(settings,))
+        self._executor = ProcessPoolExecutor(
+            workers, mp_context=multiprocessing.get_context("spawn"),
+            initializer=_start_worker, initargs=(settings,))
         self.chunk = chunk
         self.ahead = ahead or 3 * workers
 
     def run(self, jobs: Iterable[Job]) -> Iterator[list[tuple[Job, Done]]]:
         jobs = iter(jobs)
-        pending: deque[tuple[list[Job], Any]] = deque()
+        pending: deque[tuple[list[Job], Future[list[Done]]]] = deque()
         while True:
             while len(pending) < self.ahead:
                 chunk = list(islice(jobs, self.chunk))
                 if not chunk:
                     break
-                pending.append((chunk, self._pool.apply_async(_audit_chunk, (chunk,))))
+                pending.append((chunk, self._executor.submit(_audit_chunk, chunk)))
             if not pending:
                 return
             chunk, result = pending.popleft()
-            yield list(zip(chunk, result.get(), strict=True))
+            yield list(zip(chunk, result.result(), strict=True))
 
     def close(self) -> None:
-        self._pool.terminate()
-        self._pool.join()
+        """Stop at once: queued chunks are dropped and the workers killed."""
+        processes = list((getattr(self._executor, "_processes", None) or {}).values())
+        self._executor.shutdown(wait=False, cancel_futures=True)
+        for process in processes:
+            if process.is_alive():
+                process.kill()
+        for process in processes:
+            process.join(timeout=10)
