@@ -19,7 +19,7 @@ from .evaluate import Found, RuleHit, field_holds, first_name
 from .memo import MemoPool, lookup_all
 from .paths import find_paths, has_scalar, subtree, walk_leaves
 
-__all__ = ["FastRule", "FlowView", "evaluate_fast"]
+__all__ = ["FastRule", "RuleInput", "evaluate_fast"]
 
 
 class FastRule:
@@ -119,8 +119,9 @@ class _Shape:
         self.first: dict[tuple[PathPart, ...], int] | None = None
 
 
-class FlowView:
-    """The observation, its leaves split by source, and a lazily built flow."""
+class RuleInput:
+    """What the fast path reads of one flow: the observation, its leaves split by
+    source, and a lazily built request for filter expressions."""
 
     def __init__(self, obs: Observation, payload: Payload, pool: MemoPool,
                  shapes: dict[tuple[tuple[PathPart, ...], ...], _Shape]) -> None:
@@ -265,7 +266,7 @@ def _leaf_entries(c: FastRule, leaves: Sequence[Leaf], offset: int) -> list[Any]
     return entries
 
 
-def _fill(c: FastRule, view: FlowView, plan: _GroupPlan) -> None:
+def _fill(c: FastRule, view: RuleInput, plan: _GroupPlan) -> None:
     """Work out what the leaves of one event reach, from the per-path memo."""
     if c.c.body_work:
         body = view.body
@@ -292,7 +293,7 @@ def _fill(c: FastRule, view: FlowView, plan: _GroupPlan) -> None:
     plan.filled = True
 
 
-def _collect(c: FastRule, view: FlowView, plan: _GroupPlan) -> Found:
+def _collect(c: FastRule, view: RuleInput, plan: _GroupPlan) -> Found:
     """What one event holds for a rule: memoized reach, this flow's values."""
     if not plan.filled:
         _fill(c, view, plan)
@@ -312,7 +313,7 @@ def _collect(c: FastRule, view: FlowView, plan: _GroupPlan) -> Found:
     return found
 
 
-def _collect_flow_level(c: FastRule, view: FlowView) -> Found:
+def _collect_flow_level(c: FastRule, view: RuleInput) -> Found:
     found = Found()
     refs = c.c.refs
     table = c.flow_table
@@ -337,7 +338,7 @@ def _collect_flow_level(c: FastRule, view: FlowView) -> Found:
     return found
 
 
-def _trie_groups(c: FastRule, view: FlowView) -> list[Group]:
+def _trie_groups(c: FastRule, view: RuleInput) -> list[Group]:
     """Events under a compiled `each`: prefixes per leaf path come from the memo."""
     assert c.c.each_trie is not None and c.each_table is not None
     trie = c.c.each_trie
@@ -360,7 +361,7 @@ def _trie_groups(c: FastRule, view: FlowView) -> list[Group]:
     return [(prefix, tuple(positions)) for prefix, positions in groups.items()]
 
 
-def _found_groups(c: FastRule, view: FlowView) -> list[Group]:
+def _found_groups(c: FastRule, view: RuleInput) -> list[Group]:
     """Events under an `each` that jsonpath-ng evaluates on the tree."""
     assert c.c.rule.each is not None
     groups: dict[tuple[PathPart, ...], list[int]] = {}
@@ -423,7 +424,7 @@ def _plan_name(plan: _GroupPlan, values: list[Any]) -> str | None:
     return None
 
 
-def evaluate_fast(c: FastRule, view: FlowView) -> RuleHit | None:
+def evaluate_fast(c: FastRule, view: RuleInput) -> RuleHit | None:
     rule = c.c.rule
     flow_found = _collect_flow_level(c, view)
     events: list[EventHit] = []

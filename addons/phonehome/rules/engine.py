@@ -15,7 +15,7 @@ from typing import Any
 from ..capture.request_view import request_flow, request_line
 from ..model import TRIGGER_SPECIFICITY, Classification, EventHit, Observation, Payload
 from ..terms import strongest_action
-from .accelerate import FastRule, FlowView, evaluate_fast
+from .accelerate import FastRule, RuleInput, evaluate_fast
 from .compile import compile_rule
 from .evaluate import Evaluation, RuleHit, evaluate_plainly, most_specific
 from .memo import DEFAULT_LIMIT, MemoPool
@@ -51,7 +51,7 @@ class _Plan:
         self.settled = any(r.c.verdict is not None for r in self.rules)
         """Whether the request line can settle some rule's filter."""
 
-    def filter_verdicts(self, view: FlowView) -> tuple[bool | None, ...] | None:
+    def filter_verdicts(self, view: RuleInput) -> tuple[bool | None, ...] | None:
         """Per rule: True/False when the request line settles its filter, else None."""
         if not self.settled:
             return None
@@ -145,7 +145,7 @@ class RuleSet:
             self._pool.remember(self._plans, host, plan)
         return plan
 
-    def _run(self, plan: _Plan, view: FlowView) -> list[RuleHit]:
+    def _run(self, plan: _Plan, view: RuleInput) -> list[RuleHit]:
         if self._reference:
             return self._run_plainly(plan.rules, view.obs, view.payload)
         hits = []
@@ -174,7 +174,7 @@ class RuleSet:
 
     def evaluate(self, obs: Observation, payload: Payload) -> Evaluation:
         """Classification plus what each rule found (used by the rule tests)."""
-        view = FlowView(obs, payload, self._pool, self._shapes)
+        view = RuleInput(obs, payload, self._pool, self._shapes)
         host = (obs.host or "").lower()
         hits = self._run(self._plan(host), view)
         explained = any(self.pack_of_hit(h).party == "first" for h in hits)
