@@ -12,7 +12,7 @@ import json
 import subprocess
 import sys
 import warnings
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
@@ -20,6 +20,7 @@ from urllib.parse import parse_qsl, urlsplit
 from mitmproxy import io, websocket
 from mitmproxy.test import tflow, tutils
 
+from phonehome.detect.identity import Identity
 from phonehome.model import Leaf, Observation, Payload
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -65,6 +66,12 @@ def addon_context(*addons: object) -> Iterator[Any]:
 
 
 # --- observations -------------------------------------------------------------
+
+
+def identity_of(fields: Mapping[str, str | list[str]]) -> Identity:
+    """The Identity an identity file of these fields (a value or a list each) declares."""
+    return Identity.from_entries([(field, value) for field, values in fields.items()
+                                  for value in (values if isinstance(values, list) else [values])])
 
 
 def make_observation(body: bytes = b"", content_type: str = "", **fields: Any) -> Observation:

@@ -105,7 +105,7 @@ def test_a_failing_stage_marks_audit_error_and_never_raises(audit, monkeypatch):
     def explode(*args, **kwargs):
         raise RuntimeError("boom")
 
-    monkeypatch.setattr(addon.auditor.detector, "detect", explode)
+    monkeypatch.setattr(addon.auditor.detection, "detect", explode)
     flow = _post(b"/x", b'{"email":"a@example.com"}')
     _run(addon, tctx, flow)
     report = _report(addon, tmp_path)

@@ -12,13 +12,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from builders import make_payload, tree_leaves
-from phonehome.detect import DETECTORS, Context, DetectionEngine, Identity, redact_tree
+from builders import identity_of, make_payload, tree_leaves
+from phonehome.detect import DETECTORS, Context, DetectionEngine, redact_tree
 from phonehome.detect.base import MIN_CONFIDENCE
 from phonehome.model import FINDING_TYPES, SEVERITIES, Leaf, Payload
 
 EMAIL = "jane.roe@example.org"
-ENGINE = DetectionEngine(Identity.from_mapping({"email": EMAIL, "name": "Jane Roe"}))
+ENGINE = DetectionEngine(identity_of({"email": EMAIL, "name": "Jane Roe"}))
 
 
 def capture() -> Payload:
@@ -263,7 +263,7 @@ _TEXTS = st.sampled_from([
                 min_size=2, max_size=5))
 def test_a_long_lived_engine_agrees_with_a_new_one(flows):
     """Memos (places, texts, accepted matches, findings) never change an answer."""
-    identity = Identity.from_mapping({"email": EMAIL, "name": "Jane Roe"})
+    identity = identity_of({"email": EMAIL, "name": "Jane Roe"})
     long_lived = DetectionEngine(identity)
     for pairs in flows * 2:
         tree = {"items": [{key: value} for key, value in pairs], "list": [v for _, v in pairs]}

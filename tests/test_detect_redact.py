@@ -7,8 +7,8 @@ import hmac
 
 import pytest
 
-from builders import make_payload
-from phonehome.detect import DetectionEngine, Identity, fingerprint, redact, redact_tree
+from builders import identity_of, make_payload
+from phonehome.detect import DetectionEngine, fingerprint, redact, redact_tree
 from phonehome.detect.redact import parse_location
 from phonehome.model import Finding
 
@@ -103,7 +103,7 @@ def test_redact_tree_container_finding_wins_over_children():
 
 
 def test_redact_tree_end_to_end_hides_identity():
-    engine = DetectionEngine(Identity.from_mapping({"email": "jane.roe@example.org"}))
+    engine = DetectionEngine(identity_of({"email": "jane.roe@example.org"}))
     tree = {"u": {"mail": "jane.roe@example.org"}, "h": SHA, "ok": "fine"}
     out = redact_tree(tree, engine.detect(make_payload(tree)))
     assert "jane.roe" not in repr(out) and SHA not in repr(out)

@@ -13,13 +13,14 @@ from urllib.parse import quote
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from builders import identity_of
 from phonehome.decode import decode
-from phonehome.detect import DetectionEngine, Identity
+from phonehome.detect import DetectionEngine
 from phonehome.detect.reference import reference_detect
 from phonehome.model import Observation
 
 EMAIL = "jane.roe@example.org"
-IDENTITY = Identity.from_mapping({"email": EMAIL, "name": "Jane Roe", "ip": "198.51.100.23",
+IDENTITY = identity_of({"email": EMAIL, "name": "Jane Roe", "ip": "198.51.100.23",
                                   "mac": "3c:22:fb:12:34:56", "username": "jroe"})
 ENGINE = DetectionEngine(IDENTITY, key=b"k" * 32)
 

@@ -202,7 +202,7 @@ def test_redaction_changes_only_flagged_tokens(auditor: Auditor, doc: str,
                             result.classification, result.findings)
     assert plan.action == "redact", plan.reason
     record = apply_enforcement(flow, plan, result.payload, result.findings,
-                               recheck=auditor.detector.detect)
+                               recheck=auditor.detection.detect)
     assert record["action"] == "redacted", record
     sent = flow.request.raw_content or b""
     if charset == "utf-16":
@@ -217,7 +217,7 @@ def test_gzip_json_redaction_keeps_every_other_byte(auditor: Auditor) -> None:
     plan = plan_enforcement(EnforcePolicy(mode="redact"), result.observation, result.payload,
                             result.classification, result.findings)
     record = apply_enforcement(flow, plan, result.payload, result.findings,
-                               recheck=auditor.detector.detect)
+                               recheck=auditor.detection.detect)
     assert record["action"] == "redacted"
     _only_flagged_spans_changed(doc, gzip.decompress(flow.request.raw_content or b"").decode())
 

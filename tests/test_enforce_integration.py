@@ -13,10 +13,10 @@ import pytest
 from mitmproxy import http
 from mitmproxy.test import tflow
 
+from builders import identity_of
 from phonehome.capture.observe import observe_request
 from phonehome.decode import decode
 from phonehome.detect import DetectionEngine
-from phonehome.detect.identity import Identity
 from phonehome.enforce import EnforcePolicy, apply_enforcement, plan_enforcement
 from phonehome.rules import load_rules
 
@@ -33,7 +33,7 @@ EMAIL = IDENTITY["email"]
 
 @pytest.fixture(scope="module")
 def engine() -> DetectionEngine:
-    return DetectionEngine(Identity.from_mapping(IDENTITY))
+    return DetectionEngine(identity_of(IDENTITY))
 
 
 @pytest.fixture(scope="module")

@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 from mitmproxy import exceptions, io
 from mitmproxy.test import taddons, tflow, tutils
 
+from builders import identity_of
 from phonehome.addon import PhonehomeAudit
 from phonehome.detect.identity import (
     MAX_VALUE_CHARS,
@@ -78,7 +79,7 @@ def test_the_line_of_an_over_long_value_is_named(tmp_path):
 
 def test_mappings_are_bounded_too():
     with pytest.raises(IdentityError, match="more than"):
-        Identity.from_mapping({"custom": "q" * (MAX_VALUE_CHARS + 1)})
+        identity_of({"custom": "q" * (MAX_VALUE_CHARS + 1)})
     with pytest.raises(IdentityError, match="more than"):
         Identity.from_entries([("custom", f"value {i}") for i in range(MAX_VALUES + 1)])
 
@@ -121,7 +122,7 @@ def test_configure_turns_a_bound_into_options_error(tmp_path):
 
 # --- the prefix trie against a plain search of whole forms ----------------------
 
-_IDENTITY = Identity.from_mapping({
+_IDENTITY = identity_of({
     "email": "jane.roe@example.org",
     "name": "Jane Roe",
     "meeting_titles": ["Q3 budget review and planning for the whole year",

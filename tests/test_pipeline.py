@@ -57,7 +57,7 @@ def test_a_failed_stage_is_named_and_the_later_stages_still_run(monkeypatch):
     def explode(*args: object) -> None:
         raise RuntimeError("boom")
 
-    monkeypatch.setattr(auditor.detector, "detect", explode)
+    monkeypatch.setattr(auditor.detection, "detect", explode)
     record = auditor.audit(_leaky())
     assert record["audit_error"] == {"stage": "detect", "reason": "RuntimeError: boom"}
     assert record["findings"] == []

@@ -414,7 +414,7 @@ class PhonehomeEnforce:
 
     def _recheck(self) -> dict[str, Any]:
         auditor = self.audit.auditor
-        return {"recheck": auditor.detector.detect if auditor else None,
+        return {"recheck": auditor.detection.detect if auditor else None,
                 "limits": auditor.settings.limits if auditor else None}
 
     def request(self, flow: http.HTTPFlow) -> None:

@@ -92,10 +92,6 @@ class Analysis:
     """Each personal item and where it went, in report order (`digest[]`)."""
     highest_severity: str | None
 
-    def apply(self, position: int, flow: FlowT) -> FlowT:
-        """The flow as the report shows it: its context, its party, any stage error."""
-        return _applied(flow, position, self.ids, self.contexts, self.app, self.stage_errors)
-
 
 def _applied(flow: FlowT, position: int, ids: Sequence[str],
              contexts: Sequence[FlowContext | None], app: str | None,

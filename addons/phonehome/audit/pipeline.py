@@ -76,7 +76,7 @@ class Auditor:
         if identity is None and settings.identity_path:
             identity = load_identity(settings.identity_path)
         self.has_identity = identity is not None
-        self.detector = DetectionEngine(identity, key=settings.fingerprint_key)
+        self.detection: DetectionEngine = DetectionEngine(identity, key=settings.fingerprint_key)
 
     def audit(self, observation: Observation) -> dict[str, Any]:
         """The flow record for one observation. Never raises."""
@@ -110,8 +110,8 @@ class Auditor:
         findings: list[Finding] = []
         identifiers: list[dict[str, str]] = []
         if payload is not None:
-            findings = stage("detect", lambda: self.detector.detect(payload), [])
-            identifiers = stage("detect", lambda: self.detector.identifiers(payload), [])
+            findings = stage("detect", lambda: self.detection.detect(payload), [])
+            identifiers = stage("detect", lambda: self.detection.identifiers(payload), [])
         error = errors[0] if errors else None
 
         record = flow_record(

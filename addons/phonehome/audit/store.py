@@ -200,7 +200,6 @@ class FindingsStore:
         self._pending = 0
         self._last_commit = time.monotonic()
         self._in_transaction = False
-        self.flows_written = 0
 
     # --- writing ---------------------------------------------------------
 
@@ -228,7 +227,6 @@ class FindingsStore:
             ),
         )
         self._pending += 1
-        self.flows_written += 1
         self.flush_if_due()
 
     def append_encoded(self, records: Sequence[tuple[str, float, str]]) -> None:
@@ -237,7 +235,6 @@ class FindingsStore:
         self._db.executemany("INSERT INTO flows (id, timestamp, record) VALUES (?, ?, ?)",
                              records)
         self._pending += len(records)
-        self.flows_written += len(records)
         self.flush_if_due()
 
     def add_marker(self, marker: Marker) -> None:

@@ -127,7 +127,6 @@ class PostgresStore:
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._next_retry = 0.0
-        self.flows_written = 0
         self._thread = threading.Thread(target=self._run, name="phonehome-pg-store",
                                         daemon=True)
         self._thread.start()
@@ -154,14 +153,12 @@ class PostgresStore:
         record = {**record, "sensor": self.sensor}
         self._put("flow", json.dumps([str(record["id"]), float(record["timestamp"]),
                                       dumps_record(record)]))
-        self.flows_written += 1
 
     def append_encoded(self, records: Sequence[tuple[str, float, str]]) -> None:
         """Records already written as JSON text (`dumps_record`), each given its sensor."""
         sensor = ',"sensor":' + json.dumps(self.sensor) + "}"
         for record_id, timestamp, text in records:
             self._put("flow", json.dumps([record_id, timestamp, text[:-1] + sensor]))
-            self.flows_written += 1
 
     def add_marker(self, marker: Marker) -> None:
         self._put("marker", json.dumps([marker.timestamp, marker.label, marker.source,
@@ -191,13 +188,6 @@ class PostgresStore:
         self._spool.close()
         if self._connection is not None:
             self._connection.close()
-
-    @property
-    def queued(self) -> int:
-        """Writes not yet in the database (memory and spool)."""
-        with self._lock:
-            in_memory = len(self._queue)
-        return in_memory + self._spool.count()
 
     # the thread ----------------------------------------------------------------------
 
@@ -410,7 +400,6 @@ class PostgresContents(Reader):
             owner = owners.setdefault(flow_id, sensor)
             flow_id = flow.id if owner == sensor else f"{sensor}/{flow.id}"  # type: ignore[attr-defined]
             yield msgspec.structs.replace(flow, sensor=sensor, id=flow_id)  # type: ignore[type-var]
-
 
 
 def _merge_inputs(all_inputs: Sequence[dict[str, Any]]) -> dict[str, Any]:

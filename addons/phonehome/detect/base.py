@@ -152,12 +152,6 @@ class Context:
             positions=positions,
         )
 
-    @classmethod
-    def for_key(cls, key: str, source: str = "body", parent: str = "") -> Context:
-        """A context for a value directly under `key` (tests, ad-hoc checks)."""
-        path: tuple[PathPart, ...] = (parent, key) if parent else (key,)
-        return cls.of(path, source)
-
     def around(self, event: str = "", siblings: frozenset[str] = frozenset(),
                host: str = "") -> Context:
         """This context with its neighbours filled in."""

@@ -9,10 +9,8 @@ from __future__ import annotations
 
 import base64
 import hashlib
-from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 from urllib.parse import quote, quote_plus
 
 import ahocorasick
@@ -236,24 +234,6 @@ class Identity:
     """Values skipped, and why."""
 
     @classmethod
-    def from_mapping(cls, data: Mapping[str, Any]) -> Identity:
-        """Build from a mapping; raises IdentityError listing every bad entry."""
-        if not isinstance(data, Mapping):
-            raise IdentityError(["identity: expected a mapping of field: value(s)"])
-        errors: list[str] = []
-        entries: list[tuple[str, str]] = []
-        for key, raw in data.items():
-            problem = _check_entry(key, raw)
-            if problem:
-                errors.append(f"identity: {problem}")
-                continue
-            for item in raw if isinstance(raw, list) else [raw]:
-                entries.append((key, str(item)))
-        if errors:
-            raise IdentityError(errors)
-        return cls.from_entries(entries)
-
-    @classmethod
     def from_entries(cls, entries: list[tuple[str, str]]) -> Identity:
         """Expand every value; raises IdentityError past MAX_VALUES or MAX_VALUE_CHARS."""
         problem = _bound_problem(entries)
@@ -295,20 +275,6 @@ def _bound_problem(entries: list[tuple[str, str]]) -> str | None:
         if len(value) > MAX_VALUE_CHARS:
             return (f"{field} value #{number} has {len(value)} characters, more than "
                     f"{MAX_VALUE_CHARS} (an identity value is a name, an address, a title)")
-    return None
-
-
-def _check_entry(key: Any, raw: Any) -> str | None:
-    if key not in IDENTITY_FIELDS:
-        return f"unknown key {key!r} (expected one of: {', '.join(IDENTITY_FIELDS)})"
-    items = raw if isinstance(raw, list) else [raw]
-    if isinstance(raw, list) and not raw:
-        return f"{key}: empty list"
-    for item in items:
-        if isinstance(item, bool) or not isinstance(item, (str, int)):
-            return f"{key}: expected a string or a list of strings, got {type(item).__name__}"
-        if isinstance(item, str) and not item.strip():
-            return f"{key}: empty value"
     return None
 
 

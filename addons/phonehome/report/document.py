@@ -6,7 +6,7 @@ evidence). The rest is a count and a pointer to audit.json.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -121,10 +121,3 @@ def as_document(report: Mapping[str, Any] | Document | SessionReport) -> Documen
     return document_from_report(report)
 
 
-def capped(rows: Iterable[Any], limit: int = ROWS_SHOWN) -> list[Any]:
-    out = []
-    for row in rows:
-        if len(out) >= limit:
-            break
-        out.append(row)
-    return out

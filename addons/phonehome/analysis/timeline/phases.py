@@ -11,8 +11,7 @@ from typing import Protocol
 
 from ...model import Marker
 
-__all__ = ["PhaseSpan", "PhaseSweep", "PHASE_NAMES", "PHASE_TRIGGERS", "build_phases", "phases_at",
-           "phase_of"]
+__all__ = ["PhaseSpan", "PhaseSweep", "PHASE_NAMES", "PHASE_TRIGGERS", "build_phases"]
 
 PHASE_NAMES = ("setup", "sign_in", "idle", "opt_out", "meeting", "screen_share", "mute")
 
@@ -62,9 +61,6 @@ class PhaseSpan:
     @property
     def rank(self) -> int:
         return _RANK[self.name]
-
-    def holds(self, timestamp: float) -> bool:
-        return self.start <= timestamp <= self.end
 
 
 def _pairs(
@@ -222,14 +218,9 @@ def build_phases(flows: Sequence[Timed], markers: Sequence[Marker]) -> list[Phas
     return sorted(spans, key=lambda s: (s.start, s.rank))
 
 
-def phases_at(spans: Sequence[PhaseSpan], timestamp: float) -> list[PhaseSpan]:
-    """The spans holding `timestamp`, most specific first."""
-    holding = [s for s in spans if s.holds(timestamp)]
-    return sorted(holding, key=lambda s: (s.rank, s.start), reverse=True)
-
-
 class PhaseSweep:
-    """`phases_at` for times that never decrease, without scanning every span each time."""
+    """The spans holding each time asked, most specific first; times never decrease, so
+    no span is scanned twice."""
 
     def __init__(self, spans: Sequence[PhaseSpan]) -> None:
         self._spans = sorted(spans, key=lambda s: s.start)  # stable: their order on a tie
@@ -246,9 +237,3 @@ class PhaseSweep:
         holding = sorted((s for s in self._open if s.start <= timestamp),
                          key=lambda s: self._order[id(s)])
         return sorted(holding, key=lambda s: (s.rank, s.start), reverse=True)
-
-
-def phase_of(spans: Sequence[PhaseSpan], timestamp: float) -> str | None:
-    """The name of the most specific span holding `timestamp`."""
-    holding = phases_at(spans, timestamp)
-    return holding[0].name if holding else None
