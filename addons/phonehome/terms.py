@@ -1,9 +1,7 @@
 """Words and spellings every stage shares: marker labels, enforce actions, identity
 file keys, encoding names, the location syntax (`$.a[0].b`, `header:Name`, `query:k`)
-and byte sizes.
-
-Reports, rule packs and enforce files use exactly these; the vocabulary of model.py
-(triggers, categories, purposes, severities) is the rest.
+and byte sizes. Reports, rule packs and enforce files use exactly these; the
+vocabulary of model.py (triggers, categories, purposes, severities) is the rest.
 """
 
 from __future__ import annotations
