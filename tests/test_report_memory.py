@@ -8,6 +8,7 @@ two sizes of the same session; what the larger one adds per flow is bounded.
 
 from __future__ import annotations
 
+import csv
 import json
 import tracemalloc
 import uuid
@@ -31,11 +32,12 @@ persistent id's position (about 40 bytes measured); the flows' objects took 850.
 
 
 def _store(folder: Path, flows: int, fresh_ids: bool = False, made_up_hosts: bool = False,
-           ) -> Path:
+           opted_out: bool = False) -> Path:
     """A session of `flows` flows: a few audited shapes repeated with fresh ids and
     times, each carrying the same user id (one persistent id over all of them).
     With `fresh_ids` each flow also carries two ids no other flow has, audited anew;
-    with `made_up_hosts` each goes to a host and path no other flow names."""
+    with `made_up_hosts` each goes to a host and path no other flow names; with
+    `opted_out` an opt_out marker comes first, so every flow is sent after it."""
     auditor = Auditor(AuditSettings())
     shapes = []
     for name in EVENTS:
@@ -43,6 +45,8 @@ def _store(folder: Path, flows: int, fresh_ids: bool = False, made_up_hosts: boo
             "name": name, "identifiers": {"userId": "0f2a9b1c-9c2f-4e61-8d25-6b8f1e1d2c3a"}}))
         shapes.append((observation, auditor.audit(observation)))
     session = AuditSession(AuditSettings(), folder / "audit.sqlite", auditor=auditor)
+    if opted_out:
+        session.mark("opt_out", 1_780_000_000.0 - 1)
     for index in range(flows):
         observation, record = shapes[index % len(shapes)]
         if fresh_ids:
@@ -64,10 +68,10 @@ def _store(folder: Path, flows: int, fresh_ids: bool = False, made_up_hosts: boo
     return folder / "audit.sqlite"
 
 
-def _peak(store: Path, out: Path) -> int:
+def _peak(store: Path, out: Path, formats: tuple[str, ...] = ("json",)) -> int:
     tracemalloc.start()
     try:
-        write_report(report_from_store(store), out, ["json"])
+        write_report(report_from_store(store), out, formats)
         return tracemalloc.get_traced_memory()[1]
     finally:
         tracemalloc.stop()
@@ -109,6 +113,27 @@ def test_a_flood_of_made_up_endpoints_stays_flat(tmp_path, monkeypatch):
         assert len({flow["host"] for flow in report["flows"]}) == flows
         assert UNNAMED_ENDPOINT not in {entry["endpoint"] for entry in report["cadence"]}
         assert len(report["summary"]["by_host"]) == min(flows, MAX_ROWS + 1)
+    per_flow = (peaks[large] - peaks[small]) / (large - small)
+    assert per_flow <= MAX_BYTES_PER_FLOW, (
+        f"{per_flow:.0f} bytes per flow (peaks {peaks[small]:,} and {peaks[large]:,})")
+
+
+def test_flows_sent_after_an_opt_out_cost_a_few_bytes_each(tmp_path):
+    """The report's after_opt_out names its flows by position until it is written, and
+    the claims and the flows CSV ask each flow's timeline context."""
+    small, large = 1_500, 6_000
+    peaks = {}
+    for flows in (100, small, large):
+        folder = tmp_path / str(flows)
+        folder.mkdir()
+        peaks[flows] = _peak(_store(folder, flows, opted_out=True), folder, ("json", "csv"))
+        report = json.loads((folder / "audit.json").read_bytes())
+        assert report["after_opt_out"] == [flow["id"] for flow in report["flows"]]
+        with (folder / "audit-flows.csv").open(newline="") as rows:
+            assert {row["after_opt_out"] for row in csv.DictReader(rows)} == {"true"}
+        (opt_out,) = [c for c in report["claims"] if c["id"] == "webex-telemetry-opt-out"]
+        assert opt_out["verdict"] == "contradicted"
+        assert opt_out["evidence_count"] == flows
     per_flow = (peaks[large] - peaks[small]) / (large - small)
     assert per_flow <= MAX_BYTES_PER_FLOW, (
         f"{per_flow:.0f} bytes per flow (peaks {peaks[small]:,} and {peaks[large]:,})")

@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 import re
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Container, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -77,7 +77,8 @@ class SessionFacts:
 
     inputs: Mapping[str, Any]
     markers: Sequence[Mapping[str, Any]]
-    after_opt_out: Sequence[str] | None
+    after_opt_out: Container[int] | None
+    """Positions of the flows sent after the opt-out; None: not known."""
     linked: Sequence[tuple[Mapping[str, Any], Sequence[int]]] = ()
     """Each persistent id and the positions of the flows it links."""
 
@@ -321,8 +322,7 @@ class _OptOutCheck(_Check):
         opt_outs = sorted(float(m["timestamp"]) for m in facts.markers
                           if _norm_label(m.get("label", "")) in labels)
         self.start = opt_outs[0] if opt_outs else None
-        self.after_ids = (set(facts.after_opt_out) if facts.after_opt_out is not None
-                          else None)
+        self.after = facts.after_opt_out
         self.hits = _Hits()
         self.later = 0
 
@@ -331,7 +331,7 @@ class _OptOutCheck(_Check):
         if self.start is None:
             return
         later = flow.timestamp >= self.start
-        after = flow.id in self.after_ids if self.after_ids is not None else later
+        after = position in self.after if self.after is not None else later
         if after and flow.purpose in self.purposes:
             self.hits.add(position)
             self.cite(flow.findings)
@@ -449,9 +449,10 @@ def evaluate_claims(report: Mapping[str, Any], claims: ClaimSet) -> list[dict[st
     position = {flow.id: i for i, flow in enumerate(flows)}
     linked = [(entry, [position[i] for i in entry.get("flows") or () if i in position])
               for entry in report.get("persistent_ids") or ()]
+    after_opt_out = ({position[i] for i in report["after_opt_out"] if i in position}
+                     if "after_opt_out" in report else None)
     facts = SessionFacts(inputs=report.get("inputs") or {}, markers=report.get("markers") or (),
-                         after_opt_out=report.get("after_opt_out")
-                         if "after_opt_out" in report else None, linked=linked)
+                         after_opt_out=after_opt_out, linked=linked)
     _, keys, digest_ids = digest_of_flows(flows)
     evaluation = ClaimsEvaluation(claims, facts, item_of=keys.key_of)
     for i, flow in enumerate(flows):

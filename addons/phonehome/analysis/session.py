@@ -34,7 +34,7 @@ from .tally import SessionTally, Summary, Tally
 from .timeline import FlowContext, Timeline, TimelineColumns, TimelineFlow, apply_timeline
 from .timeline.values import MUTED_AUDIO_REASON
 
-__all__ = ["Analysis", "FlowSource", "MemoryFlows", "SessionReport", "analyze",
+__all__ = ["AfterOptOut", "Analysis", "FlowSource", "MemoryFlows", "SessionReport", "analyze",
            "apply_context", "app_claims_paths", "build_report", "highest_severity", "SCHEMA_ID"]
 
 SCHEMA_ID = "phonehome.report/1"
@@ -66,6 +66,19 @@ def _mitmproxy_version() -> str:
 
 def _reason(error: Exception) -> str:
     return f"{type(error).__name__}: {error}"[:500]
+
+
+class AfterOptOut:
+    """Whether the flow at a position was telemetry sent after the opt-out, as its
+    timeline context says: the report's `after_opt_out`, asked by position."""
+
+    def __init__(self, contexts: Sequence[FlowContext | None]) -> None:
+        self.contexts = contexts
+
+    def __contains__(self, position: object) -> bool:
+        context = self.contexts[position]  # type: ignore[index]
+        return context is not None and context.after_opt_out
+
 
 
 @dataclass(frozen=True)
@@ -234,7 +247,7 @@ def analyze(
     del timeline_flows, timeline_positions
 
     facts_base = dict(inputs=inputs, markers=timeline.markers,
-                      after_opt_out=timeline.after_opt_out)
+                      after_opt_out=AfterOptOut(contexts))
     claim_sets = []
     paths = app_claims_paths(app_name) if claims_paths is None else claims_paths
     for path in paths:

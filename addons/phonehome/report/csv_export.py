@@ -126,7 +126,7 @@ def _worst(findings: Iterable[Any]) -> str | None:
     return best
 
 
-def flow_row(flow: Any, after: Container[str]) -> dict[str, Any]:
+def flow_row(flow: Any, after_opt_out: bool) -> dict[str, Any]:
     """The flows CSV row of a typed flow (FlowRecord or FlowView)."""
     findings = flow.findings
     payload = _field(flow.payload)
@@ -145,7 +145,7 @@ def flow_row(flow: Any, after: Container[str]) -> dict[str, Any]:
         "max_severity": _worst(findings),
         "finding_types": _join(dict.fromkeys(f.type for f in findings)),
         "identifier_keys": _join(dict.fromkeys(i.key for i in flow.identifiers)),
-        "after_opt_out": flow.id in after,
+        "after_opt_out": after_opt_out,
         "audit_error": f"{error.stage}: {error.reason}" if error else "",
         "enforcement": (
             f"{enforcement.get('action')}{' (dry run)' if enforcement.get('dry_run') else ''}"
@@ -189,7 +189,7 @@ def _views(report: Mapping[str, Any]) -> list[FlowView]:
 def format_flows_csv(report: Mapping[str, Any]) -> str:
     """One row per flow of a built report dict, in report order. Pure."""
     after = set(report.get("after_opt_out") or ())
-    return _write(FLOW_COLUMNS, (flow_row(f, after) for f in _views(report)))
+    return _write(FLOW_COLUMNS, (flow_row(f, f.id in after) for f in _views(report)))
 
 
 def format_findings_csv(report: Mapping[str, Any]) -> str:
@@ -202,15 +202,18 @@ def format_findings_csv(report: Mapping[str, Any]) -> str:
 
 
 class FlowsCsv:
-    """The flows CSV, written one flow at a time."""
+    """The flows CSV, written one flow at a time, in session order: `after` holds the
+    positions of the flows sent after the opt-out."""
 
-    def __init__(self, out: IO[str], after: Container[str]) -> None:
+    def __init__(self, out: IO[str], after: Container[int]) -> None:
         self.after = after
+        self.position = 0
         self.writer = _writer(out)
         self.writer.writerow(FLOW_COLUMNS)
 
     def add(self, flow: Any) -> None:
-        self.writer.writerow(_cells(FLOW_COLUMNS, flow_row(flow, self.after)))
+        self.writer.writerow(_cells(FLOW_COLUMNS, flow_row(flow, self.position in self.after)))
+        self.position += 1
 
 
 class FindingsCsv:

@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import IO, Any
 
-from ..analysis.session import SessionReport
+from ..analysis.session import AfterOptOut, SessionReport
 from .json_stream import JsonReportWriter, format_json
 
 __all__ = ["FORMATS", "private_dir", "write_atomic", "write_report", "format_json",
@@ -130,9 +130,8 @@ def _write_session(report: SessionReport, out_dir: Path, formats: Sequence[str])
             json_writer = JsonReportWriter(out, analysis.head, analysis.tail)
             sinks.append(json_writer)
         if "csv" in formats:
-            after = set(analysis.tail.get("after_opt_out") or ())
             flows_out = files.enter_context(atomic_file(out_dir / "audit-flows.csv"))
-            sinks.append(FlowsCsv(flows_out, after))
+            sinks.append(FlowsCsv(flows_out, AfterOptOut(analysis.contexts)))
             findings = FindingsCsv(out_dir)
             files.callback(findings.close)
             sinks.append(findings)

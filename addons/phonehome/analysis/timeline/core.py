@@ -17,7 +17,7 @@ from typing import Any, NamedTuple
 from msgspec import UNSET, UnsetType
 
 from ...model import Marker
-from ..columns import Interned, Mapped
+from ..columns import IdList, Interned, Mapped
 from .cadence import CadenceEstimate, estimate_cadence
 from .markers import LABEL_TRIGGERS, _flow_markers, collect_markers, marker_to_dict
 from .names import (
@@ -294,28 +294,29 @@ def apply_timeline(
         entry["phase"] = phases.most_common(1)[0][0] if phases else None
 
     opt_out = next((s for s in spans if s.name == "opt_out"), None)
-    after_opt_out = (
-        [columns.ids[p] for p in order
-         if shapes[shape_of[p]].purpose == "telemetry" and times[p] >= opt_out.start]
-        if opt_out is not None
-        else []
-    )
+    after = bytearray(len(times))
+    if opt_out is not None:
+        for p in order:
+            if shapes[shape_of[p]].purpose == "telemetry" and times[p] >= opt_out.start:
+                after[p] = 1
+    after_opt_out = IdList(array("I", (p for p in order if after[p])), columns.ids)
     sorted_times = times if isinstance(order, range) else array("d", (times[p] for p in order))
     starts = [*sorted_times[:1], *(m.timestamp for m in all_markers)]
     ends = [*sorted_times[-1:], *(m.timestamp for m in all_markers)]
     start, end = (min(starts), max(ends)) if starts else (None, None)
     contexts = array("I", bytes(4 * len(order)))
     table: Interned[FlowContext] = Interned()
-    made: dict[tuple[int, int], int] = {}
+    made: dict[tuple[int, int, int], int] = {}
     for rank, position in enumerate(order):
-        key = (shape_of[position], conclusions.indexes[rank])
+        key = (shape_of[position], conclusions.indexes[rank], after[position])
         index = made.get(key)
         if index is None:
             (trigger, source, confidence, reason), phase, muted = conclusions.values[key[1]]
             index = made[key] = table.index_of(FlowContext(
                 phase=phase, trigger=trigger, trigger_source=source,
                 trigger_confidence=confidence, trigger_reason=reason,
-                events=event_triggers(shapes[key[0]].events, trigger), muted=muted))
+                events=event_triggers(shapes[key[0]].events, trigger), muted=muted,
+                after_opt_out=bool(key[2])))
         contexts[position] = index
     return Timeline(
         markers=Mapped(all_markers, marker_to_dict),

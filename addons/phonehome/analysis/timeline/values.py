@@ -96,6 +96,8 @@ class FlowContext(Struct, frozen=True, kw_only=True):
     """Per event: its (trigger, trigger_source), or None where the event keeps its own."""
     muted: bool = False
     """Sent while muted: its audio_level findings become high severity."""
+    after_opt_out: bool = False
+    """Telemetry sent after the first opt_out marker (`Timeline.after_opt_out`)."""
 
 
 @dataclass(frozen=True)
@@ -103,8 +105,8 @@ class Timeline:
     markers: Sequence[dict[str, Any]] = field(default_factory=list)
     phases: list[dict[str, Any]] = field(default_factory=list)
     cadence: list[dict[str, Any]] = field(default_factory=list)
-    after_opt_out: list[str] = field(default_factory=list)
-    """Ids of telemetry flows sent after the first opt_out marker."""
+    after_opt_out: Sequence[str] = field(default_factory=list)
+    """Ids of telemetry flows sent after the first opt_out marker, in time order."""
     triggers: list[dict[str, Any]] = field(default_factory=list)
     """Per trigger: count, first, last, and `strip` (flow counts in TRIGGER_BINS bins)."""
     start: float | None = None
@@ -118,7 +120,7 @@ class Timeline:
             "markers": list(self.markers),
             "phases": self.phases,
             "cadence": self.cadence,
-            "after_opt_out": self.after_opt_out,
+            "after_opt_out": list(self.after_opt_out),
         }
 
 
