@@ -145,7 +145,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, default=1.0, help="time per measurement")
     args = parser.parse_args(argv)
 
-    identity = Identity.from_mapping(IDENTITY)
+    identity = Identity.from_entries([(field, value) for field, values in IDENTITY.items()
+                                      for value in (values if isinstance(values, list)
+                                                    else [values])])
     plain = DetectionEngine()
     with_identity = DetectionEngine(identity)
     cases = {

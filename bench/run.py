@@ -271,7 +271,8 @@ def profiled(args: list[str], root: Path = ROOT) -> dict:
     command = [sys.executable, str(root / "bench" / "profile_audit.py"), *args]
     if wrapper.is_file():
         command = [str(wrapper), "-f", "%M", *command]
-    env = {**ENV, "PYTHONPATH": str(root / "addons")}
+    env = {**ENV, "PYTHONPATH": os.pathsep.join(
+        p for p in (str(root / "addons"), os.environ.get("PYTHONPATH", "")) if p)}
     out = subprocess.run(command, capture_output=True, text=True, check=True, env=env)
     result = next(json.loads(line[len("RESULT "):]) for line in out.stdout.splitlines()
                   if line.startswith("RESULT "))

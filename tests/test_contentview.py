@@ -142,6 +142,7 @@ def test_marking_can_be_turned_off(audit):
     assert render(flow)[0] == "phonehome"  # the view is still there
     addon.done()
     assert (flow.comment, flow.marked) == ("", "")
+    assert flow.metadata["phonehome"]["findings"] == ["email", "identity_match"]  # still noted
 
 
 def test_a_websocket_message_is_shown_with_its_own_audit(audit):
@@ -195,3 +196,11 @@ def test_hostile_keys_cannot_fake_lines_of_the_view(audit):
     lines = [line.strip() for line in text.splitlines()]
     assert "purpose: unknown" in lines
     assert "purpose: service" not in lines and "# ⚑ forged" not in lines
+
+
+def test_controls_json_leaves_raw_are_shown_escaped(audit):
+    """A C1 control (a terminal's CSI) or a bidi override in a key or value is written
+    out, never passed to the terminal or the browser as is."""
+    _, text = render(_post({"a\u202eb": "x\x9b[31my", "c": "\u200bz"}))
+    assert not any(ch in text for ch in "\u202e\x9b\u200b")
+    assert '"a\\u202eb": "x\\x9b[31my"' in text and '"\\u200bz"' in text

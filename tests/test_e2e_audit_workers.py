@@ -169,3 +169,54 @@ def test_the_pool_closes_after_a_signal_killed_its_idle_workers():
     finally:
         for worker in multiprocessing.active_children():
             worker.kill()
+
+
+def _spawned_workers(pid: int) -> list[int]:
+    """The audit's worker processes: its children that multiprocessing spawned."""
+    found = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        for child in (task / "children").read_text().split():
+            try:
+                command = Path(f"/proc/{child}/cmdline").read_bytes()
+            except OSError:
+                continue
+            if b"spawn_main" in command:
+                found.append(int(child))
+    return found
+
+
+@pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="reads /proc (Linux)")
+def test_a_worker_killed_alone_ends_the_audit_with_a_message(tmp_path):
+    """A worker the kernel kills (out of memory) stops the audit with one line saying
+    where the flows audited so far are, not a traceback; they stay in the store."""
+    import signal
+    import time
+
+    from conftest import wait_for_stored_flows
+
+    flows = [http_flow(method=b"POST", path=f"/v1/m/{i}".encode(),
+                       content=json.dumps({"i": i, "email": "a@example.org"}).encode(),
+                       headers=((b"content-type", b"application/json"),))
+             for i in range(20_000)]
+    capture = write_flows(tmp_path / "big.mitm", flows)
+    out = tmp_path / "out"
+    with subprocess.Popen(
+        [sys.executable, "-m", "phonehome", "audit", str(capture), "-o", str(out), "-q",
+         "--jobs", "2"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    ) as process:
+        try:
+            assert wait_for_stored_flows(out / "audit.sqlite", 1, timeout=120) >= 1
+            deadline = time.monotonic() + 30
+            while not (workers := _spawned_workers(process.pid)):
+                assert time.monotonic() < deadline and process.poll() is None
+                time.sleep(0.05)
+            os.kill(workers[0], signal.SIGKILL)
+            _, stderr = process.communicate(timeout=120)
+        finally:
+            if process.poll() is None:
+                process.kill()
+                process.wait(timeout=10)
+    text = stderr.decode()
+    assert process.returncode == 1, text[-2000:]
+    assert "an audit worker process stopped" in text and "Traceback" not in text
+    assert wait_for_stored_flows(out / "audit.sqlite", 1, timeout=10) >= 1

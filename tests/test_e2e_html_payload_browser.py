@@ -157,3 +157,19 @@ def test_digest_comes_first_and_its_example_link_opens_the_flow(page: Page, audi
     page.click(f'#digest-{entry["id"]} a[href="#flow-{example}"]')
     assert page.js(f'document.getElementById("flow-{example}").open') is True
     assert page.js("location.hash") == f"#flow-{example}"
+
+
+def test_a_malformed_link_hash_leaves_the_page_working(audited, tmp_path: Path) -> None:
+    """A hash that is not valid percent-encoding (a pasted, cut-off link) must not stop
+    the page's script before the search box is wired."""
+    html, report = audited
+    tools = _DevTools(_chromium(), [*_flags(tmp_path), "--window-size=1280,1000"])
+    try:
+        page = Page(tools, tools.open_page(html.as_uri() + "#flow-%E0%A4%A", RECORD_VIOLATIONS))
+        query = "api.amplitude.com"
+        expected = {f["id"] for f in report["flows"] if f["host"] == query}
+        assert 0 < len(expected) < len(report["flows"])
+        page.type_into("#search", query)
+        assert page.shown_flows() == expected
+    finally:
+        tools.close()

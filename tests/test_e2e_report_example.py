@@ -9,9 +9,10 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
-SCRIPT = ROOT / "examples" / "make_report_example.py"
-EXAMPLE = ROOT / "examples" / "webex-session-report.md"
+from builders import EXAMPLES
+
+SCRIPT = EXAMPLES / "make_report_example.py"
+EXAMPLE = EXAMPLES / "webex-session-report.md"
 
 pytestmark = pytest.mark.e2e
 

@@ -48,7 +48,8 @@ def test_group_signal_writes_the_report(tmp_path, http_server, signum, audit_pro
     assert (reports / "audit-flows.csv").is_file()
 
 
-def test_audit_stopped_by_sigterm_leaves_no_partial_report(tmp_path):
+@pytest.mark.parametrize("jobs", ["1", "2"], ids=["inline", "workers"])
+def test_audit_stopped_by_sigterm_leaves_no_partial_report(tmp_path, jobs):
     flows = [http_flow(method=b"POST", path=f"/v1/m/{i}".encode(),
                        content=json.dumps({"i": i, "email": "a@example.org"}).encode(),
                        headers=((b"content-type", b"application/json"),))
@@ -56,7 +57,8 @@ def test_audit_stopped_by_sigterm_leaves_no_partial_report(tmp_path):
     capture = write_flows(tmp_path / "big.mitm", flows)
     out = tmp_path / "out"
     with subprocess.Popen(
-        [sys.executable, "-m", "phonehome", "audit", str(capture), "-o", str(out), "-q"],
+        [sys.executable, "-m", "phonehome", "audit", str(capture), "-o", str(out), "-q",
+         "--jobs", jobs],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True,
     ) as process:  # its pipes closed whatever happens
         try:

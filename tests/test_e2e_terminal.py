@@ -51,6 +51,18 @@ def test_audit_summary_fits_80_by_60(audited):
     assert "By host" not in text  # the tables wait for --details
 
 
+def test_the_summary_points_to_the_report_files_it_wrote(audited, tmp_path):
+    """The digest entries cut from the screen are in the files written: the HTML and
+    Markdown by default, audit.json alone with `--format json`."""
+    result, _out, _report = audited
+    assert "more in the report files (audit.html, audit.md)" in result.stdout
+    store = _out / "audit.sqlite"
+    only_json = _phonehome("report", store, "-o", tmp_path, "--format", "json")
+    assert only_json.returncode == 0, only_json.stderr
+    assert re.search(r"… \d+ more in audit\.json", only_json.stdout), only_json.stdout
+    assert "audit.html" not in only_json.stdout
+
+
 def test_report_details_prints_every_table_without_cutting_key_columns(audited):
     _, out, report = audited
     result = _phonehome("report", out / "audit.sqlite", "-o", out.parent / "again", "--details")

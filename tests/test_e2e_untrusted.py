@@ -232,6 +232,26 @@ def test_a_flow_that_breaks_a_session_stage_is_left_out_of_it():
     assert analysis.head["summary"]["audit_errors"] == 1
 
 
+def test_a_flow_the_timeline_cannot_keep_leaves_the_others_in_step():
+    """A record whose events the timeline cannot file (a name verdict holding a map)
+    is left out of it alone; the flows after it keep their own times and sizes."""
+    from phonehome.analysis.session import build_report
+
+    records = _records()
+    records[7]["bytes_out"] = 777
+    records[3]["events"] = [{"name": "x", "rule_id": "r",
+                             "name_trigger": {"marks": [{"not": "hashable"}]}}]
+    report = build_report(records)
+    flows = {f["id"]: f for f in report["flows"]}
+    assert flows["f3"]["audit_error"]["stage"] == "timeline"
+    assert not any(f["audit_error"] for i, f in flows.items() if i != "f3")
+    (cadence,) = report["cadence"]
+    assert cadence["count"] == 7
+    (phase,) = report["phases"]  # the last flow's own time and size, not its neighbour's
+    assert (phase["end"], phase["flows"], phase["bytes"]) == (
+        records[7]["timestamp"], 7, 6 * 10 + 777)
+
+
 def _raw_request(proxy_port: int, target: str, host: bytes, body: bytes) -> bytes:
     """One request in absolute form through the proxy, with this Host header as-is."""
     request = (f"POST {target} HTTP/1.1\r\n".encode() + b"Host: " + host + b"\r\n"

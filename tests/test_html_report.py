@@ -111,3 +111,19 @@ def test_html_stays_under_5_mb_and_keeps_the_flagged_fields() -> None:
     assert all(li.attrs["data-loc"] == "$.batch[1999].email" for li in flagged)
     cuts = [li for li in dom.iter() if li.has_class("cut")]
     assert len(cuts) == 300 and "more items not shown here" in cuts[0].text()
+
+
+@pytest.mark.e2e
+def test_a_revealing_report_does_not_claim_its_previews_are_raw(tmp_path) -> None:
+    """With --reveal the payload trees show values as sent, but the digest and the
+    claims' examples still show the findings' evidence, a redacted preview: the page
+    says so."""
+    done = audit_sample(tmp_path, "--reveal", "--format", "json,html")
+    assert done.returncode in (0, 1), done.stderr[-2000:]
+    page = (tmp_path / "audit.html").read_text(encoding="utf-8")
+    report = json.loads((tmp_path / "audit.json").read_text(encoding="utf-8"))
+    assert report["inputs"]["reveal"] is True
+    assert "shown as sent" not in page
+    assert "values are redacted previews (made with reveal" in page
+    assert "<th>Value (redacted)</th>" in page
+    assert report["digest"][0]["evidence"] in page  # the preview, as the digest holds it

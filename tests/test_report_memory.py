@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from builders import ca_batch, make_obs
+from builders import METRICS_URL, ca_batch, make_obs
 from phonehome.analysis.tally import MAX_ROWS
 from phonehome.analysis.timeline import values as timeline_values
 from phonehome.analysis.timeline.values import UNNAMED_ENDPOINT
@@ -24,7 +24,6 @@ from phonehome.audit.pipeline import Auditor, AuditSettings
 from phonehome.audit.session import AuditSession, report_from_store
 from phonehome.report.write import write_report
 
-METRICS = "https://metrics-a.wbx2.com/metrics/api/v1/clientmetrics"
 EVENTS = ("client.mediaquality.event", "client.network.changed", "client.media.tx.start")
 MAX_BYTES_PER_FLOW = 120
 """Arrays of a flow's time, size, shape, context and position, its id's offset, and a
@@ -41,7 +40,7 @@ def _store(folder: Path, flows: int, fresh_ids: bool = False, made_up_hosts: boo
     auditor = Auditor(AuditSettings())
     shapes = []
     for name in EVENTS:
-        observation = make_obs(METRICS, ca_batch({
+        observation = make_obs(METRICS_URL, ca_batch({
             "name": name, "identifiers": {"userId": "0f2a9b1c-9c2f-4e61-8d25-6b8f1e1d2c3a"}}))
         shapes.append((observation, auditor.audit(observation)))
     session = AuditSession(AuditSettings(), folder / "audit.sqlite", auditor=auditor)
@@ -50,7 +49,7 @@ def _store(folder: Path, flows: int, fresh_ids: bool = False, made_up_hosts: boo
     for index in range(flows):
         observation, record = shapes[index % len(shapes)]
         if fresh_ids:
-            observation = make_obs(METRICS, ca_batch({
+            observation = make_obs(METRICS_URL, ca_batch({
                 "name": EVENTS[index % len(EVENTS)],
                 "identifiers": {"userId": "0f2a9b1c-9c2f-4e61-8d25-6b8f1e1d2c3a",
                                 "deviceId": str(uuid.UUID(int=2 * index + 1)),

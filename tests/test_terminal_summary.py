@@ -92,7 +92,7 @@ def test_a_line_is_shortened_after_a_whole_word(sample_report):
 def test_the_third_parties_that_got_personal_data_are_on_the_first_screen(sample_report):
     text = "\n".join(_render(format_summary(sample_report), 80))
     third = {d["organization"] or d["host"] for e in sample_report["digest"]
-             for d in e["destinations"] if d["party"] != "first_party"}
+             for d in e["destinations"] if d["party"] == "third"}
     assert third >= {"Amplitude"}
     for organization in third:
         assert organization in text

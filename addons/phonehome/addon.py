@@ -12,6 +12,7 @@ import logging
 import signal
 import sys
 import time
+import weakref
 from collections import OrderedDict
 from dataclasses import replace
 from typing import Any
@@ -95,7 +96,9 @@ class PhonehomeAudit:
         self._live: LiveView | None = None
         """The live view of flows audited in this process."""
         self._finished = False
-        self._awaited: OrderedDict[str, http.HTTPFlow] = OrderedDict()
+        self._awaited: OrderedDict[str, weakref.ref[http.HTTPFlow]] = OrderedDict()
+        """Flows whose note the worker has yet to send, held weakly: a flow mitmproxy
+        has let go of (and its bodies) is not kept for a comment."""
         self._viewer: Auditor | None = None
         self._view: Any = None
 
@@ -311,14 +314,16 @@ class PhonehomeAudit:
     # --- what a person sees in mitmproxy ---------------------------------------
 
     def _await(self, record_id: str, flow: http.HTTPFlow) -> None:
-        if self.config is not None and self.config.mark_flows:
-            self._awaited[record_id] = flow
-            while len(self._awaited) > _MAX_AWAITED:
-                self._awaited.popitem(last=False)
+        """Keep the flow until the worker's note for it comes back (`_note` decides
+        what of it to show)."""
+        self._awaited[record_id] = weakref.ref(flow)
+        while len(self._awaited) > _MAX_AWAITED:
+            self._awaited.popitem(last=False)
 
     def _noted(self, note: FlowNote) -> None:
         """A flow's audit, back from the worker: shown on the flow a moment later."""
-        flow = self._awaited.pop(note.id, None)
+        held = self._awaited.pop(note.id, None)
+        flow = held() if held is not None else None
         if flow is None:
             return
         try:

@@ -13,8 +13,9 @@ from typing import Any
 from mitmproxy import contentviews
 
 from .flow_view import Annotations, Line, view_lines, view_text
+from .report.safe_text import visible
 
-__all__ = ["NAME", "Inspect", "lines_for", "make_view", "register"]
+__all__ = ["NAME", "Inspect", "lines_for", "make_view", "register", "unregister"]
 
 NAME = "phonehome"
 
@@ -46,7 +47,8 @@ def lines_for(inspect: Inspect, flow: Any, websocket_message: Any = None) -> lis
     try:
         found = inspect(flow, index)
     except Exception as e:  # noqa: BLE001 - a view shows its failure, it never raises
-        return [[("error", f"# phonehome: the audit failed: {type(e).__name__}: {e}"[:500])]]
+        failure = visible(f"# phonehome: the audit failed: {type(e).__name__}: {e}")
+        return [[("error", failure[:500])]]
     if found is None:
         return [[("text", "# phonehome does not audit this flow (out of scope, a message "
                           "from the server, or phonehome is not running)")]]

@@ -12,6 +12,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any, NamedTuple
 
 from .model import Classification, Payload, most_severe, severity_rank
+from .report.safe_text import visible
 from .terms import format_location
 
 __all__ = ["Annotations", "FlowNote", "HIGH_MARK", "Line", "annotate", "flow_note",
@@ -41,13 +42,14 @@ class FlowNote(NamedTuple):
 
 
 def _shown(value: Any, limit: int = _VALUE_LIMIT) -> str:
-    """The one escaping of untrusted text here: JSON, so that a newline or a control
-    character in a key or value cannot fake a line of the view."""
+    """The one escaping of untrusted text here: JSON, so that a newline in a key or
+    value cannot fake a line of the view, then `visible`, for what JSON leaves raw
+    (C1 controls, bidi overrides, zero-width characters)."""
     if not isinstance(value, str):
-        return json.dumps(value, ensure_ascii=False)[:limit]
+        return visible(json.dumps(value, ensure_ascii=False)[:limit], lines=True)
     if len(value) > limit:
         value = value[:limit - 1] + "…"
-    return json.dumps(value, ensure_ascii=False)
+    return visible(json.dumps(value, ensure_ascii=False), lines=True)
 
 
 def _plain(value: Any, limit: int = _VALUE_LIMIT) -> str:
@@ -195,6 +197,8 @@ class _Layout:
             self.add(("text", f"{pad}  "), (style, text))
 
     def tree(self, node: Any, path: tuple[Any, ...], key: str, indent: int) -> None:
+        if len(self.lines) >= _MAX_LINES:  # nothing more would be shown
+            return
         pad = "  " * indent
         location = format_location("body", path)
         if isinstance(node, dict) and node:

@@ -449,7 +449,8 @@ def evaluate_claims(report: Mapping[str, Any], claims: ClaimSet) -> list[dict[st
     position = {flow.id: i for i, flow in enumerate(flows)}
     linked = [(entry, [position[i] for i in entry.get("flows") or () if i in position])
               for entry in report.get("persistent_ids") or ()]
-    after_opt_out = ({position[i] for i in report["after_opt_out"] if i in position}
+    after_ids = set(report.get("after_opt_out") or ())
+    after_opt_out = ({i for i, flow in enumerate(flows) if flow.id in after_ids}
                      if "after_opt_out" in report else None)
     facts = SessionFacts(inputs=report.get("inputs") or {}, markers=report.get("markers") or (),
                          after_opt_out=after_opt_out, linked=linked)

@@ -12,7 +12,7 @@ from array import array
 from collections.abc import Callable, Hashable, Iterator, Sequence
 from typing import IO, Any, Generic, TypeVar, overload
 
-__all__ = ["FlowIds", "IdList", "Interned", "Lookup", "Mapped"]
+__all__ = ["FlowIds", "IdList", "Interned", "Lookup"]
 
 T = TypeVar("T", bound=Hashable)
 
@@ -58,6 +58,8 @@ class FlowIds(Sequence[str]):
             return [self[i] for i in range(*index.indices(len(self)))]
         if index < 0:
             index += len(self._ends)
+            if index < 0:
+                raise IndexError("flow id index out of range")
         end = self._ends[index]  # IndexError past the end
         start = self._ends[index - 1] if index else 0
         if start >= self._spilled:
@@ -111,7 +113,6 @@ class IdList(Lookup):
 
     def __init__(self, positions: Sequence[int], ids: Sequence[str]) -> None:
         super().__init__(positions, ids.__getitem__)
-        self.positions = positions
 
 
 class Interned(Lookup, Generic[T]):
@@ -136,11 +137,3 @@ class Interned(Lookup, Generic[T]):
 
     def holds(self, value: T) -> bool:
         return value in self._index
-
-
-class Mapped(Lookup):
-    """`function(item)` for each of `items`: a report section kept as its compact values
-    (the markers as tuples, not as their dicts)."""
-
-    def __init__(self, items: Sequence[Any], function: Callable[[Any], Any]) -> None:
-        super().__init__(items, function)

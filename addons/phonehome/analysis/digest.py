@@ -19,6 +19,7 @@ from ..model import severity_rank
 from ..terms import IDENTITY_FIELDS
 from .groups import Spread
 from .records import Finding
+from .tally import row_key
 
 __all__ = ["DigestDestination", "DigestEntry", "Digest", "DigestKeys", "ItemKey",
            "PERSONAL_CATEGORIES", "MAX_ITEMS", "item_label", "digest_location", "digest_of_flows",
@@ -73,8 +74,9 @@ ItemKey = tuple[str, str, str]
 
 def item_label(kind: str, item: str) -> str:
     """The words a person reads for an item: "your e-mail", "an IP address" …"""
-    if kind == "identity" and item in IDENTITY_FIELDS:
-        return IDENTITY_FIELDS[item].label
+    if kind == "identity":
+        field = IDENTITY_FIELDS.get(item)
+        return field.label if field else item.replace("_", " ")
     return _DETECTED_LABELS.get(item) or item.replace("_", " ")
 
 
@@ -227,17 +229,13 @@ class Digest:
             places.add((key, finding.location))
             item.see(finding)
             item.add(number, timestamp, trigger, finding, new_place)
-            host = str(flow.host)
+            host = row_key(item.destinations, str(flow.host), MAX_DESTINATIONS, OTHER_HOSTS)
             destination = item.destinations.get(host)
             if destination is None:
-                if len(item.destinations) >= MAX_DESTINATIONS:
-                    host = OTHER_HOSTS
-                    destination = item.destinations.get(host)
-                if destination is None:
-                    destination = item.destinations[host] = _Destination(
-                        finding.severity, timestamp, flow.id,
-                        flow.organization if host != OTHER_HOSTS else None,
-                        str(flow.party) if host != OTHER_HOSTS else "unknown")
+                destination = item.destinations[host] = _Destination(
+                    finding.severity, timestamp, flow.id,
+                    flow.organization if host != OTHER_HOSTS else None,
+                    str(flow.party) if host != OTHER_HOSTS else "unknown")
             destination.add(number, timestamp, trigger, finding, new_place)
             if new_place:
                 location = digest_location(finding.location)

@@ -7,7 +7,7 @@ machine). Fingerprints link across sensors because a shared store has one key.
 
 from __future__ import annotations
 
-from collections.abc import Container, Iterable
+from collections.abc import Iterable
 from typing import Any
 
 from .records import Identifier
@@ -18,13 +18,11 @@ _MAX_HOSTS_LISTED = 20
 
 
 class Fleet:
-    """The report's `fleet` section, fed one flow at a time. With `recurring`
-    (RecurringIds' hashes), ids known to occur once are skipped."""
+    """The report's `fleet` section, fed one flow at a time."""
 
-    def __init__(self, recurring: Container[int] | None = None) -> None:
+    def __init__(self) -> None:
         self._sensors: dict[str, dict[str, Any]] = {}
         self._identifiers: dict[str, dict[str, Any]] = {}
-        self._recurring = recurring
 
     def add(self, sensor: str, host: str, timestamp: float, findings: int,
             identifiers: Iterable[Identifier]) -> None:
@@ -38,10 +36,9 @@ class Fleet:
             entry["first_seen"] = timestamp
         if entry["last_seen"] is None or timestamp > entry["last_seen"]:
             entry["last_seen"] = timestamp
-        recurring = self._recurring
         for candidate in identifiers:
             fingerprint = candidate.fingerprint
-            if not fingerprint or (recurring is not None and hash(fingerprint) not in recurring):
+            if not fingerprint:
                 continue
             shared = self._identifiers.setdefault(fingerprint, {
                 "fingerprint": fingerprint, "keys": {}, "sensors": {}, "flow_count": 0,

@@ -17,7 +17,7 @@ import msgspec
 from .columns import IdList
 from .records import Identifier
 
-__all__ = ["PersistentIds", "RecurringIds", "persistent_ids"]
+__all__ = ["PersistentIds", "RecurringIds", "only_recurring", "persistent_ids"]
 
 _BATCH = 8192
 
@@ -71,20 +71,23 @@ class _Seen:
         self.evidence = evidence
 
 
+def only_recurring(identifiers: Iterable[Identifier], recurring: Container[int],
+                   ) -> list[Identifier]:
+    """Those of `identifiers` whose fingerprint's hash is in `recurring`
+    (`RecurringIds.recurring()`): an id seen once links nothing."""
+    return [c for c in identifiers if c.fingerprint and hash(c.fingerprint) in recurring]
+
+
 class PersistentIds:
-    """Fed one flow at a time (its position in the session, capture and identifiers).
+    """Fed one flow at a time (its position in the session, capture and identifiers)."""
 
-    With `recurring` (RecurringIds' hashes), ids known to occur once are skipped."""
-
-    def __init__(self, recurring: Container[int] | None = None) -> None:
+    def __init__(self) -> None:
         self._seen: dict[str, _Seen] = {}
-        self._recurring = recurring
 
     def add(self, position: int, capture: str, identifiers: Iterable[Identifier]) -> None:
-        recurring = self._recurring
         for candidate in identifiers:
             fingerprint = candidate.fingerprint
-            if not fingerprint or (recurring is not None and hash(fingerprint) not in recurring):
+            if not fingerprint:
                 continue
             entry = self._seen.get(fingerprint)
             if entry is None:

@@ -21,14 +21,14 @@ from msgspec import UNSET
 
 from .. import __version__
 from ..bundled import builtin_rules_dir
-from ..model import Marker, severity_rank
+from ..model import Marker, most_severe
 from .app import AppVotes, party_for
 from .claims import ClaimsEvaluation, SessionFacts, load_claims
 from .columns import FlowIds, IdList, Interned, Lookup
-from .digest import Digest, DigestEntry, DigestKeys
+from .digest import Digest, DigestKeys
 from .fleet import Fleet
 from .groups import FindingGroup, FindingGroups
-from .persistent import PersistentIds, RecurringIds
+from .persistent import PersistentIds, RecurringIds, only_recurring
 from .records import AuditError, FlowRecord, FlowView, flow_from_mapping, to_builtins
 from .tally import SessionTally, Summary, Tally
 from .timeline import FlowContext, Timeline, TimelineColumns, TimelineFlow, apply_timeline
@@ -80,7 +80,6 @@ class AfterOptOut:
         return context is not None and context.after_opt_out
 
 
-
 @dataclass(frozen=True)
 class Analysis:
     """Everything the session's analysis found, as values; the formats render it."""
@@ -101,8 +100,6 @@ class Analysis:
     """Flows a session stage left out, by position."""
     groups: list[FindingGroup]
     tally: Tally
-    digest: list[DigestEntry]
-    """Each personal item and where it went, in report order (`digest[]`)."""
     highest_severity: str | None
 
 
@@ -258,17 +255,18 @@ def analyze(
 
     # pass 2: each flow as the report shows it, counted
     recurring = recurring_ids.recurring()
-    persistent, summary, groups = PersistentIds(recurring), Summary(), FindingGroups()
-    fleet, tally, digest = Fleet(recurring), SessionTally(), Digest(digest_keys)
+    persistent, summary, groups = PersistentIds(), Summary(), FindingGroups()
+    fleet, tally, digest = Fleet(), SessionTally(), Digest(digest_keys)
     any_sensor = False
-    worst: str | None = None
+    severities: dict[str, None] = {}
     audit_errors = 0
     stages = {name: _Stage(name, stage_errors)
               for name in ("persistent_ids", "summary", "finding_groups", "digest", "claims")}
     for position, flow in enumerate(source.flows(FlowView)):
+        linking = only_recurring(flow.identifiers, recurring)
         flow = _applied(flow, position, ids, contexts, app_name, stage_errors)
-        flow = stages["persistent_ids"].run(position, flow, lambda f=flow, p=position: (
-            persistent.add(p, str(f.source or "live"), f.identifiers)))
+        flow = stages["persistent_ids"].run(position, flow, lambda f=flow, p=position, i=linking: (
+            persistent.add(p, str(f.source or "live"), i)))
         flow = stages["summary"].run(position, flow, lambda f=flow: summary.add(f))
         flow = stages["finding_groups"].run(position, flow, lambda f=flow, p=position: (
             groups.add(p, f.id, f.timestamp, f.host, f.trigger, f.findings)))
@@ -278,12 +276,10 @@ def analyze(
                 e.add(p, f)))
         any_sensor = any_sensor or flow.sensor is not UNSET
         fleet.add(str(flow.sensor or ""), flow.host, flow.timestamp, len(flow.findings),
-                  flow.identifiers)
+                  linking)
         tally.add(flow)
         audit_errors += bool(flow.audit_error)
-        for severity in dict.fromkeys(finding.severity for finding in flow.findings):
-            if worst is None or severity_rank(severity) > severity_rank(worst):
-                worst = severity
+        severities.update(dict.fromkeys(finding.severity for finding in flow.findings))
 
     linked = persistent.linked()
     persistent_ids = persistent.entries(ids)
@@ -296,9 +292,7 @@ def analyze(
     for evaluation in evaluations:
         claims.extend(evaluation.entries(facts, purposes.__getitem__, ids.__getitem__,
                                          digest_ids))
-    for entry in persistent_ids:
-        if worst is None or severity_rank(entry["severity"]) > severity_rank(worst):
-            worst = entry["severity"]
+    worst = most_severe([*severities, *(entry["severity"] for entry in persistent_ids)])
 
     summary_section = summary.section()
     if persistent_ids:  # found across flows, not by a per-flow detector
@@ -331,8 +325,7 @@ def analyze(
     tail["finding_groups"] = group_list
     return Analysis(head=head, tail=tail, flow_count=count, app=app_name, timeline=timeline,
                     contexts=contexts, ids=ids, stage_errors=stage_errors, groups=group_list,
-                    tally=tally.tally(timeline.cadence), highest_severity=worst,
-                    digest=digest_entries)
+                    tally=tally.tally(timeline.cadence), highest_severity=worst)
 
 
 class MemoryFlows:
@@ -397,10 +390,6 @@ class SessionReport:
     open: Callable[[], AbstractContextManager[FlowSource]]
     """Opens the store for one more pass over the flows."""
 
-    @property
-    def digest(self) -> list[DigestEntry]:
-        return self.analysis.digest
-
     @contextlib.contextmanager
     def flows(self, kind: type[FlowT] = FlowRecord  # type: ignore[assignment]
               ) -> Iterator[Iterator[FlowT]]:
@@ -419,14 +408,10 @@ def highest_severity(report: SessionReport | Mapping[str, Any]) -> str | None:
     """The most severe finding in a report (its flows' and its persistent ids'), or None."""
     if isinstance(report, SessionReport):
         return report.analysis.highest_severity
-    best: str | None = None
     severities = [f["severity"] for flow in report.get("flows", ())
                   for f in flow.get("findings") or ()]
     severities += [entry.get("severity", "medium") for entry in report.get("persistent_ids", ())]
-    for severity in severities:
-        if best is None or severity_rank(severity) > severity_rank(best):
-            best = severity
-    return best
+    return most_severe(severities)
 
 
 def build_report(

@@ -17,7 +17,7 @@ from ..model import severity_rank
 from .timeline.cadence import endpoint_template
 
 __all__ = ["Summary", "SessionTally", "Tally", "EndpointRow", "endpoint_key", "path_template",
-           "split_endpoint", "MAX_ROWS"]
+           "split_endpoint", "row_key", "MAX_ROWS"]
 
 MAX_ROWS = 2000
 """Distinct endpoints, hosts, content types … kept per table."""
@@ -26,6 +26,12 @@ OTHER = "(other)"
 _SUMMARY_COUNTERS = ("by_trigger", "by_category", "by_host", "by_party", "by_purpose",
                      "by_finding_type", "by_severity", "by_content_type", "by_method",
                      "by_enforcement")
+
+
+def row_key(table: Mapping[Any, Any], key: Any, max_rows: int, other: Any = OTHER) -> Any:
+    """`key`, or `other` once `table` has `max_rows` keys and `key` is not one of them:
+    hosts, paths and content types are the traffic's own words."""
+    return key if key in table or len(table) < max_rows else other
 
 
 def content_type_of(value: Any) -> str:
@@ -66,9 +72,7 @@ class Summary:
         self.truncated += bool(flow.payload and flow.payload.truncated)
 
     def _count(self, counter: Counter[str], key: str) -> None:
-        if key not in counter and len(counter) >= self.max_rows:
-            key = OTHER
-        counter[key] += 1
+        counter[row_key(counter, key, self.max_rows)] += 1
 
     def section(self) -> dict[str, Any]:
         summary: dict[str, Any] = {"flows": self.flows, "bytes_out": self.bytes_out,
@@ -149,13 +153,10 @@ class SessionTally:
         self.error_count = 0
 
     def _slot(self, table: dict[str, Any], key: str, make: Any) -> Any:
+        key = row_key(table, key, self.max_rows)
         entry = table.get(key)
         if entry is None:
-            if len(table) >= self.max_rows:
-                key = OTHER
-                entry = table.get(key)
-            if entry is None:
-                entry = table[key] = make(key)
+            entry = table[key] = make(key)
         return entry
 
     def add(self, flow: Any) -> None:

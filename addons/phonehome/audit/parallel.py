@@ -12,6 +12,7 @@ import signal
 from collections import deque
 from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from itertools import islice
 from typing import NamedTuple
 
@@ -21,7 +22,12 @@ from ..capture.observe import observe_saved_flow
 from ..model import Observation
 from .pipeline import Audited, Auditor, AuditSettings
 
-__all__ = ["Job", "Done", "audit_job", "audited", "AuditPool", "InlinePool", "WorkerPool"]
+__all__ = ["Job", "Done", "audit_job", "audited", "AuditPool", "InlinePool", "WorkerPool",
+           "WorkerDied"]
+
+
+class WorkerDied(RuntimeError):
+    """A worker process was killed (out of memory, a signal to it alone)."""
 
 
 class Job(NamedTuple):
@@ -136,14 +142,27 @@ class WorkerPool(AuditPool):
             if not pending:
                 return
             chunk, result = pending.popleft()
-            yield list(zip(chunk, result.result(), strict=True))
+            try:
+                done = result.result()
+            except BrokenProcessPool as e:
+                raise WorkerDied(f"an audit worker process stopped ({e})") from e
+            yield list(zip(chunk, done, strict=True))
 
     def close(self) -> None:
-        """Stop at once: queued chunks are dropped and the workers killed."""
-        processes = list((getattr(self._executor, "_processes", None) or {}).values())
-        self._executor.shutdown(wait=False, cancel_futures=True)
+        """Stop at once: queued chunks are dropped and the workers killed.
+
+        A worker killed halfway through sending a result would leave the executor's
+        reader thread waiting for the rest, and the interpreter joins that thread on
+        exit: closing the results' pipe here ends the wait."""
+        executor = self._executor
+        processes = list((getattr(executor, "_processes", None) or {}).values())
+        results = getattr(executor, "_result_queue", None)
+        executor.shutdown(wait=False, cancel_futures=True)
         for process in processes:
             if process.is_alive():
                 process.kill()
         for process in processes:
             process.join(timeout=10)
+        writer = getattr(results, "_writer", None)
+        if writer is not None:
+            writer.close()

@@ -129,6 +129,7 @@ class WorkerSink:
         if worker is not None:
             try:
                 worker.finish(timeout=5)
+                self._pass_notes(worker)  # those it sent before it stopped
             except Exception:  # noqa: BLE001 - it is gone either way
                 pass
         on_note = self._on_note

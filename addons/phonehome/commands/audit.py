@@ -15,7 +15,7 @@ from rich.console import Console
 
 from ..exitcodes import ExitCode
 from ..model import SEVERITIES, severity_rank
-from .output import add_details_argument, consoles
+from .output import add_details_argument, consoles, print_outcome
 from .selection import store_target
 
 __all__ = ["register", "run_audit"]
@@ -97,7 +97,7 @@ def run_audit(args: argparse.Namespace, *, out: Any = None, err: Any = None) -> 
     from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeElapsedColumn
 
     from ..analysis.session import highest_severity
-    from ..audit.parallel import Done, InlinePool, Job, WorkerPool, audited
+    from ..audit.parallel import Done, InlinePool, Job, WorkerDied, WorkerPool, audited
     from ..audit.pipeline import Auditor, AuditSettings
     from ..audit.session import AuditSession
     from ..audit.store import StoreError, store_key, store_label
@@ -111,7 +111,6 @@ def run_audit(args: argparse.Namespace, *, out: Any = None, err: Any = None) -> 
     )
     from ..capture.mitm_reader import read_flow
     from ..capture.observe import observe_saved_flow
-    from ..report.terminal import format_summary
     from ..report.write import parse_formats, write_report
 
     console, errors = consoles(out, err)
@@ -236,6 +235,12 @@ def run_audit(args: argparse.Namespace, *, out: Any = None, err: Any = None) -> 
         except CaptureError as e:
             session.close()
             return _fail(errors, str(e))
+        except WorkerDied as e:
+            session.close()  # what was audited before stays in the store
+            errors.print(f"phonehome audit: {e}; the flows audited before it are in "
+                         f"{store_label(store_path)} (`phonehome report` reports on them)",
+                         markup=False, highlight=False)
+            return ExitCode.FAILED
         finally:
             pool.close()
 
@@ -247,11 +252,7 @@ def run_audit(args: argparse.Namespace, *, out: Any = None, err: Any = None) -> 
         return _fail(errors, f"{args.output}: cannot write reports ({e.strerror or e})")
     for problem in problems:
         errors.print(f"phonehome audit: warning: {problem}", markup=False, highlight=False)
-    if args.quiet:
-        console.print(f"Reports: {', '.join(str(p) for p in written)}", markup=False,
-                      highlight=False)
-    else:
-        console.print(format_summary(report, details=args.details, written=written))
+    print_outcome(console, report, args, written)
     if args.fail_on:
         worst = highest_severity(report)
         if worst is not None and severity_rank(worst) >= severity_rank(args.fail_on):

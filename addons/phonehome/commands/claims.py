@@ -37,6 +37,7 @@ def test(args: argparse.Namespace, console: Console | None = None) -> int:
                 failed += 1
     return print_test_totals(console, passed, failed)
 
+
 def register(subparsers: Any) -> None:
     sub = action_parsers(
         subparsers, "claims", "test claims files",

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from ..exitcodes import ExitCode
-from .output import add_details_argument, consoles
+from .output import add_details_argument, consoles, print_outcome
 from .selection import add_selection_arguments, selection_from_args, store_target
 
 __all__ = ["register", "run_report"]
@@ -36,7 +36,6 @@ def register(subparsers: Any) -> None:
 def run_report(args: argparse.Namespace) -> int:
     from ..audit.session import report_from_store
     from ..audit.store import StoreError
-    from ..report.terminal import format_summary
     from ..report.write import parse_formats, write_report
 
     console, errors = consoles()
@@ -48,9 +47,5 @@ def run_report(args: argparse.Namespace) -> int:
         errors.print(f"phonehome report: {e}", markup=False, highlight=False)
         return ExitCode.USAGE
     written = write_report(report, args.output, formats)
-    if args.quiet:
-        console.print(f"Reports: {', '.join(str(p) for p in written)}", markup=False,
-                      highlight=False)
-    else:
-        console.print(format_summary(report, details=args.details, written=written))
+    print_outcome(console, report, args, written)
     return ExitCode.OK

@@ -119,5 +119,3 @@ def as_document(report: Mapping[str, Any] | Document | SessionReport) -> Documen
     if isinstance(report, SessionReport):
         return document_from_analysis(report.analysis)
     return document_from_report(report)
-
-

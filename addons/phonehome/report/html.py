@@ -21,7 +21,7 @@ import jinja2
 from ..analysis.digest import digest_matcher
 from ..model import CATEGORIES, PARTIES, TRIGGERS
 from .document import ROWS_SHOWN, Document, as_document
-from .html_parts import EXAMPLES_PER_CLAIM, claim_examples, finding_sections
+from .html_parts import claim_examples, finding_sections
 from .html_tree import html_text, payload_tree
 from .jinja_env import TEMPLATES, template_environment
 from .view import format_time, max_severity
@@ -307,7 +307,6 @@ def format_html(report: Mapping[str, Any] | Document) -> str:
         examples={str(c["id"]): claim_examples(c, by_id, digest_matcher(
             [digest_by_id[d] for d in c.get("digest") or () if d in digest_by_id],
             document.flows)) for c in sections.get("claims") or ()},
-        examples_per_claim=EXAMPLES_PER_CLAIM,
         tree=lambda flow: payload_tree(flow.get("decoded"), flow.get("findings") or (),
                                        flow.get("events") or (), tree_budget),
         finding_count=document.finding_count,

@@ -10,11 +10,13 @@ from typing import Any
 from ..analysis.digest import digest_location
 from ..model import severity_rank
 from ..terms import parse_location
+from .document import EVIDENCE_PER_CLAIM
 from .view import endpoint_key, split_endpoint
 
 __all__ = ["claim_examples", "finding_sections", "EXAMPLES_PER_CLAIM"]
 
-EXAMPLES_PER_CLAIM = 5
+EXAMPLES_PER_CLAIM = EVIDENCE_PER_CLAIM
+"""Examples come from the flows shown in full: each claim's first evidence."""
 
 
 Matcher = Callable[[Mapping[str, Any]], bool]

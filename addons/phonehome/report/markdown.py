@@ -104,10 +104,9 @@ def digest_spread(digest: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
 @functools.cache
 def markdown_environment() -> jinja2.Environment:
     """Built once: the loader, filters and escaping finalizer."""
-    env = template_environment(autoescape=False, finalize=md_escape,
-                               keep_trailing_newline=True, code=_code, codes=_codes,
-                               ids=_ids, counts=_counts, raw=_Raw)
-    return env
+    return template_environment(autoescape=False, finalize=md_escape,
+                                keep_trailing_newline=True, code=_code, codes=_codes,
+                                ids=_ids, counts=_counts, raw=_Raw)
 
 
 def format_markdown(report: Mapping[str, Any] | Document) -> str:

@@ -24,20 +24,26 @@ from ..model import most_severe
 from ..terms import format_size
 from .document import ROWS_SHOWN, Document, as_document
 from .safe_text import safe_text
-from .terminal_summary import DigestList, Paragraph, Summary, headline, report_paths
+from .terminal_summary import (
+    SEVERITY_STYLE,
+    VERDICT_STYLE,
+    DigestList,
+    Paragraph,
+    Summary,
+    headline,
+    report_paths,
+)
 
 __all__ = ["format_flow_line", "format_summary", "RunningTotal", "SEVERITY_STYLE",
            "VERDICT_STYLE", "TOTAL_INTERVAL", "LiveView"]
 
 TOTAL_INTERVAL = 30.0
+"""Seconds between two running totals of the live view."""
 MAX_DESTINATIONS = 100_000
 """Distinct destinations the running total tells apart; past this it says "N+"."""
 HOST_CHARS = 80
 """Longest host shown in a live line: a Host header can be anything."""
-"""Seconds between two running totals of the live view."""
 
-SEVERITY_STYLE = {"info": "dim", "low": "cyan", "medium": "yellow", "high": "bold red"}
-VERDICT_STYLE = {"holds": "green", "contradicted": "bold red", "untested": "yellow"}
 
 
 def format_flow_line(record: Mapping[str, Any]) -> Text:

@@ -32,8 +32,9 @@ _HANG = 17
 """Where a claim's statement and reason start, right of its verdict."""
 
 SEVERITY_STYLE = {"info": "dim", "low": "cyan", "medium": "yellow", "high": "bold red"}
-VERDICT_MARK = {"holds": ("✓ holds", "green"), "contradicted": ("✗ contradicted", "bold red"),
-                "untested": ("? untested", "yellow")}
+VERDICT_STYLE = {"holds": "green", "contradicted": "bold red", "untested": "yellow"}
+VERDICT_MARK = {verdict: (f"{mark} {verdict}", VERDICT_STYLE[verdict])
+                for verdict, mark in (("holds", "✓"), ("contradicted", "✗"), ("untested", "?"))}
 
 
 def format_clock(first: float, last: float) -> str:
@@ -255,6 +256,13 @@ class Summary:
         budget = self.max_lines - len(top) - len(claim_part) - len(tail)
         return top + claim_part + self._digest(console, width, budget) + tail
 
+    def _readable_files(self) -> str:
+        """Where a person reads the rest: the HTML and Markdown reports written."""
+        names = sorted(Path(p).name for p in self.written) if self.written else [
+            "audit.html", "audit.md"]
+        readable = [name for name in names if name.endswith((".html", ".md"))]
+        return f"the report files ({', '.join(readable)})" if readable else "audit.json"
+
     def _digest(self, console: Console, width: int, budget: int) -> list[Text]:
         if budget < 3:
             return []
@@ -267,8 +275,7 @@ class Summary:
             more = len(entries) - shown
             if len(out) + len(lines) + (1 if more > 1 else 0) > budget:
                 out[1].append(f" (top {shown} of {len(entries)})", style="dim")
-                out.append(Text(f" … {more} more in the report files (audit.html, audit.md)",
-                                style="dim"))
+                out.append(Text(f" … {more} more in {self._readable_files()}", style="dim"))
                 break
             out += lines
         return out

@@ -17,7 +17,7 @@ from typing import Any, NamedTuple
 from msgspec import UNSET, UnsetType
 
 from ...model import Marker
-from ..columns import IdList, Interned, Mapped
+from ..columns import IdList, Interned, Lookup
 from .cadence import CadenceEstimate, estimate_cadence
 from .markers import LABEL_TRIGGERS, _flow_markers, collect_markers, marker_to_dict
 from .names import (
@@ -181,11 +181,10 @@ def _in_setup(holding: Sequence[PhaseSpan]) -> bool:
 class _Trigger:
     """One trigger's row: count, first, last, and where its flows fall in the strip."""
 
-    __slots__ = ("count", "first", "last", "times")
+    __slots__ = ("count", "first", "last")
 
     def __init__(self, at: float) -> None:
         self.count, self.first, self.last = 0, at, at
-        self.times = array("d")
 
 
 def _trigger_rows(
@@ -319,7 +318,7 @@ def apply_timeline(
                 after_opt_out=bool(key[2])))
         contexts[position] = index
     return Timeline(
-        markers=Mapped(all_markers, marker_to_dict),
+        markers=Lookup(all_markers, marker_to_dict),
         phases=[_phase_dict(s, sorted_times, order, columns, concluded) for s in spans],
         cadence=cadence,
         after_opt_out=after_opt_out,

@@ -145,14 +145,17 @@ class TimelineColumns(Sequence[TimelineFlow]):
         return columns
 
     def append(self, flow: TimelineFlow) -> None:
-        self.sizes.append(flow.bytes_out)  # the only one that can fail (a wide size)
-        self.times.append(flow.timestamp)
-        if self._own_ids:
-            self.ids.append(flow.id)  # type: ignore[attr-defined]
+        """Every column or none: a flow that fails here (an unhashable shape, a wide
+        size) leaves the columns in step."""
         shape = replace(flow, id="", timestamp=0.0, bytes_out=0)
         if len(self.shapes.values) >= MAX_SHAPES and not self.shapes.holds(shape):
             shape = replace(shape, endpoint=UNNAMED_ENDPOINT, events=())
-        self.shapes.append(shape)
+        index = self.shapes.index_of(shape)
+        self.sizes.append(flow.bytes_out)
+        self.times.append(flow.timestamp)
+        if self._own_ids:
+            self.ids.append(flow.id)  # type: ignore[attr-defined]
+        self.shapes.indexes.append(index)
 
     def __len__(self) -> int:
         return len(self.times)

@@ -62,7 +62,8 @@
 
   // a link to a flow or a digest item opens it
   function openTarget(hash) {
-    var id = decodeURIComponent(hash.slice(1));
+    var id;
+    try { id = decodeURIComponent(hash.slice(1)); } catch (e) { return; }  // a cut-off link
     var target = id ? document.getElementById(id) : null;
     if (target && target.tagName === "DETAILS") { target.open = true; }
   }
