@@ -294,6 +294,16 @@ def write_flows(path: Path, flows: list[Any]) -> Path:
     return path
 
 
+def long_capture(path: Path, count: int = 20_000) -> Path:
+    """A capture of `count` small JSON posts, each with an e-mail: long enough for a
+    test to stop `phonehome audit` part-way."""
+    return write_flows(path, [
+        http_flow(method=b"POST", path=f"/v1/m/{i}".encode(),
+                  content=json.dumps({"i": i, "email": "a@example.org"}).encode(),
+                  headers=((b"content-type", b"application/json"),))
+        for i in range(count)])
+
+
 def full_flows(path: Path) -> list[Any]:
     with path.open("rb") as fo:
         return list(io.FlowReader(fo).stream())

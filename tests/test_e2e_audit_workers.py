@@ -15,7 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from mitmproxy.io import tnetstring
 
-from builders import FLOWS, http_flow, write_flows
+from builders import FLOWS, http_flow, long_capture, write_flows
 from phonehome.capture.observe import observe_request
 from phonehome.commands.audit import PARALLEL_MIN_BYTES, default_jobs
 
@@ -194,11 +194,7 @@ def test_a_worker_killed_alone_ends_the_audit_with_a_message(tmp_path):
 
     from conftest import wait_for_stored_flows
 
-    flows = [http_flow(method=b"POST", path=f"/v1/m/{i}".encode(),
-                       content=json.dumps({"i": i, "email": "a@example.org"}).encode(),
-                       headers=((b"content-type", b"application/json"),))
-             for i in range(20_000)]
-    capture = write_flows(tmp_path / "big.mitm", flows)
+    capture = long_capture(tmp_path / "big.mitm")
     out = tmp_path / "out"
     with subprocess.Popen(
         [sys.executable, "-m", "phonehome", "audit", str(capture), "-o", str(out), "-q",

@@ -12,7 +12,7 @@ import sys
 import httpx
 import pytest
 
-from builders import http_flow, write_flows
+from builders import long_capture
 from conftest import assert_valid_report, wait_for_stored_flows
 from phonehome.proxy_process import ADDON_SCRIPT, MitmdumpProcess
 
@@ -50,11 +50,7 @@ def test_group_signal_writes_the_report(tmp_path, http_server, signum, audit_pro
 
 @pytest.mark.parametrize("jobs", ["1", "2"], ids=["inline", "workers"])
 def test_audit_stopped_by_sigterm_leaves_no_partial_report(tmp_path, jobs):
-    flows = [http_flow(method=b"POST", path=f"/v1/m/{i}".encode(),
-                       content=json.dumps({"i": i, "email": "a@example.org"}).encode(),
-                       headers=((b"content-type", b"application/json"),))
-             for i in range(20_000)]
-    capture = write_flows(tmp_path / "big.mitm", flows)
+    capture = long_capture(tmp_path / "big.mitm")
     out = tmp_path / "out"
     with subprocess.Popen(
         [sys.executable, "-m", "phonehome", "audit", str(capture), "-o", str(out), "-q",
