@@ -152,11 +152,13 @@ class WorkerPool(AuditPool):
         """Stop at once: queued chunks are dropped and the workers killed.
 
         A worker killed halfway through sending a result would leave the executor's
-        reader thread waiting for the rest, and the interpreter joins that thread on
-        exit: closing the results' pipe here ends the wait."""
+        manager thread waiting for the rest, and the interpreter joins that thread on
+        exit: closing the results' pipe ends the wait, and the thread is joined here,
+        so its clean-up is over before the interpreter's own begins."""
         executor = self._executor
         processes = list((getattr(executor, "_processes", None) or {}).values())
         results = getattr(executor, "_result_queue", None)
+        manager = getattr(executor, "_executor_manager_thread", None)
         executor.shutdown(wait=False, cancel_futures=True)
         for process in processes:
             if process.is_alive():
@@ -166,3 +168,5 @@ class WorkerPool(AuditPool):
         writer = getattr(results, "_writer", None)
         if writer is not None:
             writer.close()
+        if manager is not None:
+            manager.join(timeout=10)
