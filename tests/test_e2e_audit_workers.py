@@ -199,6 +199,7 @@ def test_a_worker_killed_alone_ends_the_audit_with_a_message(tmp_path):
     with subprocess.Popen(
         [sys.executable, "-m", "phonehome", "audit", str(capture), "-o", str(out), "-q",
          "--jobs", "2"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        start_new_session=True,  # so a failure below can stop its workers too
     ) as process:
         try:
             assert wait_for_stored_flows(out / "audit.sqlite", 1, timeout=120) >= 1
@@ -210,7 +211,7 @@ def test_a_worker_killed_alone_ends_the_audit_with_a_message(tmp_path):
             _, stderr = process.communicate(timeout=120)
         finally:
             if process.poll() is None:
-                process.kill()
+                os.killpg(process.pid, signal.SIGKILL)
                 process.wait(timeout=10)
     text = stderr.decode()
     assert process.returncode == 1, text[-2000:]
